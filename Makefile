@@ -1,0 +1,29 @@
+# Two commands do all set-up: `make demo` (the main job) and `make test` (the test suite).
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+DR     := $(VENV)/bin/deeprecs
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test bench bench-quick venv clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+# The main job on the embedded defaults: MovieLens 100K -> biased MF -> metrics -> recommendations.
+demo: $(STAMP)
+	$(DR) fetch ml-100k
+	$(DR) train biased-mf --data ml-100k --split random:0.2 --seed 0 --out runs/demo
+	$(DR) evaluate runs/demo
+	$(DR) recommend runs/demo --user 1 --user 196 --user 405 -k 5
+	$(DR) similar runs/demo --item 50 -k 5
+
+test: $(STAMP)
+	$(PY) -m pytest tests
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,161 @@
+"""Commands over a saved run: evaluate, recommend, similar, embeddings, params."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import click
+
+
+def format_metrics(metrics: dict) -> str:
+    """Aligned ``name  value`` lines; floats with 4 decimals."""
+    width = max((len(k) for k in metrics), default=0)
+    lines = []
+    for key, value in metrics.items():
+        text = f"{value:.4f}" if isinstance(value, float) else str(value)
+        lines.append(f"{key:<{width}}  {text}")
+    return "\n".join(lines)
+
+
+def _load(run: str):
+    from deeprecs.runs import load_run
+
+    return load_run(run)
+
+
+@click.command()
+@click.argument("run", type=click.Path())
+@click.option("--json", "as_json", is_flag=True, help="Print a flat JSON object.")
+def evaluate(run: str, as_json: bool) -> None:
+    """Re-evaluate RUN on its test part (same protocol as at training)."""
+    import numpy as np
+
+    from deeprecs.errors import DeeprecsError
+    from deeprecs.pipeline import evaluate as evaluate_model
+
+    r = _load(run)
+    if r.test is None:
+        raise DeeprecsError(f"{run} has no test part to evaluate")
+    values = r.config.get("rating_values")
+    metrics = evaluate_model(r.model, r.config["task"], r.train, r.test, r.test_negatives,
+                             None if values is None else np.asarray(values))
+    for key in ("fit_seconds", "epochs", "n_parameters"):
+        if key in r.metrics:
+            metrics[key] = r.metrics[key]
+    click.echo(json.dumps(metrics, indent=2) if as_json else format_metrics(metrics))
+
+
+@click.command()
+@click.argument("run", type=click.Path())
+@click.option("--user", "users", multiple=True, required=True, help="Raw user id (repeatable).")
+@click.option("-k", default=10, show_default=True, type=click.IntRange(min=1))
+@click.option("--include-seen", is_flag=True, help="Do not exclude items the user already rated.")
+@click.option("--json", "as_json", is_flag=True)
+def recommend(run: str, users: tuple[str, ...], k: int, include_seen: bool, as_json: bool) -> None:
+    """Top-K items for a user, excluding what they already rated (raw ids, with titles)."""
+    from deeprecs.retrieval import topk
+
+    r = _load(run)
+    idx = [r.user_index(u) for u in users]
+    items, scores = topk(r.model, idx, k, exclude=None if include_seen else r.seen)
+    out = []
+    for raw_user, row_items, row_scores in zip(users, items, scores):
+        recs = [{"rank": rank + 1, "item": _py(r.item_map.raw[i]), "score": float(s), "title": r.title(r.item_map.raw[i])}
+                for rank, (i, s) in enumerate(zip(row_items, row_scores)) if i >= 0]
+        out.append({"user": raw_user, "recommendations": recs})
+    if as_json:
+        click.echo(json.dumps(out if len(out) > 1 else out[0], indent=2))
+        return
+    for block in out:
+        click.echo(f"user {block['user']}:")
+        for rec in block["recommendations"]:
+            click.echo(f"  {rec['rank']:>3}. {rec['item']!s:>8}  {rec['score']:8.4f}  {rec['title']}")
+
+
+@click.command()
+@click.argument("run", type=click.Path())
+@click.option("--item", "items", multiple=True, required=True, help="Raw item id (repeatable).")
+@click.option("-k", default=10, show_default=True, type=click.IntRange(min=1))
+@click.option("--json", "as_json", is_flag=True)
+def similar(run: str, items: tuple[str, ...], k: int, as_json: bool) -> None:
+    """Items most similar to ITEM (cosine similarity of item embeddings)."""
+    from deeprecs.retrieval import similar_items
+
+    r = _load(run)
+    idx = [r.item_index(i) for i in items]
+    found, sims = similar_items(r.model, idx, k)
+    out = []
+    for raw, row, srow in zip(items, found, sims):
+        out.append({"item": raw, "title": r.title(r.item_map.raw[r.item_index(raw)]),
+                    "similar": [{"rank": n + 1, "item": _py(r.item_map.raw[j]), "similarity": float(s), "title": r.title(r.item_map.raw[j])}
+                                for n, (j, s) in enumerate(zip(row, srow))]})
+    if as_json:
+        click.echo(json.dumps(out if len(out) > 1 else out[0], indent=2))
+        return
+    for block in out:
+        click.echo(f"items like {block['item']} {block['title']}:")
+        for rec in block["similar"]:
+            click.echo(f"  {rec['rank']:>3}. {rec['item']!s:>8}  {rec['similarity']:7.4f}  {rec['title']}")
+
+
+@click.command()
+@click.argument("run", type=click.Path())
+@click.option("--out", required=True, type=click.Path(), help="Parquet (.parquet) or CSV (.csv) file to write.")
+@click.option("--which", type=click.Choice(["items", "users"]), default="items", show_default=True)
+def embeddings(run: str, out: str, which: str) -> None:
+    """Write the learned item (or user) embeddings and print a describe() summary per dimension."""
+    import pandas as pd
+
+    from deeprecs.errors import ConfigError
+
+    r = _load(run)
+    emb = r.model.item_embeddings() if which == "items" else r.model.user_embeddings()
+    if emb is None:
+        raise ConfigError(f"model {r.model.name!r} has no {which[:-1]} embeddings")
+    ids = r.item_map.raw if which == "items" else r.user_map.raw
+    frame = pd.DataFrame(emb.detach().numpy(), columns=[f"dim_{j}" for j in range(emb.shape[1])])
+    frame.insert(0, "id", ids)
+    if which == "items" and r.items is not None and "title" in r.items.columns:
+        frame.insert(1, "title", [r.title(i) for i in ids])
+    _write_atomic(frame, Path(out))
+    with pd.option_context("display.width", 160, "display.max_columns", 12, "display.precision", 4):
+        click.echo(frame.filter(like="dim_").describe().T.to_string())
+    click.echo(f"wrote {len(frame):,} {which} x {emb.shape[1]} dimensions to {out}")
+
+
+def _write_atomic(frame, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        if path.suffix == ".csv":
+            frame.to_csv(tmp, index=False)
+        else:
+            frame.to_parquet(tmp, index=False)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@click.command()
+@click.argument("runs", nargs=-1, required=True, type=click.Path())
+def params(runs: tuple[str, ...]) -> None:
+    """Parameter count of each run's model, in total and per module."""
+    for run in runs:
+        r = _load(run)
+        click.echo(f"{run}\t{r.config['model']}\t{r.model.n_parameters():,} parameters")
+        for name, module in r.model.named_children():
+            n = sum(p.numel() for p in module.parameters())
+            if n:
+                click.echo(f"  {name:<16}{n:>12,}")
+
+
+def _py(value):
+    return value.item() if hasattr(value, "item") else value
+
+
+COMMANDS = [evaluate, recommend, similar, embeddings, params]

@@ -1,0 +1,262 @@
+"""The interaction container: parallel index arrays plus the id vocabularies.
+
+Every later step (splits, samplers, models, metrics, the store) works on dense indices
+``0..n_users-1`` / ``0..n_items-1``; raw ids only appear at the edges (files, CLI, API),
+translated by :class:`IdMap`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Literal, Sequence
+
+import numpy as np
+import scipy.sparse as sp
+
+from deeprecs.errors import DataError, UnknownIdError
+
+DuplicatePolicy = Literal["last", "first", "mean", "error"]
+
+
+def _as_raw_array(values: Iterable[Any]) -> np.ndarray:
+    """Raw ids as int64 when every id is an integer, else as strings."""
+    arr = np.asarray(list(values) if not isinstance(values, np.ndarray) else values)
+    if arr.dtype.kind in "iu":
+        return arr.astype(np.int64)
+    if arr.dtype.kind == "f":
+        if np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
+            return arr.astype(np.int64)
+        raise DataError("ids must be integers or strings, got non-integer numbers")
+    return arr.astype(str).astype(object)
+
+
+class IdMap:
+    """A vocabulary: raw id <-> dense index (index order = sorted raw ids)."""
+
+    def __init__(self, raw_ids: Sequence[Any] | np.ndarray, *, kind: str = "id") -> None:
+        raw = _as_raw_array(raw_ids)
+        if len(np.unique(raw)) != len(raw):
+            raise DataError(f"{kind} vocabulary has duplicate ids")
+        self.raw = raw
+        self.kind = kind
+        self._lookup: dict[Any, int] = {self._key(r): i for i, r in enumerate(raw.tolist())}
+
+    @staticmethod
+    def _key(value: Any) -> Any:
+        if isinstance(value, (np.integer,)):
+            return int(value)
+        return value
+
+    @classmethod
+    def build(cls, values: Sequence[Any] | np.ndarray, *, kind: str = "id") -> tuple["IdMap", np.ndarray]:
+        """Vocabulary of the distinct ``values`` (sorted) and each value's index."""
+        raw = _as_raw_array(values)
+        uniq, codes = np.unique(raw, return_inverse=True)
+        return cls(uniq, kind=kind), codes.astype(np.int64)
+
+    def __len__(self) -> int:
+        return len(self.raw)
+
+    def __contains__(self, raw_id: Any) -> bool:
+        return self._coerce(raw_id) in self._lookup
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, IdMap) and len(self) == len(other) and bool(np.all(self.raw == other.raw))
+
+    def _coerce(self, raw_id: Any) -> Any:
+        """Accept ``"196"`` for an integer vocabulary (CLI/URL input is text)."""
+        if self.raw.dtype.kind == "i":
+            if isinstance(raw_id, str):
+                try:
+                    return int(raw_id)
+                except ValueError:
+                    return raw_id
+            return self._key(raw_id)
+        return str(raw_id)
+
+    def index(self, raw_id: Any) -> int:
+        """Index of one raw id; :class:`UnknownIdError` if it is not in the vocabulary."""
+        try:
+            return self._lookup[self._coerce(raw_id)]
+        except KeyError:
+            raise UnknownIdError(f"unknown {self.kind} id {raw_id!r} (not in the training data)") from None
+
+    def indices(self, raw_ids: Iterable[Any]) -> np.ndarray:
+        return np.fromiter((self.index(r) for r in raw_ids), dtype=np.int64)
+
+    def to_raw(self, indices: np.ndarray | Sequence[int]) -> np.ndarray:
+        return self.raw[np.asarray(indices, dtype=np.int64)]
+
+    def to_json(self) -> list:
+        return self.raw.tolist()
+
+    @classmethod
+    def from_json(cls, values: list, *, kind: str = "id") -> "IdMap":
+        return cls(np.asarray(values, dtype=object if values and isinstance(values[0], str) else None), kind=kind)
+
+
+@dataclass(frozen=True, eq=False)
+class Interactions:
+    """Parallel arrays ``users[i], items[i], ratings[i], timestamps[i]`` over shared vocabularies.
+
+    Shapes: all arrays ``(n,)``. ``users`` / ``items`` are int64 indices into ``user_map`` /
+    ``item_map``; ``ratings`` float32 or ``None`` (implicit data); ``timestamps`` int64 or ``None``.
+    Validated on construction.
+    """
+
+    users: np.ndarray
+    items: np.ndarray
+    user_map: IdMap
+    item_map: IdMap
+    ratings: np.ndarray | None = None
+    timestamps: np.ndarray | None = None
+    meta: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        users = np.asarray(self.users, dtype=np.int64)
+        items = np.asarray(self.items, dtype=np.int64)
+        object.__setattr__(self, "users", users)
+        object.__setattr__(self, "items", items)
+        n = len(users)
+        if items.shape != (n,):
+            raise DataError(f"users and items differ in length ({n} vs {len(items)})")
+        if n and (users.min() < 0 or users.max() >= len(self.user_map)):
+            raise DataError("user index out of range of the user vocabulary")
+        if n and (items.min() < 0 or items.max() >= len(self.item_map)):
+            raise DataError("item index out of range of the item vocabulary")
+        if self.ratings is not None:
+            ratings = np.asarray(self.ratings, dtype=np.float32)
+            if ratings.shape != (n,):
+                raise DataError("ratings and users differ in length")
+            bad = ~np.isfinite(ratings)
+            if bad.any():
+                raise DataError(f"{int(bad.sum())} rating(s) are NaN or infinite (first at row {int(np.argmax(bad))})")
+            object.__setattr__(self, "ratings", ratings)
+        if self.timestamps is not None:
+            ts = np.asarray(self.timestamps, dtype=np.int64)
+            if ts.shape != (n,):
+                raise DataError("timestamps and users differ in length")
+            object.__setattr__(self, "timestamps", ts)
+
+    # ----------------------------------------------------------------- construction
+    @classmethod
+    def from_raw(
+        cls,
+        users: Sequence[Any] | np.ndarray,
+        items: Sequence[Any] | np.ndarray,
+        ratings: Sequence[float] | np.ndarray | None = None,
+        timestamps: Sequence[int] | np.ndarray | None = None,
+        *,
+        duplicates: DuplicatePolicy = "last",
+        meta: dict | None = None,
+    ) -> "Interactions":
+        """Build vocabularies from raw ids and apply the duplicate policy.
+
+        Duplicate ``(user, item)`` pairs: ``"last"`` (default) keeps the latest by timestamp,
+        or the last in input order without timestamps; ``"first"`` the earliest; ``"mean"``
+        averages the ratings (keeping the latest timestamp); ``"error"`` refuses them.
+        """
+        if len(users) == 0:
+            raise DataError("no interactions (the input is empty)")
+        user_map, u = IdMap.build(users, kind="user")
+        item_map, i = IdMap.build(items, kind="item")
+        r = None if ratings is None else np.asarray(ratings, dtype=np.float32)
+        t = None if timestamps is None else np.asarray(timestamps, dtype=np.int64)
+        inter = cls(u, i, user_map, item_map, r, t, dict(meta or {}))
+        return inter.deduplicate(duplicates)
+
+    def deduplicate(self, policy: DuplicatePolicy = "last") -> "Interactions":
+        key = self.users * len(self.item_map) + self.items
+        uniq, first_idx, counts = np.unique(key, return_index=True, return_counts=True)
+        if len(uniq) == len(key):
+            return self
+        n_dup = int((counts - 1).sum())
+        if policy == "error":
+            row = int(np.setdiff1d(np.arange(len(key)), first_idx)[0])
+            raise DataError(
+                f"{n_dup} duplicate (user, item) pair(s), first at row {row}: "
+                f"user {self.user_map.raw[self.users[row]]!r}, item {self.item_map.raw[self.items[row]]!r}"
+            )
+        # Order rows so that the row to keep comes last within each key.
+        order_key = self.timestamps if self.timestamps is not None else np.zeros(len(key), np.int64)
+        pos = np.arange(len(key))
+        if policy == "first":
+            order = np.lexsort((-pos, -order_key, key))
+        else:
+            order = np.lexsort((pos, order_key, key))
+        sorted_key = key[order]
+        last_in_group = np.r_[sorted_key[1:] != sorted_key[:-1], True]
+        keep = np.sort(order[last_in_group])
+        out = self.subset(keep)
+        if policy == "mean" and self.ratings is not None:
+            sums = np.zeros(len(uniq)); np.add.at(sums, np.searchsorted(uniq, key), self.ratings)
+            means = (sums / counts).astype(np.float32)
+            out = out.replace(ratings=means[np.searchsorted(uniq, key[keep])])
+        return out.replace(meta={**self.meta, "duplicates_merged": n_dup, "duplicate_policy": policy})
+
+    # ----------------------------------------------------------------- views
+    def __len__(self) -> int:
+        return len(self.users)
+
+    @property
+    def n_users(self) -> int:
+        return len(self.user_map)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.item_map)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.n_users, self.n_items)
+
+    def replace(self, **changes: Any) -> "Interactions":
+        fields = dict(users=self.users, items=self.items, user_map=self.user_map, item_map=self.item_map,
+                      ratings=self.ratings, timestamps=self.timestamps, meta=self.meta)
+        fields.update(changes)
+        return Interactions(**fields)
+
+    def subset(self, rows: np.ndarray) -> "Interactions":
+        """Rows selected by a boolean mask or an index array; vocabularies unchanged."""
+        rows = np.asarray(rows)
+        return self.replace(
+            users=self.users[rows],
+            items=self.items[rows],
+            ratings=None if self.ratings is None else self.ratings[rows],
+            timestamps=None if self.timestamps is None else self.timestamps[rows],
+        )
+
+    def positives(self, threshold: float | None) -> "Interactions":
+        """Keep rows with rating >= threshold (all rows when ``threshold`` is None); drop ratings."""
+        if threshold is None or self.ratings is None:
+            kept = self
+        else:
+            kept = self.subset(self.ratings >= threshold)
+        return kept.replace(ratings=None, meta={**self.meta, "positive_threshold": threshold})
+
+    def tocsr(self, values: Literal["ratings", "ones"] = "ones") -> sp.csr_matrix:
+        """``(n_users, n_items)`` sparse matrix of ratings (or ones)."""
+        data = self.ratings if (values == "ratings" and self.ratings is not None) else np.ones(len(self), np.float32)
+        m = sp.csr_matrix((data, (self.users, self.items)), shape=self.shape, dtype=np.float32)
+        m.sum_duplicates()
+        return m
+
+    def user_counts(self) -> np.ndarray:
+        return np.bincount(self.users, minlength=self.n_users)
+
+    def item_counts(self) -> np.ndarray:
+        return np.bincount(self.items, minlength=self.n_items)
+
+    def to_frame(self):
+        import pandas as pd
+
+        cols = {"user": self.user_map.to_raw(self.users), "item": self.item_map.to_raw(self.items)}
+        if self.ratings is not None:
+            cols["rating"] = self.ratings
+        if self.timestamps is not None:
+            cols["timestamp"] = self.timestamps
+        return pd.DataFrame(cols)
+
+    def __repr__(self) -> str:
+        kind = "ratings" if self.ratings is not None else "implicit"
+        return f"Interactions({len(self):,} {kind}, {self.n_users:,} users x {self.n_items:,} items)"

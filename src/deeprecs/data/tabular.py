@@ -1,0 +1,137 @@
+"""Generic loader for the user's own interaction table (CSV / TSV / Parquet).
+
+Ids may be integers or strings (raw ids keep their type: ``"u1"`` stays a string).  Ratings
+must be numbers; a non-numeric or missing rating is an error naming the file line (text
+files: header = line 1) or the row (Parquet).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from deeprecs.data.interactions import Interactions
+from deeprecs.errors import DataError
+
+_SEPS = {".csv": ",", ".tsv": "\t", ".txt": "\t", ".tab": "\t"}
+
+
+def _sniff_sep(path: Path) -> str:
+    suffixes = [s.lower() for s in path.suffixes if s.lower() != ".gz"]
+    sep = _SEPS.get(suffixes[-1] if suffixes else "")
+    if sep is None:
+        raise DataError(f"{path}: cannot tell the separator from the extension; use .csv, .tsv, .txt or .parquet, or pass sep=")
+    return sep
+
+
+def read_table(path: str | Path, sep: str | None = None) -> pd.DataFrame:
+    """The raw table (all columns as read, ids not coerced)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    if path.stat().st_size == 0:
+        raise DataError(f"{path}: file is empty")
+    if path.suffix.lower() in (".parquet", ".pq"):
+        try:
+            df = pd.read_parquet(path)
+        except Exception as exc:  # pyarrow raises many types for a bad file
+            raise DataError(f"{path}: not a readable Parquet file ({exc})") from None
+    else:
+        try:
+            df = pd.read_csv(path, sep=sep or _sniff_sep(path), engine="c", dtype=str, keep_default_na=False)
+        except pd.errors.ParserError as exc:
+            raise DataError(f"{path}: malformed line ({_pandas_line(exc)})") from None
+        except pd.errors.EmptyDataError:
+            raise DataError(f"{path}: file is empty") from None
+        except UnicodeDecodeError as exc:
+            raise DataError(f"{path}: not valid UTF-8 text ({exc.reason}); re-save it as UTF-8") from None
+    if len(df) == 0:
+        raise DataError(f"{path}: no data rows")
+    return df
+
+
+def _pandas_line(exc: Exception) -> str:
+    """Pandas says "Expected 3 fields in line 7, saw 4": keep that part."""
+    text = str(exc)
+    return text.split("C error: ")[-1].strip() if "C error: " in text else text
+
+
+def _where(path: Path, row: int, is_text: bool) -> str:
+    return f"{path}:{row + 2}" if is_text else f"{path}: row {row}"
+
+
+def load_table(
+    path: str | Path,
+    user_col: str = "user",
+    item_col: str = "item",
+    rating_col: str | None = None,
+    timestamp_col: str | None = None,
+    sep: str | None = None,
+    duplicates: str = "last",
+) -> Interactions:
+    """An :class:`Interactions` from a CSV/TSV/Parquet table with a header row.
+
+    ``sep``: None sniffs it from the extension (``.csv`` comma; ``.tsv``/``.txt`` tab).
+    ``rating_col``/``timestamp_col``: None for implicit data / no time.  Timestamps may be
+    integers (epoch seconds) or date-time text (converted to epoch seconds).
+    ``duplicates``: see :meth:`Interactions.from_raw` (``last``, ``first``, ``mean``, ``error``).
+    """
+    path = Path(path)
+    return frame_to_interactions(read_table(path, sep), path, user_col, item_col, rating_col, timestamp_col, duplicates)
+
+
+def frame_to_interactions(df: pd.DataFrame, path: Path, user_col: str, item_col: str, rating_col: str | None,
+                          timestamp_col: str | None, duplicates: str = "last") -> Interactions:
+    """The checked conversion behind :func:`load_table` (``path`` is for messages)."""
+    is_text = path.suffix.lower() not in (".parquet", ".pq")
+    wanted = [c for c in (user_col, item_col, rating_col, timestamp_col) if c is not None]
+    missing = [c for c in wanted if c not in df.columns]
+    if missing:
+        raise DataError(f"{path}: no column(s) {', '.join(map(repr, missing))}; the columns are: {', '.join(map(str, df.columns))}")
+    users = _ids(df[user_col], path, "user", is_text)
+    items = _ids(df[item_col], path, "item", is_text)
+    ratings = None if rating_col is None else _numbers(df[rating_col], path, "rating", is_text)
+    timestamps = None if timestamp_col is None else _timestamps(df[timestamp_col], path, is_text)
+    return Interactions.from_raw(users, items, ratings, timestamps, duplicates=duplicates,
+                                 meta={"source": str(path)})
+
+
+def _ids(col: pd.Series, path: Path, what: str, is_text: bool) -> np.ndarray:
+    """Integer ids stay int64; anything else becomes strings. Missing ids are an error."""
+    text = col.astype(str).str.strip() if col.dtype == object or is_text else None
+    if text is not None:
+        empty = (text == "") | col.isna().to_numpy()
+        if empty.any():
+            raise DataError(f"{_where(path, int(np.argmax(empty.to_numpy())), is_text)}: missing {what} id")
+        as_int = pd.to_numeric(text, errors="coerce")
+        if as_int.notna().all() and (as_int == np.round(as_int)).all() and text.str.fullmatch(r"[+-]?\d+").all():
+            return text.astype(np.int64).to_numpy()
+        return text.to_numpy(dtype=object)
+    if col.isna().any():
+        raise DataError(f"{_where(path, int(np.argmax(col.isna().to_numpy())), is_text)}: missing {what} id")
+    if col.dtype.kind == "f" and not (col == np.round(col)).all():
+        return col.astype(str).to_numpy(dtype=object)
+    return col.to_numpy()
+
+
+def _numbers(col: pd.Series, path: Path, what: str, is_text: bool) -> np.ndarray:
+    values = pd.to_numeric(col, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        row = int(np.argmax(bad))
+        raise DataError(f"{_where(path, row, is_text)}: {what} must be a finite number, got {col.iloc[row]!r}")
+    return values
+
+
+def _timestamps(col: pd.Series, path: Path, is_text: bool) -> np.ndarray:
+    numeric = pd.to_numeric(col, errors="coerce")
+    if numeric.notna().all():
+        return numeric.to_numpy(dtype=np.float64).astype(np.int64)
+    parsed = pd.to_datetime(col, errors="coerce", utc=True)
+    bad = parsed.isna().to_numpy()
+    if bad.any():
+        row = int(np.argmax(bad))
+        raise DataError(f"{_where(path, row, is_text)}: timestamp must be a number or a date-time, got {col.iloc[row]!r}")
+    return ((parsed - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)).to_numpy(dtype=np.int64)

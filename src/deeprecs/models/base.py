@@ -1,0 +1,115 @@
+"""The contract every model keeps.
+
+A model is an ``nn.Module`` with a typed (pydantic) config. It scores ``(user, item)`` pairs:
+``forward(users (B,), items (B,)) -> scores (B,)`` — a predicted rating for the ``rating`` task,
+a preference score for the ``ranking`` task. ``score_all(users (B,)) -> (B, n_items)`` scores every
+item; factor models override it with one matrix product. Models that are a dot product of a
+user and an item vector expose them through :meth:`Recommender.retrieval_vectors`, which the
+retrieval layer uses for exact/approximate top-K, similar items and fold-in of new users.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+from pydantic import BaseModel, ConfigDict
+from torch import nn
+
+
+class ModelConfig(BaseModel):
+    """Base of every model's config: sizes of the vocabularies are filled in by the trainer."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    n_users: int = 0
+    n_items: int = 0
+
+
+class Recommender(nn.Module):
+    """Base class. Subclasses set ``Config``, ``name``, ``tasks`` and ``summary``."""
+
+    Config: ClassVar[type[ModelConfig]] = ModelConfig
+    name: ClassVar[str] = ""
+    tasks: ClassVar[tuple[str, ...]] = ("rating", "ranking")
+    summary: ClassVar[str] = ""
+    #: loss used when the user gives none, per task
+    default_loss: ClassVar[dict[str, str]] = {"rating": "mse", "ranking": "bpr"}
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        #: offset added to rating predictions (the training mean), set by the rating task
+        self.register_buffer("rating_offset", torch.zeros(()))
+
+    # -------------------------------------------------------------- scoring
+    def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:  # (B,), (B,) -> (B,)
+        raise NotImplementedError
+
+    def score_all(self, users: torch.Tensor, chunk: int = 1 << 20) -> torch.Tensor:
+        """``(B,)`` users -> ``(B, n_items)`` scores. Generic version: pairwise in chunks."""
+        n_items = self.config.n_items
+        vectors = self.retrieval_vectors()
+        if vectors is not None:
+            u, v = vectors
+            return u[users] @ v.T + self.score_constant()
+        out = torch.empty(len(users), n_items)
+        rows_per_chunk = max(1, chunk // max(n_items, 1))
+        all_items = torch.arange(n_items)
+        for start in range(0, len(users), rows_per_chunk):
+            uu = users[start : start + rows_per_chunk]
+            pu = uu.repeat_interleave(n_items)
+            pi = all_items.repeat(len(uu))
+            out[start : start + len(uu)] = self.forward(pu, pi).view(len(uu), n_items)
+        return out
+
+    def retrieval_vectors(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """``(U (n_users, d), V (n_items, d))`` with ``score(u, i) = U[u] @ V[i] + score_constant()``,
+        or ``None`` when the model is not a dot product (an MLP scorer)."""
+        return None
+
+    def score_constant(self) -> torch.Tensor:
+        return self.rating_offset
+
+    def item_embeddings(self) -> torch.Tensor | None:
+        """The learned item vectors, for similar items, clustering and plots."""
+        vecs = self.retrieval_vectors()
+        return None if vecs is None else vecs[1]
+
+    def user_embeddings(self) -> torch.Tensor | None:
+        vecs = self.retrieval_vectors()
+        return None if vecs is None else vecs[0]
+
+    # -------------------------------------------------------------- training hooks
+    def regularization(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """Penalty on the parameters a batch touched (per-example L2, SGD-style)."""
+        return torch.zeros(())
+
+    def after_step(self) -> None:
+        """Called after each optimiser step (e.g. projection onto constraints)."""
+
+    def fit_extra(self, train) -> None:  # noqa: ANN001 - Interactions
+        """Give the model what it needs from the training data before fitting (e.g. SVD++'s
+        implicit item sets, popularity counts). Default: nothing."""
+
+    def n_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+
+def init_embedding(n: int, d: int, std: float = 0.01, sparse: bool = False) -> nn.Embedding:
+    emb = nn.Embedding(n, d, sparse=sparse)
+    nn.init.normal_(emb.weight, std=std)
+    return emb
+
+
+def mlp(sizes: list[int], dropout: float = 0.0, activation: type[nn.Module] = nn.ReLU, final_activation: bool = True) -> nn.Sequential:
+    """``sizes[0] -> sizes[1] -> ...`` dense layers with activation and dropout between."""
+    layers: list[nn.Module] = []
+    for k, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(nn.Linear(a, b))
+        last = k == len(sizes) - 2
+        if not last or final_activation:
+            layers.append(activation())
+            if dropout > 0:
+                layers.append(nn.Dropout(dropout))
+    return nn.Sequential(*layers)

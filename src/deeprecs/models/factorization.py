@@ -1,0 +1,147 @@
+"""Matrix factorisation: dot-product MF, biased MF, non-negative MF, SVD++.
+
+Shapes: ``P (n_users, d)``, ``Q (n_items, d)``; ``score(u, i) = offset + b_u + b_i + P[u] . Q[i]``
+(biases only in the biased variants; ``offset`` is the training mean for ratings, 0 for ranking).
+"""
+
+from __future__ import annotations
+
+import torch
+from pydantic import Field
+from torch import nn
+
+from deeprecs.models.base import ModelConfig, Recommender, init_embedding
+
+
+class MFConfig(ModelConfig):
+    factors: int = Field(64, ge=1, description="embedding size d")
+    l2: float = Field(0.05, ge=0, description="per-example L2 on the embeddings a batch touches")
+    init_std: float = Field(0.1, gt=0, description="std of the normal initialisation")
+
+
+class MF(Recommender):
+    """Dot-product matrix factorisation: ``score = P[u] . Q[i]`` (plus the rating mean)."""
+
+    Config = MFConfig
+    name = "mf"
+    summary = "dot-product matrix factorisation"
+    default_loss = {"rating": "mse", "ranking": "bce"}
+    biased = False
+
+    def __init__(self, config: MFConfig) -> None:
+        super().__init__(config)
+        self.user_emb = init_embedding(config.n_users, config.factors, config.init_std)
+        self.item_emb = init_embedding(config.n_items, config.factors, config.init_std)
+        if self.biased:
+            self.user_bias = nn.Embedding(config.n_users, 1)
+            self.item_bias = nn.Embedding(config.n_items, 1)
+            nn.init.zeros_(self.user_bias.weight)
+            nn.init.zeros_(self.item_bias.weight)
+
+    def user_factors(self, users: torch.Tensor) -> torch.Tensor:
+        return self.user_emb(users)
+
+    def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        s = (self.user_factors(users) * self.item_emb(items)).sum(-1) + self.rating_offset
+        if self.biased:
+            s = s + self.user_bias(users).squeeze(-1) + self.item_bias(items).squeeze(-1)
+        return s
+
+    def regularization(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        reg = self.user_emb(users).pow(2).sum(-1) + self.item_emb(items).pow(2).sum(-1)
+        if self.biased:
+            reg = reg + self.user_bias(users).squeeze(-1).pow(2) + self.item_bias(items).squeeze(-1).pow(2)
+        return self.config.l2 * reg.mean()
+
+    def all_user_factors(self) -> torch.Tensor:
+        return self.user_emb.weight
+
+    def retrieval_vectors(self) -> tuple[torch.Tensor, torch.Tensor]:
+        u, v = self.all_user_factors(), self.item_emb.weight
+        if self.biased:  # fold the biases into two extra dimensions
+            ones_u = torch.ones(len(u), 1)
+            ones_v = torch.ones(len(v), 1)
+            u = torch.cat([u, self.user_bias.weight, ones_u], 1)
+            v = torch.cat([v, ones_v, self.item_bias.weight], 1)
+        return u, v
+
+    def item_embeddings(self) -> torch.Tensor:
+        return self.item_emb.weight
+
+    def user_embeddings(self) -> torch.Tensor:
+        return self.all_user_factors()
+
+
+class BiasedMFConfig(MFConfig):
+    factors: int = 128
+    l2: float = 0.05
+
+
+class BiasedMF(MF):
+    """Biased MF: global mean + user bias + item bias + ``P[u] . Q[i]`` (Koren's SVD)."""
+
+    Config = BiasedMFConfig
+    name = "biased-mf"
+    summary = "global mean + user/item biases + dot product (SVD-style)"
+    biased = True
+
+
+class NNMF(MF):
+    """Non-negative MF: embeddings projected onto ``>= 0`` after every optimiser step."""
+
+    name = "nnmf"
+    summary = "non-negative matrix factorisation (embeddings kept >= 0)"
+
+    def __init__(self, config: MFConfig) -> None:
+        super().__init__(config)
+        with torch.no_grad():
+            self.user_emb.weight.abs_()
+            self.item_emb.weight.abs_()
+
+    @torch.no_grad()
+    def after_step(self) -> None:
+        self.user_emb.weight.clamp_(min=0)
+        self.item_emb.weight.clamp_(min=0)
+
+
+class SVDppConfig(BiasedMFConfig):
+    implicit_l2: float = Field(0.05, ge=0, description="L2 on the implicit item factors y_j")
+
+
+class SVDpp(MF):
+    """SVD++ (Koren 2008): the user vector is ``P[u] + |N(u)|^-1/2 sum_{j in N(u)} Y[j]`` where
+    ``N(u)`` are the items the user rated in train: what was rated carries signal too."""
+
+    Config = SVDppConfig
+    name = "svdpp"
+    summary = "biased MF plus an implicit-feedback term over the items each user rated (SVD++)"
+    biased = True
+
+    def __init__(self, config: SVDppConfig) -> None:
+        super().__init__(config)
+        self.implicit_emb = init_embedding(config.n_items, config.factors, config.init_std / 10)
+        self.register_buffer("norm_indptr", torch.zeros(config.n_users + 1, dtype=torch.long))
+        self.register_buffer("norm_items", torch.zeros(0, dtype=torch.long))
+
+    def fit_extra(self, train) -> None:  # noqa: ANN001
+        csr = train.tocsr()
+        self.norm_indptr = torch.from_numpy(csr.indptr.astype("int64"))
+        self.norm_items = torch.from_numpy(csr.indices.astype("int64"))
+
+    def _implicit(self, users: torch.Tensor) -> torch.Tensor:
+        """``(B, d)`` normalised sum of Y over each user's rated items (an EmbeddingBag)."""
+        starts, ends = self.norm_indptr[users], self.norm_indptr[users + 1]
+        lengths = ends - starts
+        flat = torch.repeat_interleave(starts - torch.cumsum(lengths, 0) + lengths, lengths) + torch.arange(int(lengths.sum()))
+        offsets = torch.cumsum(lengths, 0) - lengths
+        summed = nn.functional.embedding_bag(self.norm_items[flat], self.implicit_emb.weight, offsets, mode="sum")
+        return summed * lengths.clamp(min=1).float().rsqrt().unsqueeze(1)
+
+    def user_factors(self, users: torch.Tensor) -> torch.Tensor:
+        return self.user_emb(users) + self._implicit(users)
+
+    def all_user_factors(self) -> torch.Tensor:
+        return self.user_factors(torch.arange(self.config.n_users))
+
+    def regularization(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        return super().regularization(users, items) + self.config.implicit_l2 * self.implicit_emb.weight.pow(2).sum() / max(self.config.n_users, 1)

@@ -1,0 +1,122 @@
+"""Neural Collaborative Filtering (He et al., WWW 2017): GMF and NeuMF.
+
+GMF: ``logit = h . (P[u] * Q[i]) + b``. NeuMF fuses a GMF branch and an MLP branch (separate
+embeddings) through one output layer: ``logit = h . [P[u] * Q[i]; MLP([P'[u]; Q'[i]])] + b``.
+NeuMF can start from trained GMF and MLP weights (``load_pretrained``, the paper's alpha = 0.5).
+"""
+
+from __future__ import annotations
+
+import torch
+from pydantic import Field
+from torch import nn
+
+from deeprecs.models.base import ModelConfig, Recommender, init_embedding, mlp
+from deeprecs.models.neural import MLP
+
+
+class GMFConfig(ModelConfig):
+    factors: int = Field(64, ge=1)
+    l2: float = Field(0.0, ge=0)
+    init_std: float = Field(0.01, gt=0)
+
+
+class GMF(Recommender):
+    """Generalised matrix factorisation: a learned weighting of the element-wise product."""
+
+    Config = GMFConfig
+    name = "gmf"
+    tasks = ("ranking",)
+    summary = "NCF's generalised MF: weighted element-wise product of embeddings, log loss"
+    default_loss = {"ranking": "bce"}
+
+    def __init__(self, config: GMFConfig) -> None:
+        super().__init__(config)
+        self.user_emb = init_embedding(config.n_users, config.factors, config.init_std)
+        self.item_emb = init_embedding(config.n_items, config.factors, config.init_std)
+        self.out = nn.Linear(config.factors, 1)
+        nn.init.ones_(self.out.weight)  # start as a plain dot product
+        nn.init.zeros_(self.out.bias)
+
+    def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        return self.out(self.user_emb(users) * self.item_emb(items)).squeeze(-1)
+
+    def regularization(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        reg = self.user_emb(users).pow(2).sum(-1) + self.item_emb(items).pow(2).sum(-1)
+        return self.config.l2 * reg.mean()
+
+    def retrieval_vectors(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.user_emb.weight * self.out.weight, self.item_emb.weight
+
+    def score_constant(self) -> torch.Tensor:
+        return self.out.bias.squeeze()
+
+    def item_embeddings(self) -> torch.Tensor:
+        return self.item_emb.weight
+
+    def user_embeddings(self) -> torch.Tensor:
+        return self.user_emb.weight
+
+
+class NeuMFConfig(ModelConfig):
+    factors: int = Field(64, ge=1, description="GMF branch embedding size (the paper's predictive factors)")
+    mlp_factors: int = Field(64, ge=1, description="MLP branch embedding size per side")
+    layers: list[int] = Field([128, 64], description="MLP branch hidden layers")
+    dropout: float = Field(0.0, ge=0, lt=1)
+    l2: float = Field(0.0, ge=0)
+    init_std: float = Field(0.01, gt=0)
+    alpha: float = Field(0.5, ge=0, le=1, description="GMF weight when fusing pre-trained output layers")
+
+
+class NeuMF(Recommender):
+    """NeuMF: GMF and MLP branches with separate embeddings, fused by one output layer."""
+
+    Config = NeuMFConfig
+    name = "neumf"
+    tasks = ("ranking",)
+    summary = "NCF's NeuMF: GMF + MLP branches fused; --pretrain GMF,MLP runs"
+    default_loss = {"ranking": "bce"}
+
+    def __init__(self, config: NeuMFConfig) -> None:
+        super().__init__(config)
+        c = config
+        self.gmf_user = init_embedding(c.n_users, c.factors, c.init_std)
+        self.gmf_item = init_embedding(c.n_items, c.factors, c.init_std)
+        self.mlp_user = init_embedding(c.n_users, c.mlp_factors, c.init_std)
+        self.mlp_item = init_embedding(c.n_items, c.mlp_factors, c.init_std)
+        self.tower = mlp([2 * c.mlp_factors, *c.layers], c.dropout)
+        self.out = nn.Linear(c.factors + c.layers[-1], 1)
+
+    def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        g = self.gmf_user(users) * self.gmf_item(items)
+        m = self.tower(torch.cat([self.mlp_user(users), self.mlp_item(items)], -1))
+        return self.out(torch.cat([g, m], -1)).squeeze(-1)
+
+    def regularization(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        reg = sum(e(x).pow(2).sum(-1) for e, x in ((self.gmf_user, users), (self.gmf_item, items), (self.mlp_user, users), (self.mlp_item, items)))
+        return self.config.l2 * reg.mean()
+
+    def item_embeddings(self) -> torch.Tensor:
+        return torch.cat([self.gmf_item.weight, self.mlp_item.weight], 1)
+
+    def user_embeddings(self) -> torch.Tensor:
+        return torch.cat([self.gmf_user.weight, self.mlp_user.weight], 1)
+
+    @torch.no_grad()
+    def load_pretrained(self, gmf: GMF, mlp_model: MLP) -> None:
+        """Copy trained GMF and MLP weights in; the output layer becomes
+        ``[alpha * h_gmf, (1 - alpha) * h_mlp]`` with bias ``alpha * b_gmf + (1 - alpha) * b_mlp``."""
+        a = self.config.alpha
+        shapes = [(self.gmf_user.weight, gmf.user_emb.weight), (self.mlp_user.weight, mlp_model.user_emb.weight)]
+        for mine, theirs in shapes:
+            if mine.shape != theirs.shape:
+                from deeprecs.errors import ConfigError
+
+                raise ConfigError(f"pre-trained embedding shape {tuple(theirs.shape)} does not match NeuMF's {tuple(mine.shape)}: use the same data, factors and mlp_factors")
+        self.gmf_user.weight.copy_(gmf.user_emb.weight)
+        self.gmf_item.weight.copy_(gmf.item_emb.weight)
+        self.mlp_user.weight.copy_(mlp_model.user_emb.weight)
+        self.mlp_item.weight.copy_(mlp_model.item_emb.weight)
+        self.tower.load_state_dict(mlp_model.tower.state_dict())
+        self.out.weight.copy_(torch.cat([a * gmf.out.weight, (1 - a) * mlp_model.out.weight], 1))
+        self.out.bias.copy_(a * gmf.out.bias + (1 - a) * mlp_model.out.bias)

@@ -1,0 +1,89 @@
+"""Neural scorers over user/item embeddings: an MLP over the concatenation and a two-tower network."""
+
+from __future__ import annotations
+
+import torch
+from pydantic import Field
+from torch import nn
+
+from deeprecs.models.base import ModelConfig, Recommender, init_embedding, mlp
+
+
+class MLPConfig(ModelConfig):
+    user_factors: int = Field(32, ge=1, description="user embedding size")
+    item_factors: int = Field(32, ge=1, description="item embedding size (may differ from the user's)")
+    layers: list[int] = Field([64, 32, 16], description="hidden layer sizes of the scorer")
+    dropout: float = Field(0.2, ge=0, lt=1)
+    l2: float = Field(1e-2, ge=0, description="per-example L2 on the embeddings a batch touches")
+    init_std: float = Field(0.05, gt=0)
+
+
+class MLP(Recommender):
+    """``score = MLP([P[u]; Q[i]])``: an MLP over the concatenated user and item embeddings
+    (the NCF paper's MLP when trained for ranking with log loss)."""
+
+    Config = MLPConfig
+    name = "mlp"
+    summary = "MLP over concatenated user and item embeddings (NCF's MLP for ranking)"
+    default_loss = {"rating": "mse", "ranking": "bce"}
+
+    def __init__(self, config: MLPConfig) -> None:
+        super().__init__(config)
+        self.user_emb = init_embedding(config.n_users, config.user_factors, config.init_std)
+        self.item_emb = init_embedding(config.n_items, config.item_factors, config.init_std)
+        sizes = [config.user_factors + config.item_factors, *config.layers]
+        self.tower = mlp(sizes, config.dropout)
+        self.out = nn.Linear(sizes[-1], 1)
+
+    def hidden(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:  # (B, layers[-1])
+        return self.tower(torch.cat([self.user_emb(users), self.item_emb(items)], -1))
+
+    def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        return self.out(self.hidden(users, items)).squeeze(-1) + self.rating_offset
+
+    def regularization(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        reg = self.user_emb(users).pow(2).sum(-1) + self.item_emb(items).pow(2).sum(-1)
+        return self.config.l2 * reg.mean()
+
+    def item_embeddings(self) -> torch.Tensor:
+        return self.item_emb.weight
+
+    def user_embeddings(self) -> torch.Tensor:
+        return self.user_emb.weight
+
+
+class TwoTowerConfig(ModelConfig):
+    factors: int = Field(64, ge=1, description="embedding size fed to each tower")
+    tower: list[int] = Field([64, 32], description="dense layer sizes of each tower; the last is the output size")
+    dropout: float = Field(0.0, ge=0, lt=1)
+    l2: float = Field(0.02, ge=0)
+    init_std: float = Field(0.1, gt=0)
+
+
+class TwoTower(Recommender):
+    """Dense layers on each side, then a dot product: ``score = f(P[u]) . g(Q[i])``."""
+
+    Config = TwoTowerConfig
+    name = "two-tower"
+    summary = "two-tower network: dense layers on each side, then a dot product"
+    default_loss = {"rating": "mse", "ranking": "bpr"}
+
+    def __init__(self, config: TwoTowerConfig) -> None:
+        super().__init__(config)
+        self.user_emb = init_embedding(config.n_users, config.factors, config.init_std)
+        self.item_emb = init_embedding(config.n_items, config.factors, config.init_std)
+        sizes = [config.factors, *config.tower]
+        self.user_tower = mlp(sizes, config.dropout, final_activation=False)
+        self.item_tower = mlp(sizes, config.dropout, final_activation=False)
+
+    def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        u = self.user_tower(self.user_emb(users))
+        v = self.item_tower(self.item_emb(items))
+        return (u * v).sum(-1) + self.rating_offset
+
+    def regularization(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        reg = self.user_emb(users).pow(2).sum(-1) + self.item_emb(items).pow(2).sum(-1)
+        return self.config.l2 * reg.mean()
+
+    def retrieval_vectors(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.user_tower(self.user_emb.weight), self.item_tower(self.item_emb.weight)

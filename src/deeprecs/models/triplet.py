@@ -1,0 +1,96 @@
+"""Triplet models for positive-only data, trained with a margin loss.
+
+The bilinear model scores by the cosine (or dot) similarity of shared user and item
+embeddings; the deep variant scores with an MLP over the concatenated embeddings. The
+"triplet" (user, positive, negative) lives in the loss (:mod:`deeprecs.losses`), so the scoring
+("match") model is the same module with the same weights.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from pydantic import Field
+from torch import nn
+from torch.nn import functional as F
+
+from deeprecs.models.base import ModelConfig, Recommender, init_embedding, mlp
+
+
+class TripletConfig(ModelConfig):
+    factors: int = Field(64, ge=1)
+    similarity: Literal["cosine", "dot"] = "cosine"
+    l2: float = Field(0.0, ge=0)
+    init_std: float = Field(0.1, gt=0)
+
+
+class Triplet(Recommender):
+    """Bilinear triplet model: ``s(u, i) = cos(P[u], Q[i])``, trained with the margin loss."""
+
+    Config = TripletConfig
+    name = "triplet"
+    tasks = ("ranking",)
+    summary = "bilinear triplet model: cosine similarity of user/item embeddings, margin loss"
+    default_loss = {"ranking": "margin"}
+
+    def __init__(self, config: TripletConfig) -> None:
+        super().__init__(config)
+        self.user_emb = init_embedding(config.n_users, config.factors, config.init_std)
+        self.item_emb = init_embedding(config.n_items, config.factors, config.init_std)
+
+    def _vectors(self, u: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.config.similarity == "cosine":
+            return F.normalize(u, dim=-1, eps=1e-8), F.normalize(v, dim=-1, eps=1e-8)
+        return u, v
+
+    def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        u, v = self._vectors(self.user_emb(users), self.item_emb(items))
+        return (u * v).sum(-1)
+
+    def regularization(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        reg = self.user_emb(users).pow(2).sum(-1) + self.item_emb(items).pow(2).sum(-1)
+        return self.config.l2 * reg.mean()
+
+    def retrieval_vectors(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self._vectors(self.user_emb.weight, self.item_emb.weight)
+
+
+class DeepTripletConfig(ModelConfig):
+    user_factors: int = Field(64, ge=1)
+    item_factors: int = Field(64, ge=1)
+    n_hidden: int = Field(1, ge=0, description="number of hidden layers of the scorer")
+    hidden_size: int = Field(64, ge=1)
+    dropout: float = Field(0.0, ge=0, lt=1)
+    l2: float = Field(0.0, ge=0, description="per-example L2 on the embeddings a batch touches")
+    init_std: float = Field(0.1, gt=0)
+
+
+class DeepTriplet(Recommender):
+    """Deep triplet model: ``s(u, i) = MLP([P[u]; Q[i]])`` trained with the margin loss."""
+
+    Config = DeepTripletConfig
+    name = "deep-triplet"
+    tasks = ("ranking",)
+    summary = "deep triplet model: an MLP scores concatenated user/item embeddings, margin loss"
+    default_loss = {"ranking": "margin"}
+
+    def __init__(self, config: DeepTripletConfig) -> None:
+        super().__init__(config)
+        self.user_emb = init_embedding(config.n_users, config.user_factors, config.init_std)
+        self.item_emb = init_embedding(config.n_items, config.item_factors, config.init_std)
+        sizes = [config.user_factors + config.item_factors] + [config.hidden_size] * config.n_hidden
+        self.scorer = nn.Sequential(mlp(sizes, config.dropout), nn.Linear(sizes[-1], 1))
+
+    def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        return self.scorer(torch.cat([self.user_emb(users), self.item_emb(items)], -1)).squeeze(-1)
+
+    def regularization(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        reg = self.user_emb(users).pow(2).sum(-1) + self.item_emb(items).pow(2).sum(-1)
+        return self.config.l2 * reg.mean()
+
+    def item_embeddings(self) -> torch.Tensor:
+        return self.item_emb.weight
+
+    def user_embeddings(self) -> torch.Tensor:
+        return self.user_emb.weight

@@ -1,0 +1,266 @@
+"""From a dataset name to a trained, evaluated, saved run: the steps the CLI wires together.
+
+raw files -> Dataset -> transforms -> Split -> (positives) -> model + task -> fit -> evaluate -> run dir
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from deeprecs.data.dataset import Dataset, Split
+from deeprecs.data.interactions import Interactions
+from deeprecs.errors import ConfigError
+from deeprecs.evaluation.protocols import evaluate_ranking, evaluate_ratings, evaluate_sampled
+from deeprecs.models import PRESETS, build_model, get_model_class
+from deeprecs.models.base import Recommender
+from deeprecs.training import History, RankingTask, RatingTask, TrainConfig, fit
+
+log = logging.getLogger("deeprecs")
+
+RANK_KS = (5, 10, 20)
+
+
+@dataclass
+class TrainSpec:
+    """Everything ``deeprecs train`` was asked to do (saved as the run's config)."""
+
+    model: str
+    data: str
+    split: str = "random:0.2"
+    seed: int = 0
+    task: str | None = None
+    loss: str | None = None
+    positive: float | None = None
+    threshold: float | None = None
+    rating_map: str | None = None
+    from_path: str | None = None
+    valid_fraction: float = 0.05
+    pretrain: list[str] = field(default_factory=list)
+    model_options: dict = field(default_factory=dict)
+    train_options: dict = field(default_factory=dict)
+
+
+# ----------------------------------------------------------------------------- data
+def load_data(spec: TrainSpec) -> Dataset:
+    from deeprecs.data import load_dataset
+    from deeprecs.data.transforms import apply_value_map, binarize
+
+    ds = load_dataset(spec.data, from_path=spec.from_path)
+    if spec.rating_map:
+        ds.interactions = apply_value_map(ds.interactions, spec.rating_map)
+        ds.rating_values = np.unique(ds.interactions.ratings)
+    if spec.threshold is not None:
+        ds.interactions = binarize(ds.interactions, spec.threshold)
+        ds.rating_values = np.array([0.0, 1.0])
+    return ds
+
+
+def resolve_task(spec: TrainSpec, ds: Dataset, model_cls: type[Recommender]) -> str:
+    task = spec.task
+    if task is None:
+        if spec.model in PRESETS or "rating" not in model_cls.tasks:
+            task = "ranking"
+        elif spec.positive is not None or ds.kind == "ncf" or ds.interactions.ratings is None:
+            task = "ranking"
+        else:
+            task = "rating"
+    if task not in model_cls.tasks:
+        raise ConfigError(f"model {spec.model!r} supports task(s) {', '.join(model_cls.tasks)}, not {task!r}")
+    if task == "rating" and ds.interactions.ratings is None:
+        raise ConfigError("--task rating needs rated data; this data is positive-only")
+    return task
+
+
+def _keep_rows(part: Interactions | None, negatives: np.ndarray | None, threshold: float | None):
+    if part is None:
+        return None, None
+    if threshold is None or part.ratings is None:
+        return part.positives(None), negatives
+    mask = part.ratings >= threshold
+    return part.subset(mask).positives(None), (None if negatives is None else negatives[mask])
+
+
+def _merge(a: Interactions, b: Interactions) -> Interactions:
+    cat = lambda x, y: None if x is None or y is None else np.concatenate([x, y])  # noqa: E731
+    return a.replace(users=np.concatenate([a.users, b.users]), items=np.concatenate([a.items, b.items]),
+                     ratings=cat(a.ratings, b.ratings), timestamps=cat(a.timestamps, b.timestamps))
+
+
+def prepare_split(spec: TrainSpec, ds: Dataset, task: str) -> Split:
+    """Split, then (ranking) keep positives in every part, then carve a validation part."""
+    from deeprecs.data import make_split
+
+    split = make_split(ds, spec.split, seed=spec.seed)
+    if task == "ranking":
+        train, _ = _keep_rows(split.train, None, spec.positive)
+        test, test_neg = _keep_rows(split.test, split.test_negatives, spec.positive)
+        valid, valid_neg = _keep_rows(split.valid, split.valid_negatives, spec.positive)
+        split = Split(train, test, valid, test_neg, valid_neg, split.spec, dict(split.notes))
+    if split.valid is None and spec.valid_fraction > 0:
+        rng = np.random.default_rng(spec.seed + 1)
+        n_valid = int(round(spec.valid_fraction * len(split.train)))
+        perm = rng.permutation(len(split.train))
+        split.valid = split.train.subset(np.sort(perm[:n_valid]))
+        split.train = split.train.subset(np.sort(perm[n_valid:]))
+        split.notes["valid"] = f"random {spec.valid_fraction:g} of train (seed {spec.seed + 1})"
+        split.notes["valid_carved"] = 1
+    return split
+
+
+def evaluation_train(split: Split) -> Interactions:
+    """What test-time candidate filtering treats as the user's train data: a validation part
+    carved from train still counts as train; a protocol's own validation items (leave-one-out)
+    stay candidates, as PROTOCOLS.md says."""
+    if split.valid is not None and split.notes.get("valid_carved"):
+        return _merge(split.train, split.valid)
+    return split.train
+
+
+# ----------------------------------------------------------------------------- evaluation
+def predict_fn(model: Recommender, rating_range: tuple[float, float] | None):
+    def predict(users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        p = model(users, items)
+        return p.clamp(*rating_range) if rating_range else p
+    return predict
+
+
+def evaluate(model: Recommender, task: str, train: Interactions, test: Interactions,
+             negatives: np.ndarray | None = None, rating_values: np.ndarray | None = None) -> dict:
+    """The test metrics of a run (flat dict), by task and protocol."""
+    model.eval()
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        if task == "rating":
+            rr = None if rating_values is None else (float(np.min(rating_values)), float(np.max(rating_values)))
+            metrics = evaluate_ratings(predict_fn(model, rr), test, rating_values)
+            seen_u, seen_i = train.user_counts() > 0, train.item_counts() > 0
+            metrics["n_test"] = len(test)
+            metrics["n_test_cold_users"] = int((~seen_u[test.users]).sum())
+            metrics["n_test_cold_items"] = int((~seen_i[test.items]).sum())
+        elif negatives is not None:
+            metrics = evaluate_sampled(model.score_all, train, test, negatives, ks=(10,))
+        else:
+            metrics = evaluate_ranking(model.score_all, train, test, ks=RANK_KS)
+    metrics["eval_seconds"] = time.perf_counter() - t0
+    return metrics
+
+
+def validator(task: str, train: Interactions, valid: Interactions, valid_neg: np.ndarray | None,
+              rating_values: np.ndarray | None):
+    """``(validate(model) -> float, metric name, higher_is_better)`` on validation data only."""
+    if task == "rating":
+        rr = None if rating_values is None else (float(np.min(rating_values)), float(np.max(rating_values)))
+        return (lambda m: evaluate_ratings(predict_fn(m, rr), valid)["rmse"]), "valid_rmse", False
+    if valid_neg is not None:
+        return (lambda m: evaluate_sampled(m.score_all, train, valid, valid_neg, ks=(10,))["ndcg@10"]), "valid_ndcg@10", True
+    return (lambda m: evaluate_ranking(m.score_all, train, valid, ks=(10,))["auc"]), "valid_auc", True
+
+
+# ----------------------------------------------------------------------------- cold start
+@torch.no_grad()
+def forget_cold(model: Recommender, train: Interactions) -> None:
+    """Zero the embedding rows (and biases) of users/items with no training data, so that
+    they are predicted from the global mean plus what is known (PROTOCOLS.md)."""
+    cold_u = torch.from_numpy(train.user_counts() == 0)
+    cold_i = torch.from_numpy(train.item_counts() == 0)
+    if not (cold_u.any() or cold_i.any()):
+        return
+    for module in model.modules():
+        if isinstance(module, torch.nn.Embedding):
+            if module.num_embeddings == train.n_users and cold_u.any():
+                module.weight[cold_u] = 0
+            elif module.num_embeddings == train.n_items and cold_i.any():
+                module.weight[cold_i] = 0
+
+
+# ----------------------------------------------------------------------------- train
+def build_for(spec: TrainSpec, train: Interactions) -> Recommender:
+    model = build_model(spec.model, train.n_users, train.n_items, **spec.model_options)
+    model.fit_extra(train)
+    if spec.pretrain:
+        load_pretrained(model, spec.pretrain, train)
+    return model
+
+
+def load_pretrained(model: Recommender, runs: list[str], train: Interactions) -> None:
+    from deeprecs.models.ncf import GMF, NeuMF
+    from deeprecs.models.neural import MLP
+    from deeprecs.runs import load_run
+
+    if not isinstance(model, NeuMF):
+        raise ConfigError("--pretrain is for neumf (GMF and MLP runs)")
+    loaded = [load_run(p) for p in runs]
+    gmf = next((r for r in loaded if isinstance(r.model, GMF)), None)
+    mlp_run = next((r for r in loaded if isinstance(r.model, MLP)), None)
+    if gmf is None or mlp_run is None:
+        raise ConfigError("--pretrain needs one gmf run and one mlp run, e.g. --pretrain runs/gmf,runs/mlp")
+    for r in (gmf, mlp_run):
+        if r.user_map != train.user_map or r.item_map != train.item_map:
+            raise ConfigError(f"pre-trained run {r.path} was trained on other data (ids differ)")
+    if mlp_run.model.config.user_factors != model.config.mlp_factors or mlp_run.model.config.layers != model.config.layers:
+        raise ConfigError(f"the MLP run's sizes (factors {mlp_run.model.config.user_factors}, layers {mlp_run.model.config.layers}) "
+                          f"must match neumf's --mlp-factors/--layers ({model.config.mlp_factors}, {model.config.layers})")
+    model.load_pretrained(gmf.model, mlp_run.model)
+
+
+def default_train_options(model_cls: type[Recommender], task: str) -> dict:
+    """Product defaults per model and task (chosen on validation data, see benchmarks/)."""
+    return dict(getattr(model_cls, "train_defaults", {}).get(task, {}))
+
+
+def train(spec: TrainSpec, out: str | Path | None = None, progress: bool = True):
+    """Run the whole pipeline; returns ``(model, metrics, history, split, dataset)`` and writes
+    the run directory when ``out`` is given."""
+    model_cls = get_model_class(spec.model)
+    ds = load_data(spec)
+    task = resolve_task(spec, ds, model_cls)
+    loss = spec.loss or (PRESETS[spec.model][1] if spec.model in PRESETS else model_cls.default_loss[task])
+    if spec.model in PRESETS and spec.loss and spec.loss != PRESETS[spec.model][1]:
+        raise ConfigError(f"{spec.model} is mf with --loss {PRESETS[spec.model][1]}; use `mf --loss {spec.loss}` instead")
+    split = prepare_split(spec, ds, task)
+    options = {**default_train_options(model_cls, task), **spec.train_options, "seed": spec.seed, "progress": progress}
+    if task == "ranking" or loss != "none":
+        options["loss"] = loss
+    try:
+        cfg = TrainConfig(**options)
+    except Exception as exc:
+        from deeprecs.models import _first_error
+
+        raise ConfigError(f"invalid training options: {_first_error(exc)}") from None
+    model = build_for(spec, split.train)
+    task_obj = RatingTask(split.train) if task == "rating" else RankingTask(split.train, cfg) if loss != "none" else None
+    history = History()
+    if split.valid is not None and len(split.valid) and task_obj is not None:
+        validate, metric, higher = validator(task, split.train, split.valid, split.valid_negatives, ds.rating_values)
+        history = fit(model, task_obj, cfg, validate, metric, higher)
+    elif task_obj is not None:
+        history = fit(model, task_obj, cfg)
+    forget_cold(model, split.train)
+    eval_train = evaluation_train(split)
+    metrics = evaluate(model, task, eval_train, split.test, split.test_negatives, ds.rating_values)
+    metrics["fit_seconds"] = history.fit_seconds
+    metrics["epochs"] = len(history.epochs)
+    metrics["n_parameters"] = model.n_parameters()
+    for key, value in split.notes.items():
+        if isinstance(value, (int, float)):
+            metrics[f"split_{key}"] = value
+    hist = {**asdict(history)}
+    if out is not None:
+        from deeprecs.plots import plot_history
+        from deeprecs.runs import save_run
+
+        config = {"model": model.name, "preset": spec.model, "task": task, "loss": loss, "data": spec.data,
+                  "dataset": ds.name, "source": ds.source, "split": spec.split, "seed": spec.seed,
+                  "positive": spec.positive, "threshold": spec.threshold, "rating_map": spec.rating_map,
+                  "rating_values": None if ds.rating_values is None else np.asarray(ds.rating_values).tolist(),
+                  "train": cfg.model_dump(), "split_notes": split.notes, "pretrain": spec.pretrain}
+        save_run(out, model, config, eval_train, test=split.test, test_negatives=split.test_negatives,
+                 items=ds.items, metrics=metrics, history=hist,
+                 figures={"loss.png": lambda path: plot_history(hist, path, title=f"{spec.model} on {ds.name}")})
+    return model, metrics, history, split, ds

@@ -1,0 +1,230 @@
+"""The one training loop.
+
+A *task* turns training data into mini-batch losses (:class:`RatingTask`: regression on
+ratings; :class:`RankingTask`: positives against sampled negatives with a ranking loss). The
+loop owns everything else: seeds, threads, the optimiser, the progress bar, per-epoch
+throughput, validation, early stopping (best weights restored) and the history.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterator, Literal
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+from tqdm.auto import tqdm
+
+from deeprecs.data.interactions import Interactions
+from deeprecs.losses import get_loss, mse
+from deeprecs.models.base import Recommender
+from deeprecs.sampling import NegativeSampler
+
+log = logging.getLogger("deeprecs")
+
+
+class TrainConfig(BaseModel):
+    """Options of the training loop (model options live in each model's config)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    epochs: int = Field(40, ge=0, description="maximum number of epochs")
+    batch_size: int = Field(1024, ge=1)
+    lr: float = Field(5e-3, gt=0, description="learning rate")
+    optimizer: Literal["adam", "adamw", "sgd", "adagrad"] = "adam"
+    weight_decay: float = Field(0.0, ge=0, description="optimiser weight decay (on every parameter)")
+    lr_decay: float = Field(1.0, gt=0, le=1, description="multiply the learning rate by this after each epoch")
+    patience: int = Field(5, ge=0, description="epochs without validation improvement before stopping (0: never stop early)")
+    seed: int = 0
+    loss: str = ""
+    n_negatives: int = Field(4, ge=1, description="negatives per positive (ranking)")
+    sampler: str = Field("uniform-excl", description="negative sampler (ranking)")
+    sampler_alpha: float = Field(0.75, description="popularity exponent of the popularity sampler")
+    margin: float = Field(1.0, description="margin of the margin and warp losses")
+    threads: int = Field(0, ge=0, description="torch threads (0: all cores)")
+    progress: bool = True
+
+
+@dataclass
+class History:
+    epochs: list[dict] = field(default_factory=list)
+    best_epoch: int = -1
+    best_valid: float | None = None
+    valid_metric: str = ""
+    fit_seconds: float = 0.0
+    stopped_early: bool = False
+
+
+# ---------------------------------------------------------------------------- tasks
+class RatingTask:
+    """Regression on explicit ratings: MSE plus the model's per-example regularisation."""
+
+    name = "rating"
+
+    def __init__(self, train: Interactions) -> None:
+        if train.ratings is None:
+            from deeprecs.errors import ConfigError
+
+            raise ConfigError("the rating task needs ratings; this data is positive-only (use --task ranking)")
+        self.users = torch.from_numpy(train.users)
+        self.items = torch.from_numpy(train.items)
+        self.ratings = torch.from_numpy(train.ratings)
+        self.mean = float(train.ratings.mean())
+
+    def __len__(self) -> int:
+        return len(self.users)
+
+    def prepare(self, model: Recommender) -> None:
+        model.rating_offset.fill_(self.mean)
+
+    def loss(self, model: Recommender, idx: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        u, i = self.users[idx], self.items[idx]
+        return mse(model(u, i), self.ratings[idx]) + model.regularization(u, i)
+
+
+class RankingTask:
+    """Positives against sampled negatives with a ranking loss (bce, bpr, margin, warp)."""
+
+    name = "ranking"
+
+    def __init__(self, train: Interactions, cfg: TrainConfig) -> None:
+        self.users = torch.from_numpy(train.users)
+        self.items = torch.from_numpy(train.items)
+        self.loss_name = cfg.loss
+        self.loss_fn = get_loss("ranking", cfg.loss)
+        kind = "hard" if cfg.loss == "warp" and cfg.sampler == "uniform-excl" else cfg.sampler
+        self.sampler = NegativeSampler(train, kind, cfg.sampler_alpha)
+        # WARP scores several candidates per positive and keeps the hardest violator.
+        self.n_neg = max(cfg.n_negatives, 16) if cfg.loss == "warp" else cfg.n_negatives
+        self.margin = cfg.margin
+        self.n_items = train.n_items
+
+    def __len__(self) -> int:
+        return len(self.users)
+
+    def prepare(self, model: Recommender) -> None:
+        model.rating_offset.zero_()
+
+    def loss(self, model: Recommender, idx: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        u, i = self.users[idx], self.items[idx]
+        neg = self.sampler.sample(u, self.n_neg, generator)  # (B, n)
+        b, n = neg.shape
+        scores = model(torch.cat([u, u.repeat_interleave(n)]), torch.cat([i, neg.flatten()]))
+        pos_s, neg_s = scores[:b], scores[b:].view(b, n)
+        reg = model.regularization(u, i)
+        return self.loss_fn(pos_s, neg_s, margin=self.margin, n_items=self.n_items) + reg
+
+
+Task = RatingTask | RankingTask
+
+
+# ---------------------------------------------------------------------------- the loop
+def _optimizer(model: Recommender, cfg: TrainConfig) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad]
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adagrad":
+        return torch.optim.Adagrad(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.SGD(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def _batches(n: int, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
+    perm = torch.randperm(n, generator=generator)
+    for start in range(0, n, batch_size):
+        yield perm[start : start + batch_size]
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    torch.manual_seed(seed)
+    np.random.seed(seed % (2**32))
+    return torch.Generator().manual_seed(seed)
+
+
+Validator = Callable[[Recommender], float]
+
+
+def fit(
+    model: Recommender,
+    task: Task,
+    cfg: TrainConfig,
+    validate: Validator | None = None,
+    valid_metric: str = "valid",
+    higher_is_better: bool = False,
+    on_epoch: Callable[[dict], None] | None = None,
+) -> History:
+    """Train ``model`` on ``task``; with ``validate``, keep the best epoch's weights."""
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    generator = seed_everything(cfg.seed)
+    task.prepare(model)
+    history = History(valid_metric=valid_metric)
+    trainable = any(p.requires_grad for p in model.parameters())
+    if not trainable or cfg.epochs == 0 or len(task) == 0:
+        return history
+    opt = _optimizer(model, cfg)
+    sched = torch.optim.lr_scheduler.ExponentialLR(opt, cfg.lr_decay) if cfg.lr_decay < 1 else None
+    best_state, bad_epochs = None, 0
+    start_all = time.perf_counter()
+    bar = tqdm(range(cfg.epochs), desc=f"train {model.name}", unit="epoch", disable=None if cfg.progress else True, leave=False)
+    for epoch in bar:
+        model.train()
+        t0 = time.perf_counter()
+        total, count = 0.0, 0
+        for idx in _batches(len(task), cfg.batch_size, generator):
+            opt.zero_grad(set_to_none=True)
+            loss = task.loss(model, idx, generator)
+            loss.backward()
+            opt.step()
+            model.after_step()
+            total += float(loss.detach()) * len(idx)
+            count += len(idx)
+        if sched is not None:
+            sched.step()
+        seconds = time.perf_counter() - t0
+        train_loss = total / max(count, 1)
+        if not math.isfinite(train_loss):
+            from deeprecs.errors import DeeprecsError
+
+            raise DeeprecsError(f"training diverged at epoch {epoch + 1} (loss {train_loss}); lower --lr")
+        row = {"epoch": epoch + 1, "train_loss": train_loss, "seconds": seconds, "examples_per_s": count / max(seconds, 1e-9)}
+        if validate is not None:
+            model.eval()
+            with torch.no_grad():
+                value = float(validate(model))
+            row[valid_metric] = value
+            improved = history.best_valid is None or (value > history.best_valid if higher_is_better else value < history.best_valid)
+            if improved:
+                history.best_valid, history.best_epoch, bad_epochs = value, epoch + 1, 0
+                best_state = copy.deepcopy(model.state_dict())
+            else:
+                bad_epochs += 1
+        history.epochs.append(row)
+        if on_epoch:
+            on_epoch(row)
+        post = {"loss": f"{train_loss:.4f}", "ex/s": f"{row['examples_per_s']:,.0f}"}
+        if validate is not None:
+            post[valid_metric] = f"{row[valid_metric]:.4f}"
+        bar.set_postfix(post)
+        if cfg.progress:
+            tqdm.write(f"epoch {epoch + 1:3d}  loss {train_loss:.4f}  " + (f"{valid_metric} {row.get(valid_metric, float('nan')):.4f}  " if validate else "") + f"{row['examples_per_s']:,.0f} examples/s  {seconds:.2f} s")
+        if validate is not None and cfg.patience and bad_epochs >= cfg.patience:
+            history.stopped_early = True
+            break
+    bar.close()
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    history.fit_seconds = time.perf_counter() - start_all
+    return history
+
+
+def default_threads() -> int:
+    return os.cpu_count() or 1
