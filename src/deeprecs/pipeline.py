@@ -17,9 +17,11 @@ from deeprecs.data.dataset import Dataset, Split
 from deeprecs.data.interactions import Interactions
 from deeprecs.errors import ConfigError
 from deeprecs.evaluation.protocols import evaluate_ranking, evaluate_ratings, evaluate_sampled
+from deeprecs.losses import get_loss
 from deeprecs.models import PRESETS, build_model, get_model_class
 from deeprecs.models.base import Recommender
-from deeprecs.training import History, RankingTask, RatingTask, TrainConfig, fit
+from deeprecs.models.blend import Blend
+from deeprecs.training import History, RankingTask, RatingTask, TrainConfig, fit, seed_everything
 
 log = logging.getLogger("deeprecs")
 
@@ -66,7 +68,7 @@ def resolve_task(spec: TrainSpec, ds: Dataset, model_cls: type[Recommender]) -> 
     if task is None:
         if spec.model in PRESETS or "rating" not in model_cls.tasks:
             task = "ranking"
-        elif spec.positive is not None or ds.kind == "ncf" or ds.interactions.ratings is None:
+        elif spec.positive is not None or ds.kind == "ncf" or ds.interactions.ratings is None or spec.split == "loo":
             task = "ranking"
         else:
             task = "rating"
@@ -97,6 +99,10 @@ def prepare_split(spec: TrainSpec, ds: Dataset, task: str) -> Split:
     from deeprecs.data import make_split
 
     split = make_split(ds, spec.split, seed=spec.seed)
+    if ds.kind == "ncf" and split.valid is None:
+        from deeprecs.data import with_validation
+
+        split = with_validation(split, seed=spec.seed)  # one held-out train item per user + 99 negatives
     if task == "ranking":
         train, _ = _keep_rows(split.train, None, spec.positive)
         test, test_neg = _keep_rows(split.test, split.test_negatives, spec.positive)
@@ -157,9 +163,30 @@ def validator(task: str, train: Interactions, valid: Interactions, valid_neg: np
     if task == "rating":
         rr = None if rating_values is None else (float(np.min(rating_values)), float(np.max(rating_values)))
         return (lambda m: evaluate_ratings(predict_fn(m, rr), valid)["rmse"]), "valid_rmse", False
-    if valid_neg is not None:
-        return (lambda m: evaluate_sampled(m.score_all, train, valid, valid_neg, ks=(10,))["ndcg@10"]), "valid_ndcg@10", True
+    if valid_neg is not None:  # candidates only: a full score_all of an MLP scorer costs ~30x more
+        return (lambda m: sampled_candidates(m, valid, valid_neg)["ndcg@10"]), "valid_ndcg@10", True
     return (lambda m: evaluate_ranking(m.score_all, train, valid, ks=(10,))["auc"]), "valid_auc", True
+
+
+@torch.no_grad()
+def sampled_candidates(model: Recommender, part: Interactions, negatives: np.ndarray, k: int = 10,
+                       batch_size: int = 1024) -> dict[str, float]:
+    """``hr@k``/``ndcg@k`` of the leave-one-out protocol with sampled negatives, scoring only
+    the candidates (item + its negatives) with ``model(users, items)``; the same ranks as
+    :func:`evaluate_sampled`, without its full-ranking half."""
+    from deeprecs.evaluation.sampled import hit_ndcg, sampled_rank
+
+    model.eval()
+    sums = {f"hr@{k}": 0.0, f"ndcg@{k}": 0.0}
+    for start in range(0, len(part), batch_size):
+        users = torch.from_numpy(part.users[start : start + batch_size])
+        items = torch.from_numpy(part.items[start : start + batch_size])
+        neg = torch.from_numpy(np.asarray(negatives[start : start + batch_size], dtype=np.int64))
+        cand = torch.cat([items.unsqueeze(1), neg], 1)  # (B, 1 + n_neg)
+        scores = model(users.repeat_interleave(cand.shape[1]), cand.flatten()).view(cand.shape).float()
+        for name, values in hit_ndcg(sampled_rank(scores[:, 0], scores[:, 1:]), (k,)).items():
+            sums[name] += float(values.sum())
+    return {name: value / max(len(part), 1) for name, value in sums.items()}
 
 
 # ----------------------------------------------------------------------------- cold start
@@ -180,8 +207,9 @@ def forget_cold(model: Recommender, train: Interactions) -> None:
 
 
 # ----------------------------------------------------------------------------- train
-def build_for(spec: TrainSpec, train: Interactions) -> Recommender:
-    model = build_model(spec.model, train.n_users, train.n_items, **spec.model_options)
+def build_for(spec: TrainSpec, train: Interactions, task: str) -> Recommender:
+    defaults = dict(getattr(get_model_class(spec.model), "model_defaults", {}).get(task, {}))
+    model = build_model(spec.model, train.n_users, train.n_items, **{**defaults, **spec.model_options})
     model.fit_extra(train)
     if spec.pretrain:
         load_pretrained(model, spec.pretrain, train)
@@ -195,23 +223,69 @@ def load_pretrained(model: Recommender, runs: list[str], train: Interactions) ->
 
     if not isinstance(model, NeuMF):
         raise ConfigError("--pretrain is for neumf (GMF and MLP runs)")
+    if len(runs) != 2:
+        raise ConfigError(f"--pretrain needs exactly two runs, a gmf and an mlp one (e.g. runs/gmf,runs/mlp); got {len(runs)}")
     loaded = [load_run(p) for p in runs]
     gmf = next((r for r in loaded if isinstance(r.model, GMF)), None)
     mlp_run = next((r for r in loaded if isinstance(r.model, MLP)), None)
     if gmf is None or mlp_run is None:
-        raise ConfigError("--pretrain needs one gmf run and one mlp run, e.g. --pretrain runs/gmf,runs/mlp")
+        kinds = ", ".join(f"{r.path}: {r.model.name}" for r in loaded)
+        raise ConfigError(f"--pretrain needs one gmf run and one mlp run, e.g. --pretrain runs/gmf,runs/mlp (got {kinds})")
+    if mlp_run.config.get("task", "ranking") != "ranking":
+        raise ConfigError(f"the mlp run {mlp_run.path} was trained for {mlp_run.config.get('task')!r}; pre-train it with --task ranking")
     for r in (gmf, mlp_run):
         if r.user_map != train.user_map or r.item_map != train.item_map:
-            raise ConfigError(f"pre-trained run {r.path} was trained on other data (ids differ)")
-    if mlp_run.model.config.user_factors != model.config.mlp_factors or mlp_run.model.config.layers != model.config.layers:
-        raise ConfigError(f"the MLP run's sizes (factors {mlp_run.model.config.user_factors}, layers {mlp_run.model.config.layers}) "
-                          f"must match neumf's --mlp-factors/--layers ({model.config.mlp_factors}, {model.config.layers})")
+            raise ConfigError(f"pre-trained run {r.path} was trained on other data (ids differ): use the same --data and --split")
+    model.check_pretrained(gmf.model, mlp_run.model)
     model.load_pretrained(gmf.model, mlp_run.model)
 
 
-def default_train_options(model_cls: type[Recommender], task: str) -> dict:
-    """Product defaults per model and task (chosen on validation data, see benchmarks/)."""
-    return dict(getattr(model_cls, "train_defaults", {}).get(task, {}))
+def default_train_options(model_cls: type[Recommender], task: str, pretrained: bool = False) -> dict:
+    """Product defaults per model and task (chosen on validation data, see benchmarks/); a model
+    fine-tuned from pre-trained runs may have its own entry, ``f"{task}-pretrained"``."""
+    table = getattr(model_cls, "train_defaults", {})
+    return dict(table.get(f"{task}-pretrained", table.get(task, {})) if pretrained else table.get(task, {}))
+
+
+def _task_for(model: Recommender, task: str, loss: str, cfg: TrainConfig, train: Interactions):
+    if hasattr(model, "make_task"):
+        return model.make_task(train, cfg)
+    if task == "rating":
+        return RatingTask(train)
+    return RankingTask(train, cfg) if loss != "none" else None
+
+
+def fit_one(model: Recommender, task: str, loss: str, cfg: TrainConfig, split: Split, ds: Dataset) -> History:
+    """Fit with early stopping on the validation part when there is one."""
+    task_obj = _task_for(model, task, loss, cfg, split.train)
+    if task_obj is None:
+        return History()
+    if split.valid is not None and len(split.valid):
+        validate, metric, higher = validator(task, split.train, split.valid, split.valid_negatives, ds.rating_values)
+        return fit(model, task_obj, cfg, validate, metric, higher)
+    return fit(model, task_obj, cfg)
+
+
+def fit_blend(model: Blend, spec: TrainSpec, split: Split, ds: Dataset, progress: bool) -> History:
+    """Train each member with its own defaults, then fit the blend weights on validation data."""
+    if split.valid is None or not len(split.valid):
+        raise ConfigError("blend needs a validation part to fit its weights (--valid-fraction > 0)")
+    total = History(valid_metric="valid_rmse")
+    for member in model.members:
+        options = {**default_train_options(type(member), "rating"), **spec.train_options, "seed": spec.seed, "progress": progress}
+        history = fit_one(member, "rating", "mse", TrainConfig(**options), split, ds)
+        total.fit_seconds += history.fit_seconds
+        total.epochs.extend({**row, "member": member.name} for row in history.epochs)
+    t0 = time.perf_counter()
+    rv = ds.rating_values
+    clamp = None if rv is None else (float(np.min(rv)), float(np.max(rv)))
+    valid = split.valid
+    model.fit_weights(torch.from_numpy(valid.users), torch.from_numpy(valid.items), torch.from_numpy(valid.ratings), clamp)
+    total.fit_seconds += time.perf_counter() - t0
+    validate, _, _ = validator("rating", split.train, valid, None, rv)
+    total.best_valid = float(validate(model))
+    log.info("blend weights %s (valid rmse %.4f)", [round(w, 4) for w in model.weights.tolist()], total.best_valid)
+    return total
 
 
 def train(spec: TrainSpec, out: str | Path | None = None, progress: bool = True):
@@ -223,8 +297,10 @@ def train(spec: TrainSpec, out: str | Path | None = None, progress: bool = True)
     loss = spec.loss or (PRESETS[spec.model][1] if spec.model in PRESETS else model_cls.default_loss[task])
     if spec.model in PRESETS and spec.loss and spec.loss != PRESETS[spec.model][1]:
         raise ConfigError(f"{spec.model} is mf with --loss {PRESETS[spec.model][1]}; use `mf --loss {spec.loss}` instead")
+    if loss != "none":
+        get_loss(task, loss)  # the rating task would otherwise ignore a ranking loss silently
     split = prepare_split(spec, ds, task)
-    options = {**default_train_options(model_cls, task), **spec.train_options, "seed": spec.seed, "progress": progress}
+    options = {**default_train_options(model_cls, task, bool(spec.pretrain)), **spec.train_options, "seed": spec.seed, "progress": progress}
     if task == "ranking" or loss != "none":
         options["loss"] = loss
     try:
@@ -233,14 +309,12 @@ def train(spec: TrainSpec, out: str | Path | None = None, progress: bool = True)
         from deeprecs.models import _first_error
 
         raise ConfigError(f"invalid training options: {_first_error(exc)}") from None
-    model = build_for(spec, split.train)
-    task_obj = RatingTask(split.train) if task == "rating" else RankingTask(split.train, cfg) if loss != "none" else None
-    history = History()
-    if split.valid is not None and len(split.valid) and task_obj is not None:
-        validate, metric, higher = validator(task, split.train, split.valid, split.valid_negatives, ds.rating_values)
-        history = fit(model, task_obj, cfg, validate, metric, higher)
-    elif task_obj is not None:
-        history = fit(model, task_obj, cfg)
+    seed_everything(spec.seed)  # the seed decides the initial weights too
+    model = build_for(spec, split.train, task)
+    if isinstance(model, Blend):
+        history = fit_blend(model, spec, split, ds, progress)
+    else:
+        history = fit_one(model, task, loss, cfg, split, ds)
     forget_cold(model, split.train)
     eval_train = evaluation_train(split)
     metrics = evaluate(model, task, eval_train, split.test, split.test_negatives, ds.rating_values)

@@ -149,7 +149,7 @@ def load_run(path: str | Path) -> Run:
     model_config = {k: v for k, v in config["model_config"].items() if k not in ("n_users", "n_items")}
     model = build_model(config["model"], len(user_map), len(item_map), **model_config)
     state = torch.load(path / "model.pt", map_location="cpu", weights_only=True)
-    model.load_state_dict(state)
+    model.load_weights(state)
     model.eval()
     train, _ = _load_part(path / "train.npz", user_map, item_map)
     test, negatives = (None, None)

@@ -37,6 +37,11 @@ class NegativeSampler:
         self.max_redraws = max_redraws
         keys = np.unique(train.users * train.n_items + train.items)
         self.keys = torch.from_numpy(keys)
+        # Small catalogues (<= 64M pairs): a dense bitmap makes the positive test one gather.
+        self.bitmap = None
+        if train.n_users * train.n_items <= 1 << 26:
+            self.bitmap = torch.zeros(train.n_users * train.n_items, dtype=torch.bool)
+            self.bitmap[self.keys] = True
         self.exclude = kind != "uniform"
         self.probs = None
         if kind == "popularity":
@@ -57,6 +62,8 @@ class NegativeSampler:
         if len(self.keys) == 0:
             return torch.zeros_like(items, dtype=torch.bool)
         q = users * self.n_items + items
+        if self.bitmap is not None:
+            return self.bitmap[q]
         pos = torch.searchsorted(self.keys, q).clamp(max=len(self.keys) - 1)
         return self.keys[pos] == q
 
@@ -67,12 +74,16 @@ class NegativeSampler:
             return neg
         u = users.unsqueeze(1).expand_as(neg)
         bad = self.is_positive(u, neg)
-        for _ in range(self.max_redraws):
-            n_bad = int(bad.sum())
-            if n_bad == 0:
+        rows, cols = torch.nonzero(bad, as_tuple=True)
+        for _ in range(self.max_redraws):  # redraw (and re-test) only the collisions
+            if len(rows) == 0:
                 return neg
-            neg[bad] = self._draw((n_bad,), generator)
-            bad = self.is_positive(u, neg)
+            redrawn = self._draw((len(rows),), generator)
+            neg[rows, cols] = redrawn
+            still = self.is_positive(users[rows], redrawn)
+            rows, cols = rows[still], cols[still]
+        bad = torch.zeros_like(neg, dtype=torch.bool)
+        bad[rows, cols] = True
         # Rare: users with almost every item as positive. Draw exactly from their complement.
         for row in torch.nonzero(bad.any(1)).flatten().tolist():
             allowed = torch.ones(self.n_items, dtype=torch.bool)

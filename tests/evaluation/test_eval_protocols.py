@@ -61,6 +61,9 @@ def test_ranking_skips_users_without_test_items():
     out = evaluate_ranking(lambda u: torch.zeros(len(u), 4), train, test, ks=(2,))
     assert out["n_users_evaluated"] == 1 and out["n_users_auc"] == 1
     assert out["auc"] == 0.5  # constant scores: every pair ties
+    # a user whose only test item is also in train has nothing left to find
+    train, test = parts(2, 4, [[0, 0], [1, 1]], [[0, 0], [1, 3]])
+    assert evaluate_ranking(lambda u: torch.zeros(len(u), 4), train, test)["n_users_evaluated"] == 1
 
 
 def test_positive_only_auc_keeps_low_rated_train_items_as_negatives():

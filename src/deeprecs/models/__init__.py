@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from deeprecs.errors import ConfigError
+from deeprecs.models.autorec import AutoRec
 from deeprecs.models.base import ModelConfig, Recommender
+from deeprecs.models.blend import Blend
 from deeprecs.models.factorization import MF, NNMF, BiasedMF, SVDpp
 from deeprecs.models.ncf import GMF, NeuMF
 from deeprecs.models.neural import MLP, TwoTower
@@ -11,7 +13,7 @@ from deeprecs.models.popularity import Popularity
 from deeprecs.models.triplet import DeepTriplet, Triplet
 
 MODELS: dict[str, type[Recommender]] = {
-    cls.name: cls for cls in (MF, BiasedMF, NNMF, SVDpp, MLP, TwoTower, Triplet, DeepTriplet, GMF, NeuMF, Popularity)
+    cls.name: cls for cls in (MF, BiasedMF, NNMF, SVDpp, AutoRec, MLP, TwoTower, Triplet, DeepTriplet, GMF, NeuMF, Popularity, Blend)
 }
 
 #: presets: a name that is another architecture with a fixed loss

@@ -35,6 +35,10 @@ class Recommender(nn.Module):
     summary: ClassVar[str] = ""
     #: loss used when the user gives none, per task
     default_loss: ClassVar[dict[str, str]] = {"rating": "mse", "ranking": "bpr"}
+    #: product defaults per task, chosen on validation data (see benchmarks/): model options ...
+    model_defaults: ClassVar[dict[str, dict]] = {}
+    #: ... and training-loop options (deeprecs.training.TrainConfig fields)
+    train_defaults: ClassVar[dict[str, dict]] = {}
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
@@ -91,6 +95,16 @@ class Recommender(nn.Module):
     def fit_extra(self, train) -> None:  # noqa: ANN001 - Interactions
         """Give the model what it needs from the training data before fitting (e.g. SVD++'s
         implicit item sets, popularity counts). Default: nothing."""
+
+    def load_weights(self, state: dict[str, torch.Tensor]) -> None:
+        """``load_state_dict`` that first resizes data-dependent buffers (e.g. SVD++'s item sets)."""
+        buffers = dict(self.named_buffers())
+        for name, tensor in state.items():
+            if name in buffers and buffers[name].shape != tensor.shape:
+                owner, _, attr = name.rpartition(".")
+                module = self.get_submodule(owner) if owner else self
+                setattr(module, attr, torch.empty_like(tensor))
+        self.load_state_dict(state)
 
     def n_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())

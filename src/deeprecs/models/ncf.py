@@ -60,8 +60,8 @@ class GMF(Recommender):
 
 class NeuMFConfig(ModelConfig):
     factors: int = Field(64, ge=1, description="GMF branch embedding size (the paper's predictive factors)")
-    mlp_factors: int = Field(64, ge=1, description="MLP branch embedding size per side")
-    layers: list[int] = Field([128, 64], description="MLP branch hidden layers")
+    mlp_factors: int = Field(32, ge=1, description="MLP branch embedding size per side (= mlp's ranking user/item factors)")
+    layers: list[int] = Field([64, 32, 16], min_length=1, description="MLP branch hidden layers (= mlp's ranking layers)")
     dropout: float = Field(0.0, ge=0, lt=1)
     l2: float = Field(0.0, ge=0)
     init_std: float = Field(0.01, gt=0)
@@ -102,21 +102,40 @@ class NeuMF(Recommender):
     def user_embeddings(self) -> torch.Tensor:
         return torch.cat([self.gmf_user.weight, self.mlp_user.weight], 1)
 
+    def check_pretrained(self, gmf: GMF, mlp_model: MLP) -> None:
+        """Raise a ConfigError naming the first option whose size differs from the two runs'."""
+        from deeprecs.errors import ConfigError
+
+        c, g, m = self.config, gmf.config, mlp_model.config
+        wanted = [("--factors", c.factors, "the gmf run's factors", g.factors),
+                  ("--mlp-factors", c.mlp_factors, "the mlp run's user-factors", m.user_factors),
+                  ("--mlp-factors", c.mlp_factors, "the mlp run's item-factors", m.item_factors),
+                  ("--layers", list(c.layers), "the mlp run's layers", list(m.layers))]
+        for option, mine, what, theirs in wanted:
+            if mine != theirs:
+                raise ConfigError(f"neumf {option} is {mine} but {what} is {theirs}: train neumf with {option} {theirs}"
+                                  " or retrain that run with matching sizes")
+        if getattr(m, "biases", False):
+            raise ConfigError("the mlp run has user/item biases, which neumf has no place for: pre-train it with --biases false")
+        for part, n in (("users", c.n_users), ("items", c.n_items)):
+            for name, run_n in (("gmf", getattr(g, f"n_{part}")), ("mlp", getattr(m, f"n_{part}"))):
+                if run_n != n:
+                    raise ConfigError(f"the {name} run has {run_n} {part}, this data {n}: pre-train on the same data and split")
+
     @torch.no_grad()
     def load_pretrained(self, gmf: GMF, mlp_model: MLP) -> None:
         """Copy trained GMF and MLP weights in; the output layer becomes
-        ``[alpha * h_gmf, (1 - alpha) * h_mlp]`` with bias ``alpha * b_gmf + (1 - alpha) * b_mlp``."""
+        ``[alpha * h_gmf, (1 - alpha) * h_mlp]`` with bias ``alpha * b_gmf + (1 - alpha) * b_mlp``,
+        so the fused logit is ``alpha * logit_gmf + (1 - alpha) * logit_mlp``."""
+        self.check_pretrained(gmf, mlp_model)
         a = self.config.alpha
-        shapes = [(self.gmf_user.weight, gmf.user_emb.weight), (self.mlp_user.weight, mlp_model.user_emb.weight)]
-        for mine, theirs in shapes:
-            if mine.shape != theirs.shape:
-                from deeprecs.errors import ConfigError
-
-                raise ConfigError(f"pre-trained embedding shape {tuple(theirs.shape)} does not match NeuMF's {tuple(mine.shape)}: use the same data, factors and mlp_factors")
         self.gmf_user.weight.copy_(gmf.user_emb.weight)
         self.gmf_item.weight.copy_(gmf.item_emb.weight)
         self.mlp_user.weight.copy_(mlp_model.user_emb.weight)
         self.mlp_item.weight.copy_(mlp_model.item_emb.weight)
-        self.tower.load_state_dict(mlp_model.tower.state_dict())
+        linear = [k for k, module in enumerate(mlp_model.tower) if isinstance(module, nn.Linear)]
+        mine = [k for k, module in enumerate(self.tower) if isinstance(module, nn.Linear)]
+        for k, j in zip(mine, linear):  # the MLP run may have had dropout layers in between
+            self.tower[k].load_state_dict(mlp_model.tower[j].state_dict())
         self.out.weight.copy_(torch.cat([a * gmf.out.weight, (1 - a) * mlp_model.out.weight], 1))
         self.out.bias.copy_(a * gmf.out.bias + (1 - a) * mlp_model.out.bias)

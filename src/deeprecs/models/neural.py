@@ -16,6 +16,7 @@ class MLPConfig(ModelConfig):
     dropout: float = Field(0.2, ge=0, lt=1)
     l2: float = Field(1e-2, ge=0, description="per-example L2 on the embeddings a batch touches")
     init_std: float = Field(0.05, gt=0)
+    biases: bool = Field(False, description="add learned user and item biases to the MLP's output")
 
 
 class MLP(Recommender):
@@ -34,15 +35,25 @@ class MLP(Recommender):
         sizes = [config.user_factors + config.item_factors, *config.layers]
         self.tower = mlp(sizes, config.dropout)
         self.out = nn.Linear(sizes[-1], 1)
+        if config.biases:
+            self.user_bias = nn.Embedding(config.n_users, 1)
+            self.item_bias = nn.Embedding(config.n_items, 1)
+            nn.init.zeros_(self.user_bias.weight)
+            nn.init.zeros_(self.item_bias.weight)
 
     def hidden(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:  # (B, layers[-1])
         return self.tower(torch.cat([self.user_emb(users), self.item_emb(items)], -1))
 
     def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        return self.out(self.hidden(users, items)).squeeze(-1) + self.rating_offset
+        s = self.out(self.hidden(users, items)).squeeze(-1) + self.rating_offset
+        if self.config.biases:
+            s = s + self.user_bias(users).squeeze(-1) + self.item_bias(items).squeeze(-1)
+        return s
 
     def regularization(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         reg = self.user_emb(users).pow(2).sum(-1) + self.item_emb(items).pow(2).sum(-1)
+        if self.config.biases:
+            reg = reg + self.user_bias(users).squeeze(-1).pow(2) + self.item_bias(items).squeeze(-1).pow(2)
         return self.config.l2 * reg.mean()
 
     def item_embeddings(self) -> torch.Tensor:

@@ -1,0 +1,148 @@
+"""Positive-only feedback on MovieLens 100K: per-user AUC (the triplet tutorial's protocol).
+
+Split ``canonical:ua``; positives = ratings >= 4 in train and test; candidates for a user =
+every item not among their train positives (../shared/PROTOCOLS.md). Our models with default
+options, a random scorer, popularity, and — when installed — LightFM (WARP, BPR) and
+implicit (BPR, ALS) on the identical rows, all scored by the same evaluation code.
+
+    python benchmarks/implicit.py [--quick] [--threads 2]
+
+Writes ``benchmarks/results/implicit.json`` and ``implicit.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import log, machine, markdown_table, run_isolated, write_results  # noqa: E402
+
+MODELS = ["popularity", "triplet", "deep-triplet", "bpr-mf", "warp-mf", "two-tower", "mlp"]
+QUICK_MODELS = ["popularity", "triplet"]
+PEERS = [("lightfm", "warp"), ("lightfm", "bpr"), ("implicit", "bpr"), ("implicit", "als")]
+SPLIT, POSITIVE = "canonical:ua", 4.0
+KEYS = ("auc", "ndcg@10", "hr@10", "precision@10", "recall@10", "map@10", "mrr")
+
+
+def _parts(data: str):
+    from deeprecs.data import load_dataset, make_split
+
+    sp = make_split(load_dataset(data), SPLIT, seed=0)
+    return sp.train.subset(sp.train.ratings >= POSITIVE).positives(None), sp.test.subset(sp.test.ratings >= POSITIVE).positives(None)
+
+
+def _evaluate(score_fn, train, test) -> tuple[dict, float]:
+    from deeprecs.evaluation.protocols import evaluate_ranking
+
+    t0 = time.perf_counter()
+    metrics = evaluate_ranking(score_fn, train, test, ks=(10,))
+    return metrics, time.perf_counter() - t0
+
+
+def ours(model: str, data: str, quick: bool) -> dict:
+    from deeprecs.pipeline import TrainSpec, train
+
+    spec = TrainSpec(model=model, data=data, split=SPLIT, seed=0, positive=POSITIVE, task="ranking",
+                     train_options={"epochs": 2} if quick else {})
+    trained, metrics, history, _, _ = train(spec, progress=False)
+    row = {k: metrics.get(k) for k in (*KEYS, "fit_seconds", "eval_seconds", "epochs", "n_parameters")}
+    row["examples_per_s"] = max((e["examples_per_s"] for e in history.epochs), default=None)
+    return row
+
+
+def random_scorer(data: str) -> dict:
+    import torch
+
+    train, test = _parts(data)
+    gen = torch.Generator().manual_seed(0)
+    metrics, eval_s = _evaluate(lambda users: torch.rand(len(users), train.n_items, generator=gen), train, test)
+    return {**{k: metrics[k] for k in KEYS}, "fit_seconds": 0.0, "eval_seconds": eval_s}
+
+
+def peer(library: str, algo: str, data: str) -> dict:
+    import numpy as np
+    import torch
+
+    train, test = _parts(data)
+    ui = train.tocsr()
+    t0 = time.perf_counter()
+    if library == "lightfm":
+        from lightfm import LightFM
+
+        model = LightFM(no_components=64, loss=algo, random_state=0)
+        model.fit(ui.tocoo(), epochs=30, num_threads=1)
+        item_emb, item_bias = model.get_item_representations()
+        user_emb, user_bias = model.get_user_representations()
+        fit_s = time.perf_counter() - t0
+        scores = torch.from_numpy((user_emb @ item_emb.T + item_bias[None, :] + user_bias[:, None]).astype(np.float32))
+    else:
+        from implicit.cpu.als import AlternatingLeastSquares
+        from implicit.cpu.bpr import BayesianPersonalizedRanking
+
+        cls = BayesianPersonalizedRanking if algo == "bpr" else AlternatingLeastSquares
+        model = cls(factors=64, random_state=0, num_threads=1)
+        model.fit(ui, show_progress=False)
+        fit_s = time.perf_counter() - t0
+        scores = torch.from_numpy(np.asarray(model.user_factors @ model.item_factors.T, dtype=np.float32))
+    metrics, eval_s = _evaluate(lambda users: scores[users], train, test)
+    return {**{k: metrics[k] for k in KEYS}, "fit_seconds": fit_s, "eval_seconds": eval_s}
+
+
+def installed(name: str) -> bool:
+    try:
+        __import__(name)
+        return True
+    except Exception:
+        return False
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="two models, 2 epochs (CI smoke test)")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--data", default="ml-100k")
+    ap.add_argument("--models", default=None)
+    ap.add_argument("--no-peers", action="store_true")
+    args = ap.parse_args(argv)
+    models = args.models.split(",") if args.models else (QUICK_MODELS if args.quick else MODELS)
+    rows = [{"library": "-", "model": "random", **run_isolated(random_scorer, args.data, threads=args.threads)}]
+    for model in models:
+        log(f"[implicit] {model} ...")
+        row = {"library": "deeprecs", "model": model, **run_isolated(ours, model, args.data, args.quick, threads=args.threads)}
+        log(f"   auc {row.get('auc')}  fit {row.get('fit_seconds')}  {row.get('error', '')}")
+        rows.append(row)
+    if not (args.quick or args.no_peers):
+        for library, algo in PEERS:
+            if installed(library):
+                log(f"[implicit] {library} {algo} ...")
+                rows.append({"library": library, "model": algo, **run_isolated(peer, library, algo, args.data, threads=1)})
+    ours_rows = [r for r in rows if r["library"] == "deeprecs" and r.get("auc")]
+    best = max(ours_rows, key=lambda r: r["auc"]) if ours_rows else {}
+    by = {r["model"]: r for r in rows}
+    targets = [
+        ("random", "auc", by.get("random", {}).get("auc"), "0.50 ± 0.01", lambda v: abs(v - 0.5) <= 0.01),
+        ("triplet", "auc", by.get("triplet", {}).get("auc"), ">= 0.93", lambda v: v >= 0.93),
+        ("deep-triplet", "auc", by.get("deep-triplet", {}).get("auc"), ">= 0.93", lambda v: v >= 0.93),
+        (f"best ({best.get('model')})", "auc", best.get("auc"), ">= 0.945", lambda v: v >= 0.945),
+        ("slowest fit of ours", "fit_seconds", max((r.get("fit_seconds") or 0) for r in ours_rows) if ours_rows else None, "<= 30 s", lambda v: v <= 30),
+        ("slowest evaluation (943 users)", "eval_seconds", max((r.get("eval_seconds") or 0) for r in rows), "<= 1 s", lambda v: v <= 1),
+    ]
+    summary = [{"what": w, "metric": m, "value": v, "target": t, "met": ("yes" if ok(v) else "NO") if v is not None else "–"} for w, m, v, t, ok in targets]
+    columns = ["library", "model", *KEYS, "fit_seconds", "eval_seconds", "epochs", "peak_mb", "threads"]
+    md = ["# Positive-only feedback: per-user AUC on MovieLens 100K (ua, ratings >= 4)", "",
+          f"Default options; seed 0; {args.threads} torch threads for ours, 1 for peers; each row in its own process; "
+          "all rows scored by deeprecs' evaluation on identical candidates (full ranking, train positives excluded).", "",
+          markdown_table(rows, columns), "## Targets (issue 3)", "", markdown_table(summary, ["what", "metric", "value", "target", "met"])]
+    info = machine()
+    md += ["", f"Machine: {info.get('cpu', '')}, {info['cpus']} CPUs; torch {info['torch']}; lightfm {info['lightfm']}; implicit {info['implicit']}; {info['date']}."]
+    name = "implicit-quick" if args.quick else "implicit"
+    write_results(name, {"machine": info, "rows": rows, "targets": summary, "seed": 0}, "\n".join(md) + "\n")
+    print("\n".join(md))
+    return 0 if all(r.get("error") is None for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,122 @@
+"""I-AutoRec (Sedhain et al., WWW 2015): an item-based autoencoder over rating vectors.
+
+Each item is the vector of its ratings by all users ``r_i (n_users,)`` (0 where unrated); the
+network reconstructs it, ``h = sigmoid(V r_i + mu)``, ``r_hat_i = W h + b``, and the loss counts
+only the observed entries. The prediction for ``(u, i)`` is ``r_hat_i[u]``. The training data
+the network reads at prediction time is stored in the state dict (as CSR buffers), so a saved
+run predicts exactly what the trained model did.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from pydantic import Field
+from torch import nn
+
+from deeprecs.models.base import ModelConfig, Recommender
+
+
+class AutoRecConfig(ModelConfig):
+    hidden: int = Field(500, ge=1, description="hidden units")
+    l2: float = Field(50.0, ge=0, description="L2 on the weight matrices (lambda/2 ||W||^2, per batch of items)")
+    dropout: float = Field(0.0, ge=0, lt=1, description="dropout on the input ratings")
+
+
+class ItemRowsTask:
+    """Mini-batches of items: masked reconstruction MSE over each item's observed ratings."""
+
+    name = "rating"
+
+    def __init__(self, train) -> None:  # noqa: ANN001 - Interactions
+        self.n = train.n_items
+        self.n_obs = max(len(train), 1)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def prepare(self, model: "AutoRec") -> None:
+        pass
+
+    def loss(self, model: "AutoRec", idx: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        r, mask = model.item_rows(idx)
+        pred = model.reconstruct(r)
+        sse = ((pred - r) * mask).pow(2).sum()
+        n_obs = mask.sum().clamp(min=1)
+        reg = 0.5 * model.config.l2 * (model.encoder.weight.pow(2).sum() + model.decoder.weight.pow(2).sum())
+        return (sse + reg * len(idx) / model.config.n_items) / n_obs
+
+
+class AutoRec(Recommender):
+    """I-AutoRec: reconstruct each item's rating vector; ``predict(u, i) = r_hat_i[u]``."""
+
+    Config = AutoRecConfig
+    name = "autorec"
+    tasks = ("rating",)
+    summary = "I-AutoRec: item-based autoencoder over rating vectors (explicit ratings)"
+    default_loss = {"rating": "mse"}
+    train_defaults = {"rating": {"lr": 1e-3, "batch_size": 64, "epochs": 200, "patience": 15, "optimizer": "adam"}}
+
+    def __init__(self, config: AutoRecConfig) -> None:
+        super().__init__(config)
+        self.encoder = nn.Linear(config.n_users, config.hidden)
+        self.decoder = nn.Linear(config.hidden, config.n_users)
+        self.drop = nn.Dropout(config.dropout)
+        self.register_buffer("indptr", torch.zeros(config.n_items + 1, dtype=torch.long))
+        self.register_buffer("row_users", torch.zeros(0, dtype=torch.long))
+        self.register_buffer("row_ratings", torch.zeros(0))
+
+    def fit_extra(self, train) -> None:  # noqa: ANN001
+        csc = train.tocsr(values="ratings").tocsc()
+        csc.sort_indices()
+        self.indptr = torch.from_numpy(csc.indptr.astype(np.int64))
+        self.row_users = torch.from_numpy(csc.indices.astype(np.int64))
+        self.row_ratings = torch.from_numpy(csc.data.astype(np.float32))
+        self.rating_offset.fill_(float(train.ratings.mean()) if train.ratings is not None and len(train) else 0.0)
+
+    def make_task(self, train, cfg):  # noqa: ANN001
+        return ItemRowsTask(train)
+
+    def item_rows(self, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(B,)`` items -> dense ``(B, n_users)`` ratings and the observed mask."""
+        starts, ends = self.indptr[items], self.indptr[items + 1]
+        lengths = ends - starts
+        rows = torch.repeat_interleave(torch.arange(len(items)), lengths)
+        flat = torch.repeat_interleave(starts - (torch.cumsum(lengths, 0) - lengths), lengths) + torch.arange(int(lengths.sum()))
+        r = torch.zeros(len(items), self.config.n_users)
+        mask = torch.zeros(len(items), self.config.n_users)
+        r[rows, self.row_users[flat]] = self.row_ratings[flat]
+        mask[rows, self.row_users[flat]] = 1.0
+        return r, mask
+
+    def reconstruct(self, r: torch.Tensor) -> torch.Tensor:
+        return self.decoder(torch.sigmoid(self.encoder(self.drop(r))))
+
+    def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        uniq, inverse = torch.unique(items, return_inverse=True)
+        r, _ = self.item_rows(uniq)
+        out = self.reconstruct(r)[inverse, users]
+        # Items with no training ratings: the network's output is meaningless; use the mean.
+        cold = (self.indptr[items + 1] - self.indptr[items]) == 0
+        return torch.where(cold, self.rating_offset.expand_as(out), out)
+
+    def score_all(self, users: torch.Tensor, chunk: int = 512) -> torch.Tensor:
+        out = torch.empty(len(users), self.config.n_items)
+        for start in range(0, self.config.n_items, chunk):
+            items = torch.arange(start, min(start + chunk, self.config.n_items))
+            r, _ = self.item_rows(items)
+            out[:, start : start + len(items)] = self.reconstruct(r)[:, users].T
+        cold = (self.indptr[1:] - self.indptr[:-1]) == 0  # as in forward: the mean for unrated items
+        out[:, cold] = self.rating_offset
+        return out
+
+    def item_embeddings(self) -> torch.Tensor:
+        """The hidden code of each item's rating vector."""
+        codes = []
+        for start in range(0, self.config.n_items, 512):
+            r, _ = self.item_rows(torch.arange(start, min(start + 512, self.config.n_items)))
+            codes.append(torch.sigmoid(self.encoder(r)))
+        return torch.cat(codes)
+
+    def user_embeddings(self) -> torch.Tensor:
+        return self.decoder.weight

@@ -1,0 +1,73 @@
+"""Fold in a new (anonymous) user from the items they like, without retraining.
+
+For a factor model with ``score(u, i) = U[u] . V[i] + c`` the new user's vector solves the
+implicit-ALS objective over the item retrieval vectors (``V`` fixed)::
+
+    min_u  sum_i w_i (p_i - V[i] . u)^2 + reg |u|^2,   p_i = target, w_i = 1 + alpha for liked i,
+                                                        p_i = 0,      w_i = 1         otherwise
+    =>  (V^T V + alpha V_L^T V_L + reg I) u = (1 + alpha) target V_L^T 1
+
+a ridge regression whose ``V^T V`` term (shared by every user, computed once) discounts
+directions every item shares, so the answer favours items that co-occur with the liked ones
+rather than merely popular ones. A batch of users is solved with one batched ``linalg.solve``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from deeprecs.errors import ConfigError
+from deeprecs.models.base import Recommender
+from deeprecs.retrieval.topk import mask_rows
+
+
+def liked_matrix(liked: Sequence[Sequence[int]], n_items: int) -> sp.csr_matrix:
+    """``(B, n_items)`` 0/1 CSR of each row's liked item indices (duplicates merged)."""
+    rows = np.repeat(np.arange(len(liked)), [len(x) for x in liked])
+    cols = np.concatenate([np.asarray(x, dtype=np.int64) for x in liked]) if len(rows) else np.zeros(0, np.int64)
+    m = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(len(liked), n_items))
+    m.data[:] = 1.0
+    return m
+
+
+@torch.no_grad()
+def fold_in(item_vectors: torch.Tensor, liked: sp.csr_matrix, reg: float = 0.1, alpha: float = 20.0,
+            target: float = 1.0, gram: torch.Tensor | None = None) -> torch.Tensor:
+    """``V (n_items, d)``, ``liked (B, n_items)`` CSR -> user vectors ``(B, d)``.
+
+    ``gram``: ``V^T V`` if already computed (it is the same for every call)."""
+    v = item_vectors.detach().double()
+    d = v.shape[1]
+    g = v.T @ v if gram is None else gram.double()
+    coo = liked.tocoo()
+    rows, vl = torch.from_numpy(coo.row.astype(np.int64)), v[torch.from_numpy(coo.col.astype(np.int64))]
+    b = liked.shape[0]
+    a = g.expand(b, d, d).clone() + reg * torch.eye(d, dtype=torch.float64)
+    a.index_add_(0, rows, alpha * vl[:, :, None] * vl[:, None, :])
+    rhs = torch.zeros(b, d, dtype=torch.float64).index_add_(0, rows, (1 + alpha) * target * vl)
+    return torch.linalg.solve(a, rhs).to(item_vectors.dtype)
+
+
+@torch.no_grad()
+def recommend_liked(model: Recommender, liked: Sequence[Sequence[int]], k: int, reg: float = 0.1,
+                    alpha: float = 20.0, gram: torch.Tensor | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Top-``k`` items for new users given their liked item indices (liked items excluded):
+    ``(items (B, k), scores (B, k))`` like :func:`deeprecs.retrieval.topk`."""
+    vectors = model.retrieval_vectors()
+    if vectors is None:
+        raise ConfigError(f"model {model.name!r} is not a factor model; it cannot fold in new users")
+    v = vectors[1].detach().float()
+    m = liked_matrix(liked, v.shape[0])
+    scores = fold_in(v, m, reg, alpha, gram=gram) @ v.T + model.score_constant()
+    mask_rows(scores, m)
+    k = min(k, v.shape[0])
+    s, i = torch.topk(scores, k, dim=1)
+    i[torch.isneginf(s)] = -1
+    return i.numpy(), s.numpy()
+
+
+__all__ = ["fold_in", "liked_matrix", "recommend_liked"]

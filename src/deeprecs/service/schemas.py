@@ -1,0 +1,72 @@
+"""Request and response bodies of the HTTP API (they document the OpenAPI schema)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+#: largest ``k`` any route accepts
+MAX_K = 1000
+#: most liked items ``POST /recommendations`` accepts
+MAX_LIKED = 1000
+
+RawId = int | str
+
+
+class Recommendation(BaseModel):
+    rank: int
+    item: RawId
+    score: float
+    title: str = ""
+
+
+class UserRecommendations(BaseModel):
+    user: RawId
+    k: int
+    source: str = Field(description="'store' (precomputed export), 'live' (exact scoring) or 'ann' (HNSW)")
+    version: int | None = Field(None, description="export version, when served from the store")
+    recommendations: list[Recommendation]
+
+
+class LikedRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    liked: list[RawId] = Field(min_length=1, max_length=MAX_LIKED, description="raw ids of items the user likes")
+    k: int = Field(10, ge=1, le=MAX_K)
+
+
+class LikedRecommendations(BaseModel):
+    liked: list[RawId]
+    k: int
+    source: str = "fold-in"
+    recommendations: list[Recommendation]
+
+
+class SimilarItem(BaseModel):
+    rank: int
+    item: RawId
+    similarity: float
+    title: str = ""
+
+
+class SimilarItems(BaseModel):
+    item: RawId
+    title: str
+    k: int
+    similar: list[SimilarItem]
+
+
+class ModelInfo(BaseModel):
+    model: str
+    dataset: str
+    run: str
+    run_id: str
+    n_users: int
+    n_items: int
+    metrics: dict
+    ann: bool
+    export_version: int | None = Field(None, description="current export version matching this run, if any")
+    export_k: int | None = None
+
+
+class Health(BaseModel):
+    status: str = "ok"

@@ -1,0 +1,76 @@
+"""Fixtures for the serving tests: a tiny MF trained in-process on planted data, and PostgreSQL.
+
+Planted data: users ``u0..u39`` like items 100..119 (block A), users ``u40..u79`` like items
+200..219 (block B); each user likes 10 random items of their block. Items 300..304 nobody
+likes. A model that learns anything ranks a user's unseen block items first.
+
+PostgreSQL: tests marked ``postgres`` use ``$DEEPRECS_TEST_PG_URL``; when it is unset they are
+skipped, unless ``$CI`` is set: then ``scripts/postgres.sh start`` starts a server (stopped at
+the end) and they run.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+
+from deeprecs.runs import load_run
+from planted import train_planted
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def run_path(tmp_path_factory) -> Path:
+    return train_planted(tmp_path_factory.mktemp("runs") / "planted")
+
+
+@pytest.fixture(scope="session")
+def run(run_path):
+    return load_run(run_path)
+
+
+@pytest.fixture
+def sqlite_url(tmp_path) -> str:
+    return f"sqlite:///{tmp_path / 'recs.db'}"
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> str:
+    url = os.environ.get("DEEPRECS_TEST_PG_URL")
+    if url:
+        yield url
+        return
+    if not os.environ.get("CI"):
+        pytest.skip("PostgreSQL tests: set DEEPRECS_TEST_PG_URL (export it from `scripts/postgres.sh start`)")
+    script = ROOT / "scripts" / "postgres.sh"
+    url = subprocess.run([str(script), "start"], check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
+    yield url
+    subprocess.run([str(script), "stop"], check=False, capture_output=True)
+
+
+@pytest.fixture
+def pg_url(pg_server) -> str:
+    """A fresh, empty database on the test server (dropped afterwards)."""
+    import psycopg
+
+    from deeprecs.store import normalize_url
+
+    base = pg_server.replace("postgresql+psycopg://", "postgresql://")
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    head, _, _ = base.rpartition("/")
+    yield normalize_url(f"{head}/{name}")
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request) -> str:
+    """Each store test on SQLite and on PostgreSQL."""
+    return request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")

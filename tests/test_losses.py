@@ -1,0 +1,76 @@
+"""Exact loss values on tiny hand-made tensors."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from deeprecs.errors import ConfigError
+from deeprecs.losses import bce, bpr, get_loss, margin, mse, warp
+
+
+def sig(x: float) -> float:
+    return 1 / (1 + math.exp(-x))
+
+
+def test_mse():
+    assert mse(torch.tensor([1.0, 3.0]), torch.tensor([2.0, 5.0])).item() == pytest.approx((1 + 4) / 2)
+
+
+def test_bce_is_ncf_log_loss_over_every_pair():
+    pos, neg = torch.tensor([2.0, -1.0]), torch.tensor([[0.5, -3.0], [1.0, 0.0]])
+    terms = [-math.log(sig(2.0)), -math.log(sig(-1.0))] + [-math.log(1 - sig(x)) for x in (0.5, -3.0, 1.0, 0.0)]
+    assert bce(pos, neg).item() == pytest.approx(sum(terms) / 6, rel=1e-6)
+
+
+def test_bpr_is_minus_log_sigmoid_not_one_minus_sigmoid():
+    pos, neg = torch.tensor([2.0, 0.0]), torch.tensor([[1.0, 3.0], [0.0, -2.0]])
+    diffs = [1.0, -1.0, 0.0, 2.0]
+    assert bpr(pos, neg).item() == pytest.approx(sum(-math.log(sig(d)) for d in diffs) / 4, rel=1e-6)
+    assert bpr(pos, neg).item() != pytest.approx(sum(1 - sig(d) for d in diffs) / 4, rel=1e-3)
+    # unbounded for badly ordered pairs, as -log sigmoid is
+    assert bpr(torch.tensor([0.0]), torch.tensor([[50.0]])).item() == pytest.approx(50.0, rel=1e-6)
+
+
+def test_margin_hinge():
+    pos, neg = torch.tensor([1.0, 0.0]), torch.tensor([[0.5, -1.0], [2.0, -0.5]])
+    # max(0, m + neg - pos) with m = 1: 0.5, 0, 3, 0.5
+    assert margin(pos, neg).item() == pytest.approx((0.5 + 0 + 3 + 0.5) / 4)
+    assert margin(pos, neg, margin=0.0).item() == pytest.approx((0 + 0 + 2 + 0) / 4)
+
+
+def test_warp_without_violators_is_zero():
+    pos, neg = torch.tensor([5.0, 4.0]), torch.tensor([[0.0, 1.0, -2.0], [2.9, 0.0, 0.0]])
+    assert warp(pos, neg, margin=1.0, n_items=100).item() == 0.0
+
+
+def test_warp_weights_more_violators_more():
+    pos = torch.tensor([0.0, 0.0])
+    one = torch.tensor([[0.5, -5.0, -5.0, -5.0]])  # one violator, hardest violation 1.5
+    three = torch.tensor([[0.5, 0.2, 0.1, -5.0]])  # three violators, same hardest violation
+    l1, l3 = warp(pos[:1], one, n_items=1000).item(), warp(pos[:1], three, n_items=1000).item()
+    assert l1 > 0 and l3 > l1
+    # weight = H(rank) with rank = floor((n_items - 1) * violators / n) = 249; loss = H * 1.5
+    h = sum(1 / k for k in range(1, 250))
+    assert l1 == pytest.approx(1.5 * h, rel=1e-2)
+    # a batch: mean over positives, the pair without violators adds 0
+    both = warp(pos, torch.cat([one, torch.full((1, 4), -9.0)]), n_items=1000).item()
+    assert both == pytest.approx(l1 / 2, rel=1e-6)
+
+
+def test_warp_gradient_flows_through_the_hardest_violator_only():
+    pos = torch.tensor([0.0], requires_grad=True)
+    neg = torch.tensor([[0.5, 0.2, -5.0]], requires_grad=True)
+    warp(pos, neg, n_items=10).backward()
+    assert neg.grad[0, 0] > 0 and neg.grad[0, 1] == 0 and neg.grad[0, 2] == 0
+    assert pos.grad[0] < 0
+
+
+def test_get_loss_refuses_a_loss_of_the_other_task():
+    assert get_loss("ranking", "bpr") is bpr and get_loss("rating", "mse") is mse
+    with pytest.raises(ConfigError, match="does not fit task"):
+        get_loss("rating", "bpr")
+    with pytest.raises(ConfigError):
+        get_loss("ranking", "mse")

@@ -1,0 +1,104 @@
+"""The training loop: early stopping, seeds, divergence, history."""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import pytest
+import torch
+
+from deeprecs.errors import DeeprecsError
+from deeprecs.models import build_model
+from deeprecs.pipeline import TrainSpec, train
+from deeprecs.training import RankingTask, RatingTask, TrainConfig, fit
+
+FAST = {"batch_size": 32, "lr": 0.05, "threads": 1, "progress": False}
+
+
+def mf(data, seed: int = 0):
+    torch.manual_seed(seed)
+    return build_model("biased-mf", data.n_users, data.n_items, factors=4)
+
+
+def test_early_stopping_restores_the_best_epochs_weights(checkerboard):
+    data = checkerboard.rating
+    model = mf(data)
+    script = iter([0.9, 0.5, 0.7, 0.8, 0.6, 0.1])  # best at epoch 2, patience 3 stops after epoch 5
+    snapshots = []
+
+    def validate(m):
+        snapshots.append(copy.deepcopy(m.state_dict()))
+        return next(script)
+
+    cfg = TrainConfig(epochs=6, patience=3, **FAST)
+    history = fit(model, RatingTask(data), cfg, validate, "valid_rmse", higher_is_better=False)
+    assert history.best_epoch == 2 and history.best_valid == 0.5
+    assert history.stopped_early and len(history.epochs) == 5 and len(snapshots) == 5
+    assert [row["valid_rmse"] for row in history.epochs] == [0.9, 0.5, 0.7, 0.8, 0.6]
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, snapshots[1][key]), key
+    assert not torch.equal(model.user_emb.weight, snapshots[-1]["user_emb.weight"])
+    assert not model.training
+
+
+def test_higher_is_better_validation(checkerboard):
+    data = checkerboard.ranking
+    model = mf(data)
+    cfg = TrainConfig(epochs=3, patience=0, loss="bpr", **FAST)
+    script = iter([0.6, 0.9, 0.8])
+    history = fit(model, RankingTask(data, cfg), cfg, lambda m: next(script), "valid_auc", higher_is_better=True)
+    assert history.best_epoch == 2 and not history.stopped_early and len(history.epochs) == 3
+
+
+def test_same_seed_same_weights_other_seed_other_weights(checkerboard):
+    data = checkerboard.ranking
+    states = []
+    for seed in (7, 7, 8):
+        model = mf(data)  # same initial weights each time: the seed only drives the loop here
+        cfg = TrainConfig(epochs=2, loss="bpr", seed=seed, **FAST)
+        fit(model, RankingTask(data, cfg), cfg)
+        states.append(model.state_dict())
+    assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
+    assert not torch.equal(states[0]["user_emb.weight"], states[2]["user_emb.weight"])
+
+
+def test_divergence_raises_with_a_message(checkerboard):
+    data = checkerboard.rating
+    model = mf(data)
+    cfg = TrainConfig(epochs=5, optimizer="sgd", **{**FAST, "lr": 1e12})
+    with pytest.raises(DeeprecsError, match="diverged at epoch 1.*lower --lr"):
+        fit(model, RatingTask(data), cfg)
+
+
+def test_history_rows(checkerboard):
+    data = checkerboard.rating
+    cfg = TrainConfig(epochs=3, **FAST)
+    history = fit(mf(data), RatingTask(data), cfg)
+    assert [row["epoch"] for row in history.epochs] == [1, 2, 3]
+    for row in history.epochs:
+        assert math.isfinite(row["train_loss"]) and row["train_loss"] > 0
+        assert row["examples_per_s"] > 0 and row["seconds"] >= 0
+    assert history.epochs[-1]["train_loss"] < history.epochs[0]["train_loss"]
+    assert history.fit_seconds > 0 and history.best_epoch == -1  # no validation, no best epoch
+
+
+def test_rating_task_sets_the_offset_and_ranking_task_clears_it(checkerboard):
+    model = mf(checkerboard.rating)
+    fit(model, RatingTask(checkerboard.rating), TrainConfig(epochs=0, **FAST))
+    assert model.rating_offset.item() == pytest.approx(float(checkerboard.rating.ratings.mean()))
+    cfg = TrainConfig(epochs=0, loss="bpr", **FAST)
+    fit(model, RankingTask(checkerboard.ranking, cfg), cfg)
+    assert model.rating_offset.item() == 0
+
+
+def test_pipeline_runs_repeat_in_one_process(movielens_dir):
+    """The seed decides the initial weights too, not only the loop (two runs in one process)."""
+    spec = lambda seed: TrainSpec(model="biased-mf", data=str(movielens_dir), seed=seed,  # noqa: E731
+                                  model_options={"factors": 4}, train_options={"epochs": 2, "threads": 1})
+    a, ma, *_ = train(spec(1), progress=False)
+    b, mb, *_ = train(spec(1), progress=False)
+    c, _, *_ = train(spec(2), progress=False)
+    assert ma["rmse"] == mb["rmse"]
+    assert all(torch.equal(a.state_dict()[k], b.state_dict()[k]) for k in a.state_dict())
+    assert not torch.equal(a.user_emb.weight, c.user_emb.weight)
