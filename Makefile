@@ -23,7 +23,7 @@ demo: $(STAMP)
 	$(DR) similar runs/demo --item 50 -k 5
 
 test: $(STAMP)
-	$(PY) -m pytest tests
+	DEEPRECS_TEST_PG_START=1 $(PY) -m pytest -q tests
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -94,3 +94,4 @@ class NegativeSampler:
             idx = torch.randint(0, len(choices), (int(bad[row].sum()),), generator=generator)
             neg[row, bad[row]] = choices[idx]
         return neg
+

@@ -1,0 +1,179 @@
+"""Run every benchmark script in turn and collect their results into one Markdown file.
+
+    python benchmarks/run_all.py [--quick] [--only ratings,scaling] [--collect-only]
+
+Order: ratings.py, implicit.py, ncf.py, serving/bench_*.py, scaling.py; each in its own
+subprocess, with ``--quick`` when quick. A script that is missing is skipped with a note (and
+so is, in quick mode, a serving script without a ``--quick`` option); a script that fails
+makes this one exit non-zero once the others have run. Each script writes
+``results/NAME.json`` and ``NAME.md`` (``NAME-quick.*`` in quick mode); those are gathered,
+with the machine, versions and seeds, into ``BENCHMARKS.md`` at the repository root, or
+``benchmarks/results/BENCHMARKS-quick.md`` in quick mode (the full file is left alone).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from common import RESULTS, log, machine  # noqa: E402
+
+ROOT = HERE.parent
+
+
+@dataclass
+class Bench:
+    """One benchmark script and the stem of the result files it writes."""
+
+    name: str
+    script: Path
+    results: Path = RESULTS
+
+    def stem(self, quick: bool) -> str:
+        return f"{self.name}-quick" if quick else self.name
+
+
+@dataclass
+class Outcome:
+    bench: Bench
+    status: str  # "ok", "failed", "skipped"
+    seconds: float = 0.0
+    note: str = ""
+
+
+def shown(path: Path) -> str:
+    """``path`` relative to the repository root where it lies inside it."""
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+def discover(root: Path = HERE) -> list[Bench]:
+    """The benchmarks in running order; missing scripts are kept (and later skipped with a note)."""
+    benches = [Bench(n, root / f"{n}.py", root / "results") for n in ("ratings", "implicit", "ncf")]
+    for script in sorted((root / "serving").glob("bench_*.py")):
+        benches.append(Bench(script.stem.removeprefix("bench_"), script, root / "serving" / "results"))
+    benches.append(Bench("scaling", root / "scaling.py", root / "results"))
+    return benches
+
+
+def run_one(bench: Bench, quick: bool, timeout: float) -> Outcome:
+    if not bench.script.is_file():
+        return Outcome(bench, "skipped", note=f"{shown(bench.script)} does not exist (yet)")
+    if quick and "--quick" not in bench.script.read_text(encoding="utf-8", errors="replace"):
+        return Outcome(bench, "skipped", note=f"{bench.script.name} has no --quick mode; run the full benchmarks for it")
+    cmd = [sys.executable, str(bench.script), *(["--quick"] if quick else [])]
+    log(f"== {bench.name}: {' '.join(cmd[1:])}")
+    t0 = time.perf_counter()
+    try:
+        proc = subprocess.run(cmd, cwd=ROOT, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return Outcome(bench, "failed", time.perf_counter() - t0, f"timed out after {timeout:.0f} s")
+    seconds = time.perf_counter() - t0
+    if proc.returncode != 0:
+        return Outcome(bench, "failed", seconds, f"exit status {proc.returncode}")
+    log(f"   {bench.name} done in {seconds:.0f} s")
+    return Outcome(bench, "ok", seconds)
+
+
+def read_results(bench: Bench, quick: bool) -> tuple[dict | None, str | None]:
+    """``(json payload, markdown)`` of a benchmark's latest results, ``None`` where absent."""
+    jpath, mpath = (bench.results / f"{bench.stem(quick)}{ext}" for ext in (".json", ".md"))
+    payload = None
+    if jpath.is_file():
+        try:
+            payload = json.loads(jpath.read_text())
+        except json.JSONDecodeError:
+            payload = None
+    return payload, (mpath.read_text() if mpath.is_file() else None)
+
+
+def seeds_of(payload: dict | None) -> str:
+    if not payload:
+        return "–"
+    for key in ("seed", "seeds"):
+        if key in payload:
+            return str(payload[key])
+    return "not recorded"
+
+
+def demote(markdown: str, levels: int = 1) -> str:
+    """Headings one level down, so each section sits under its own ``##`` heading."""
+    return re.sub(r"^(#{1,5}) ", lambda m: "#" * (len(m.group(1)) + levels) + " ", markdown, flags=re.M)
+
+
+def relink(markdown: str, results: Path, out_dir: Path) -> str:
+    """Point relative links and images (``![x](scaling.png)``) at the results folder, seen from ``out_dir``."""
+    def fix(m: re.Match) -> str:
+        target = m.group(2)
+        if re.match(r"^[a-z]+:|^#|^/", target) or not (results / target).exists():
+            return m.group(0)
+        return f"{m.group(1)}({os.path.relpath(results / target, out_dir)})"
+    return re.sub(r"(!?\[[^\]]*\])\(([^)\s]+)\)", fix, markdown)
+
+
+def render(outcomes: list[Outcome], quick: bool, info: dict, out_dir: Path) -> str:
+    """The whole collected Markdown file."""
+    versions = ", ".join(f"{k} {info[k]}" for k in ("python", "torch", "numpy", "surprise", "lightfm", "implicit", "cornac") if info.get(k))
+    lines = [f"# deeprecs benchmarks{' (quick)' if quick else ''}", "",
+             f"Collected by `benchmarks/run_all.py{' --quick' if quick else ''}` on {info.get('date', '?')}.", "",
+             f"- Machine: {info.get('cpu') or '?'}, {info.get('cpus', '?')} CPUs, {info.get('platform', '?')}",
+             f"- Versions: {versions}",
+             "- Peers not installed: " + (", ".join(k for k in ("surprise", "lightfm", "implicit", "cornac") if not info.get(k)) or "none"),
+             ""]
+    if quick:
+        lines += ["Quick mode (CI smoke test): fewer models, sizes and epochs; the numbers show the code runs, "
+                  "not how good or fast it is. See BENCHMARKS.md for the full runs.", ""]
+    lines += ["| benchmark | status | seconds | seeds | note |", "|---|---|---|---|---|"]
+    sections = []
+    for o in outcomes:
+        payload, md = read_results(o.bench, quick) if o.status != "skipped" else (None, None)
+        note = o.note or ("" if md else "no results file written")
+        lines.append(f"| [{o.bench.name}](#{o.bench.name}) | {o.status} | {o.seconds:.0f} | {seeds_of(payload)} | {note} |")
+        body = relink(demote(md.strip()), o.bench.results, out_dir) if md else f"_{note or 'no results'}_"
+        sections += ["", f'<a id="{o.bench.name}"></a>', "", f"## {o.bench.name}", "",
+                     f"Status: {o.status}{f' ({note})' if note else ''}; "
+                     f"results: `{shown(o.bench.results / o.bench.stem(quick))}.{{json,md}}`.", "", body]
+    return "\n".join(lines + sections) + "\n"
+
+
+def write_atomic(text: str, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="every script with --quick; writes results/BENCHMARKS-quick.md")
+    ap.add_argument("--only", default=None, help="comma list of benchmark names to run (others are collected as they are)")
+    ap.add_argument("--collect-only", action="store_true", help="run nothing; collect the results already there")
+    ap.add_argument("--timeout", type=float, default=None, help="seconds per script (default: 600 quick, 6 h full)")
+    ap.add_argument("--out", type=Path, default=None)
+    args = ap.parse_args(argv)
+    timeout = args.timeout or (600 if args.quick else 6 * 3600)
+    out = args.out or (RESULTS / "BENCHMARKS-quick.md" if args.quick else ROOT / "BENCHMARKS.md")
+    wanted = set(args.only.split(",")) if args.only else None
+    t0 = time.perf_counter()
+    outcomes = []
+    for bench in discover():
+        if args.collect_only or (wanted is not None and bench.name not in wanted):
+            outcomes.append(Outcome(bench, "ok" if read_results(bench, args.quick)[1] else "skipped", note="collected, not run"))
+            continue
+        outcomes.append(run_one(bench, args.quick, timeout))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(render(outcomes, args.quick, machine(), out.parent), out)
+    failed = [o.bench.name for o in outcomes if o.status == "failed"]
+    log(f"wrote {out} in {time.perf_counter() - t0:.0f} s" + (f"; FAILED: {', '.join(failed)}" if failed else ""))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,88 @@
+"""benchmarks/run_all.py: running in order, skipping, failing, and collecting results."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def run_all(bench):
+    return bench("run_all")
+
+
+@pytest.fixture
+def fake(tmp_path, run_all):
+    """A benchmarks folder: ratings (full + quick results), scaling (quick, with an image),
+    a serving script without --quick, and ncf missing."""
+    root = tmp_path / "benchmarks"
+    res = root / "results"
+    res.mkdir(parents=True)
+    (root / "serving" / "results").mkdir(parents=True)
+    (root / "ratings.py").write_text("import sys\n# --quick\nsys.exit(0)\n")
+    (root / "implicit.py").write_text("import sys\n# --quick\nsys.exit(3)\n")
+    (root / "scaling.py").write_text("# --quick\n")
+    (root / "serving" / "bench_ann.py").write_text("print('no quick mode here')\n")
+    (res / "ratings.json").write_text(json.dumps({"seed": 0, "rows": []}))
+    (res / "ratings.md").write_text("# Explicit ratings\n\n| model | rmse |\n|---|---|\n| mf | 0.91 |\n\n## Targets\n")
+    (res / "ratings-quick.md").write_text("# Ratings (quick)\n")
+    (res / "scaling-quick.json").write_text(json.dumps({"seed": 7}))
+    (res / "scaling-quick.md").write_text("# Scaling\n\n![scaling](scaling-quick.png)\n[web](https://example.org)\n")
+    (res / "scaling-quick.png").write_bytes(b"\x89PNG")
+    return root
+
+
+def test_discover_keeps_the_order_and_missing_scripts(run_all, fake):
+    names = [b.name for b in run_all.discover(fake)]
+    assert names == ["ratings", "implicit", "ncf", "ann", "scaling"]
+    assert run_all.discover(fake)[3].results == fake / "serving" / "results"
+
+
+def test_run_one_skips_fails_and_succeeds(run_all, fake):
+    by = {b.name: b for b in run_all.discover(fake)}
+    assert run_all.run_one(by["ncf"], quick=True, timeout=60).status == "skipped"
+    ann = run_all.run_one(by["ann"], quick=True, timeout=60)
+    assert ann.status == "skipped" and "no --quick" in ann.note
+    assert run_all.run_one(by["ratings"], quick=True, timeout=60).status == "ok"
+    failed = run_all.run_one(by["implicit"], quick=True, timeout=60)
+    assert failed.status == "failed" and "exit status 3" in failed.note
+
+
+def test_collect_quick(run_all, fake, tmp_path):
+    O = run_all.Outcome
+    by = {b.name: b for b in run_all.discover(fake)}
+    outcomes = [O(by["ratings"], "ok", 12.0), O(by["implicit"], "failed", 3.0, "exit status 3"),
+                O(by["ncf"], "skipped", note="benchmarks/ncf.py does not exist (yet)"), O(by["scaling"], "ok", 40.0)]
+    info = {"python": "3.11", "torch": "2.13", "numpy": "2.4", "cpus": 2, "cpu": "Test CPU", "date": "today"}
+    md = run_all.render(outcomes, quick=True, info=info, out_dir=fake / "results")
+    assert md.startswith("# deeprecs benchmarks (quick)")
+    assert "Test CPU, 2 CPUs" in md and "torch 2.13" in md
+    assert "| [ratings](#ratings) | ok | 12 | – |" in md  # quick results have no JSON: no seed
+    assert "| [scaling](#scaling) | ok | 40 | 7 |" in md
+    assert "| [implicit](#implicit) | failed | 3 |" in md and "exit status 3" in md
+    assert "does not exist (yet)" in md
+    assert "## Ratings (quick)" in md and "# Explicit ratings" not in md  # the quick file, demoted
+    assert "![scaling](scaling-quick.png)" in md and "(https://example.org)" in md
+
+
+def test_collect_full_relinks_images_from_the_root(run_all, fake):
+    O = run_all.Outcome
+    by = {b.name: b for b in run_all.discover(fake)}
+    (fake / "results" / "scaling.md").write_text("# Scaling\n![plot](scaling.png)\n")
+    (fake / "results" / "scaling.png").write_bytes(b"\x89PNG")
+    md = run_all.render([O(by["ratings"], "ok", 1.0), O(by["scaling"], "ok", 1.0)], quick=False, info={}, out_dir=fake.parent)
+    assert "## Explicit ratings" in md and "### Targets" in md and "| mf | 0.91 |" in md
+    assert "| 0 |" in md  # the ratings seed
+    assert "![plot](benchmarks/results/scaling.png)" in md
+
+
+def test_main_exits_non_zero_when_a_script_fails(run_all, fake, monkeypatch, tmp_path):
+    original = run_all.discover
+    monkeypatch.setattr(run_all, "discover", lambda: original(fake))
+    out = tmp_path / "B.md"
+    assert run_all.main(["--quick", "--out", str(out)]) == 1
+    text = out.read_text()
+    assert "| [implicit](#implicit) | failed |" in text and "| [ratings](#ratings) | ok |" in text
+    assert run_all.main(["--quick", "--only", "ratings,scaling", "--out", str(out)]) == 0
+    assert "collected, not run" in out.read_text()
