@@ -25,5 +25,18 @@ demo: $(STAMP)
 test: $(STAMP)
 	DEEPRECS_TEST_PG_START=1 $(PY) -m pytest -q tests
 
+# Every benchmark beside its peers (installed here; lightfm's build may fail: its rows are then skipped).
+bench: $(STAMP)
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[bench]' || { \
+	  echo "warning: installing the benchmark peers failed (lightfm's build often does); trying them one by one" >&2; \
+	  for peer in scikit-surprise implicit cornac lightfm; do \
+	    $(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt $$peer || echo "warning: $$peer not installed; its rows are skipped" >&2; \
+	  done; }
+	$(PY) benchmarks/run_all.py
+
+# CI smoke test (< 3 min on 2 cores, no peers): writes benchmarks/results/BENCHMARKS-quick.md.
+bench-quick: $(STAMP)
+	$(PY) benchmarks/run_all.py --quick
+
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -7,7 +7,9 @@ its **default** options (chosen on the validation hold-out, never on test). Earl
 validation only; test HR@10 is also computed after each epoch, for the "time to pass ALS's
 0.723" column alone.
 
-    python benchmarks/ncf.py [PREFIX] [--threads 2] [--quick]
+    python benchmarks/ncf.py [PREFIX] [--threads 2] [--quick] [--models gmf,mlp,...] [--datasets ...] [--merge]
+
+ML-100K is fetched by the toolkit (cached under $DEEPRECS_HOME).
 
 Writes ``benchmarks/results/ncf.json`` and ``ncf.md`` (``ncf-quick.*`` with ``--quick``).
 """
@@ -93,7 +95,8 @@ def markdown(results: dict) -> str:
              "on the validation hold-out (one train item per user + 99 sampled negatives). Timings were taken on a "
              "shared machine: examples/s are per-epoch medians, and absolute seconds are noisy.", ""]
     for data, rows in results["datasets"].items():
-        lines += [f"## {data}", "", "| model | HR@10 | NDCG@10 | full HR@10 | full NDCG@10 | fit s | eval s | examples/s | epochs (best) | time to HR@10 >= 0.723 | paper HR / NDCG |",
+        about = "the NCF paper's split, the authors' test negatives" if data.startswith("ncf") else "`--split loo`, 99 negatives sampled with seed 0"
+        lines += [f"## {data} ({about})", "", "| model | HR@10 | NDCG@10 | full HR@10 | full NDCG@10 | fit s | eval s | examples/s | epochs (best) | time to HR@10 >= 0.723 | paper HR / NDCG |",
                   "|---|---|---|---|---|---|---|---|---|---|---|"]
         for name, r in rows.items():
             paper = PAPER.get(name) if data.startswith("ncf") else None
@@ -114,33 +117,43 @@ def markdown(results: dict) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("prefix", nargs="?", default=DEFAULT_PREFIX, help="NCF files prefix (…/ml-1m)")
+    ap.add_argument("prefix", nargs="?", default=DEFAULT_PREFIX, help="NCF files prefix (.../ml-1m)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--quick", action="store_true", help="ml-100k only, 3 epochs: a < 60 s smoke test")
-    ap.add_argument("--models", default=",".join(r for r, _, _ in MODELS), help="comma list of rows to run")
+    ap.add_argument("--models", default=",".join(r for r, _, _ in MODELS), help="comma list of rows to run (neumf-pretrained needs gmf and mlp)")
+    ap.add_argument("--datasets", default="ncf-ml-1m,ml-100k", help="comma list: ncf-ml-1m, ml-100k")
+    ap.add_argument("--runs-dir", default=None, help="where the trained runs go (default: a temporary folder)")
+    ap.add_argument("--merge", action="store_true", help="update the rows of an existing results file instead of replacing it")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    datasets = [("ml-100k (loo)", "ml-100k", "loo")] if args.quick else [("ncf-ml-1m", f"ncf:{args.prefix}", "fixed"), ("ml-100k (loo)", "ml-100k", "loo")]
+    every = {"ncf-ml-1m": (f"ncf:{args.prefix}", "fixed"), "ml-100k": ("ml-100k", "loo")}
+    names = ["ml-100k"] if args.quick else args.datasets.split(",")
     train_options = {"epochs": 3} if args.quick else {}
     wanted = args.models.split(",")
-    results = {"threads": args.threads, "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
-               "torch": torch.__version__, "quick": args.quick, "datasets": {}}
+    stem = "ncf-quick" if args.quick else "ncf"
+    path = RESULTS / f"{stem}.json"
+    results = json.loads(path.read_text()) if args.merge and path.is_file() else {"datasets": {}}
+    results.update(threads=args.threads, machine=f"{platform.machine()} {platform.processor() or ''}".strip(),
+                   torch=torch.__version__, quick=args.quick)
     with tempfile.TemporaryDirectory(prefix="ncf-bench-") as tmp:
-        for label, data, split in datasets:
-            rows = results["datasets"].setdefault(label, {})
+        for label in names:
+            data, split = every[label]
+            rows = {}
             for row, model, extras in MODELS:
                 if row not in wanted:
                     continue
-                runs = Path(tmp) / label.split()[0]
-                rows[row] = run_model(row, model, extras, data, split, args.threads, runs, train_options)
-                r = rows[row]
-                print(f"{label:14s} {row:17s} HR@10 {r['hr@10']:.4f}  NDCG@10 {r['ndcg@10']:.4f}  full HR@10 {r['full_hr@10']:.4f}  "
+                runs = Path(args.runs_dir or tmp) / label
+                rows[row] = r = run_model(row, model, extras, data, split, args.threads, runs, train_options)
+                print(f"{label:10s} {row:17s} HR@10 {r['hr@10']:.4f}  NDCG@10 {r['ndcg@10']:.4f}  full HR@10 {r['full_hr@10']:.4f}  "
                       f"fit {r['fit_seconds']:.1f} s  eval {r['eval_seconds']:.1f} s  {r['examples_per_s'] or 0:,} ex/s  epochs {r['epochs']}", flush=True)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    stem = "ncf-quick" if args.quick else "ncf"
-    (RESULTS / f"{stem}.json").write_text(json.dumps(results, indent=2) + "\n")
-    (RESULTS / f"{stem}.md").write_text(markdown(results))
-    print(f"wrote {RESULTS / stem}.json and .md")
+            if args.merge and path.is_file():  # another chunk may have written meanwhile
+                results["datasets"] = json.loads(path.read_text()).get("datasets", {})
+            merged = {**results["datasets"].get(label, {}), **rows}
+            results["datasets"][label] = {r: merged[r] for r, _, _ in MODELS if r in merged}
+            RESULTS.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(results, indent=2) + "\n")
+            (RESULTS / f"{stem}.md").write_text(markdown(results))
+    print(f"wrote {path} and {stem}.md")
 
 
 if __name__ == "__main__":

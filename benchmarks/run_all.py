@@ -3,12 +3,13 @@
     python benchmarks/run_all.py [--quick] [--only ratings,scaling] [--collect-only]
 
 Order: ratings.py, implicit.py, ncf.py, serving/bench_*.py, scaling.py; each in its own
-subprocess, with ``--quick`` when quick. A script that is missing is skipped with a note (and
-so is, in quick mode, a serving script without a ``--quick`` option); a script that fails
-makes this one exit non-zero once the others have run. Each script writes
-``results/NAME.json`` and ``NAME.md`` (``NAME-quick.*`` in quick mode); those are gathered,
-with the machine, versions and seeds, into ``BENCHMARKS.md`` at the repository root, or
-``benchmarks/results/BENCHMARKS-quick.md`` in quick mode (the full file is left alone).
+subprocess, with ``--quick`` when quick (and ``--threads 1``, where a script takes it). A
+script that is missing is skipped with a note (and so is, in quick mode, a serving script
+without a ``--quick`` option); a script that fails makes this one exit non-zero once the
+others have run. Each script writes ``results/NAME.json`` and ``NAME.md`` (``NAME-quick.*``
+in quick mode); those are gathered, with the machine, versions and seeds, into
+``BENCHMARKS.md`` at the repository root, or ``benchmarks/results/BENCHMARKS-quick.md`` in
+quick mode (the full file is left alone).
 """
 
 from __future__ import annotations
@@ -64,12 +65,16 @@ def discover(root: Path = HERE) -> list[Bench]:
     return benches
 
 
-def run_one(bench: Bench, quick: bool, timeout: float) -> Outcome:
+def run_one(bench: Bench, quick: bool, timeout: float, threads: int | None = None) -> Outcome:
+    """Run one script; ``threads`` is passed as ``--threads`` to scripts that have that option."""
     if not bench.script.is_file():
         return Outcome(bench, "skipped", note=f"{shown(bench.script)} does not exist (yet)")
-    if quick and "--quick" not in bench.script.read_text(encoding="utf-8", errors="replace"):
+    source = bench.script.read_text(encoding="utf-8", errors="replace")
+    if quick and "--quick" not in source:
         return Outcome(bench, "skipped", note=f"{bench.script.name} has no --quick mode; run the full benchmarks for it")
     cmd = [sys.executable, str(bench.script), *(["--quick"] if quick else [])]
+    if threads and "--threads" in source:
+        cmd += ["--threads", str(threads)]
     log(f"== {bench.name}: {' '.join(cmd[1:])}")
     t0 = time.perf_counter()
     try:
@@ -137,7 +142,7 @@ def render(outcomes: list[Outcome], quick: bool, info: dict, out_dir: Path) -> s
         payload, md = read_results(o.bench, quick) if o.status != "skipped" else (None, None)
         note = o.note or ("" if md else "no results file written")
         lines.append(f"| [{o.bench.name}](#{o.bench.name}) | {o.status} | {o.seconds:.0f} | {seeds_of(payload)} | {note} |")
-        body = relink(demote(md.strip()), o.bench.results, out_dir) if md else f"_{note or 'no results'}_"
+        body = relink(demote(md.strip(), 2), o.bench.results, out_dir) if md else f"_{note or 'no results'}_"
         sections += ["", f'<a id="{o.bench.name}"></a>', "", f"## {o.bench.name}", "",
                      f"Status: {o.status}{f' ({note})' if note else ''}; "
                      f"results: `{shown(o.bench.results / o.bench.stem(quick))}.{{json,md}}`.", "", body]
@@ -155,10 +160,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="every script with --quick; writes results/BENCHMARKS-quick.md")
     ap.add_argument("--only", default=None, help="comma list of benchmark names to run (others are collected as they are)")
     ap.add_argument("--collect-only", action="store_true", help="run nothing; collect the results already there")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch threads, passed to the scripts that take --threads (default: 1 with --quick, their own otherwise)")
     ap.add_argument("--timeout", type=float, default=None, help="seconds per script (default: 600 quick, 6 h full)")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
     timeout = args.timeout or (600 if args.quick else 6 * 3600)
+    threads = args.threads or (1 if args.quick else None)  # a smoke test: small models gain little from a 2nd thread
     out = args.out or (RESULTS / "BENCHMARKS-quick.md" if args.quick else ROOT / "BENCHMARKS.md")
     wanted = set(args.only.split(",")) if args.only else None
     t0 = time.perf_counter()
@@ -167,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.collect_only or (wanted is not None and bench.name not in wanted):
             outcomes.append(Outcome(bench, "ok" if read_results(bench, args.quick)[1] else "skipped", note="collected, not run"))
             continue
-        outcomes.append(run_one(bench, args.quick, timeout))
+        outcomes.append(run_one(bench, args.quick, timeout, threads))
     out.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(render(outcomes, args.quick, machine(), out.parent), out)
     failed = [o.bench.name for o in outcomes if o.status == "failed"]

@@ -104,6 +104,8 @@ def point(model_key: str, n: int, epochs: int, seed: int) -> dict:
 
 
 def plot(rows: list[dict], path: Path) -> None:
+    from matplotlib.ticker import FuncFormatter
+
     from deeprecs.plots import plt
 
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.8))
@@ -121,8 +123,9 @@ def plot(rows: list[dict], path: Path) -> None:
         ax.set_title(label)
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=8)
-    a.set_ylim(bottom=0)
-    b.set_ylim(bottom=0)
+    for ax in (a, b):
+        ax.set_ylim(bottom=0)
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -209,6 +209,8 @@ def forget_cold(model: Recommender, train: Interactions) -> None:
 # ----------------------------------------------------------------------------- train
 def build_for(spec: TrainSpec, train: Interactions, task: str) -> Recommender:
     defaults = dict(getattr(get_model_class(spec.model), "model_defaults", {}).get(task, {}))
+    if spec.model in PRESETS:
+        defaults.update(PRESETS[spec.model].model_options)
     model = build_model(spec.model, train.n_users, train.n_items, **{**defaults, **spec.model_options})
     model.fit_extra(train)
     if spec.pretrain:
@@ -296,7 +298,8 @@ def train(spec: TrainSpec, out: str | Path | None = None, progress: bool = True)
     task = resolve_task(spec, ds, model_cls)
     loss = spec.loss or (PRESETS[spec.model][1] if spec.model in PRESETS else model_cls.default_loss[task])
     if spec.model in PRESETS and spec.loss and spec.loss != PRESETS[spec.model][1]:
-        raise ConfigError(f"{spec.model} is mf with --loss {PRESETS[spec.model][1]}; use `mf --loss {spec.loss}` instead")
+        p = PRESETS[spec.model]
+        raise ConfigError(f"{spec.model} is {p.architecture} with --loss {p.loss}; use `{p.architecture} --task ranking --loss {spec.loss}` instead")
     if loss != "none":
         get_loss(task, loss)  # the rating task would otherwise ignore a ranking loss silently
     split = prepare_split(spec, ds, task)

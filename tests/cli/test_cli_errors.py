@@ -66,7 +66,7 @@ def test_unknown_user_and_item(cli, trained_run):
     (("train", "biased-mf", "--task", "rating", "--loss", "bpr"), "does not fit task"),
     (("train", "mf", "--task", "ranking", "--loss", "mse"), "does not fit task"),
     (("train", "gmf", "--task", "rating"), "supports task(s) ranking"),
-    (("train", "bpr-mf", "--loss", "bce"), "mf --loss bce"),
+    (("train", "bpr-mf", "--loss", "bce"), "--task ranking --loss bce"),
 ])
 def test_bad_model_options(cli, tmp_path, write_ml, args, fragment):
     folder = write_ml(tmp_path / "ml")

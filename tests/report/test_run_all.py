@@ -62,7 +62,7 @@ def test_collect_quick(run_all, fake, tmp_path):
     assert "| [scaling](#scaling) | ok | 40 | 7 |" in md
     assert "| [implicit](#implicit) | failed | 3 |" in md and "exit status 3" in md
     assert "does not exist (yet)" in md
-    assert "## Ratings (quick)" in md and "# Explicit ratings" not in md  # the quick file, demoted
+    assert "### Ratings (quick)" in md and "# Explicit ratings" not in md  # the quick file, demoted
     assert "![scaling](scaling-quick.png)" in md and "(https://example.org)" in md
 
 
@@ -72,7 +72,7 @@ def test_collect_full_relinks_images_from_the_root(run_all, fake):
     (fake / "results" / "scaling.md").write_text("# Scaling\n![plot](scaling.png)\n")
     (fake / "results" / "scaling.png").write_bytes(b"\x89PNG")
     md = run_all.render([O(by["ratings"], "ok", 1.0), O(by["scaling"], "ok", 1.0)], quick=False, info={}, out_dir=fake.parent)
-    assert "## Explicit ratings" in md and "### Targets" in md and "| mf | 0.91 |" in md
+    assert "\n### Explicit ratings" in md and "\n#### Targets" in md and "| mf | 0.91 |" in md
     assert "| 0 |" in md  # the ratings seed
     assert "![plot](benchmarks/results/scaling.png)" in md
 

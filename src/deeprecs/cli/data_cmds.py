@@ -36,8 +36,8 @@ def models(model: str | None) -> None:
     if model is None:
         for name, cls in MODELS.items():
             click.echo(f"{name}\t{','.join(cls.tasks)}\t{cls.summary}")
-        for name, (_, _, summary) in PRESETS.items():
-            click.echo(f"{name}\tranking\t{summary}")
+        for name, preset in PRESETS.items():
+            click.echo(f"{name}\tranking\t{preset.summary}")
         return
     cls = get_model_class(model)
     click.echo(f"{model}: {cls.summary}\ntasks: {', '.join(cls.tasks)}; default loss: "

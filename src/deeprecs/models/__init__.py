@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from deeprecs.errors import ConfigError
 from deeprecs.models.autorec import AutoRec
 from deeprecs.models.base import ModelConfig, Recommender
@@ -17,9 +19,22 @@ MODELS: dict[str, type[Recommender]] = {
 }
 
 #: presets: a name that is another architecture with a fixed loss
-PRESETS: dict[str, tuple[str, str, str]] = {
-    "bpr-mf": ("mf", "bpr", "MF trained for ranking with the BPR loss (-log sigmoid)"),
-    "warp-mf": ("mf", "warp", "MF trained for ranking with WARP hard negatives"),
+class Preset(NamedTuple):
+    """A name for an architecture trained with a fixed loss, with its own product defaults."""
+
+    architecture: str
+    loss: str
+    summary: str
+    model_options: dict = {}
+    train_options: dict = {}
+
+
+_RANKING_MF = {"factors": 128, "l2": 1e-4, "init_std": 0.01}
+PRESETS: dict[str, Preset] = {
+    "bpr-mf": Preset("biased-mf", "bpr", "MF with item biases trained with the BPR loss (-log sigmoid)",
+                     _RANKING_MF, {"lr": 2e-3, "patience": 8}),
+    "warp-mf": Preset("biased-mf", "warp", "MF with item biases trained with WARP hard negatives",
+                      _RANKING_MF, {"lr": 2e-3, "patience": 8}),
 }
 
 

@@ -26,6 +26,12 @@ class MF(Recommender):
     name = "mf"
     summary = "dot-product matrix factorisation"
     default_loss = {"rating": "mse", "ranking": "bce"}
+    # rating defaults chosen on the validation part of ML-100K random:0.2 (benchmarks/ratings.py)
+    model_defaults = {"rating": {"factors": 64, "l2": 0.05, "init_std": 0.01},
+                      # ranking (log loss, 4 negatives): chosen on the validation hold-out of ncf-ml-1m (benchmarks/ncf.py)
+                      "ranking": {"factors": 64, "l2": 1e-3, "init_std": 0.01}}
+    train_defaults = {"rating": {"lr": 2e-3, "batch_size": 512},
+                      "ranking": {"batch_size": 8192, "lr": 5e-3, "epochs": 20, "patience": 3, "n_negatives": 4}}
     biased = False
 
     def __init__(self, config: MFConfig) -> None:

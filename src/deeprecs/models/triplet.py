@@ -21,6 +21,7 @@ from deeprecs.models.base import ModelConfig, Recommender, init_embedding, mlp
 class TripletConfig(ModelConfig):
     factors: int = Field(64, ge=1)
     similarity: Literal["cosine", "dot"] = "cosine"
+    item_bias: bool = Field(False, description="add a learned per-item bias to the similarity (popularity)")
     l2: float = Field(0.0, ge=0)
     init_std: float = Field(0.1, gt=0)
 
@@ -33,11 +34,16 @@ class Triplet(Recommender):
     tasks = ("ranking",)
     summary = "bilinear triplet model: cosine similarity of user/item embeddings, margin loss"
     default_loss = {"ranking": "margin"}
+    # chosen on the validation part of ML-100K ua, positives >= 4 (benchmarks/implicit.py)
+    train_defaults = {"ranking": {"margin": 0.5}}
 
     def __init__(self, config: TripletConfig) -> None:
         super().__init__(config)
         self.user_emb = init_embedding(config.n_users, config.factors, config.init_std)
         self.item_emb = init_embedding(config.n_items, config.factors, config.init_std)
+        if config.item_bias:
+            self.item_bias = nn.Embedding(config.n_items, 1)
+            nn.init.zeros_(self.item_bias.weight)
 
     def _vectors(self, u: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if self.config.similarity == "cosine":
@@ -46,14 +52,22 @@ class Triplet(Recommender):
 
     def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         u, v = self._vectors(self.user_emb(users), self.item_emb(items))
-        return (u * v).sum(-1)
+        s = (u * v).sum(-1)
+        return s + self.item_bias(items).squeeze(-1) if self.config.item_bias else s
 
     def regularization(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         reg = self.user_emb(users).pow(2).sum(-1) + self.item_emb(items).pow(2).sum(-1)
         return self.config.l2 * reg.mean()
 
     def retrieval_vectors(self) -> tuple[torch.Tensor, torch.Tensor]:
-        return self._vectors(self.user_emb.weight, self.item_emb.weight)
+        u, v = self._vectors(self.user_emb.weight, self.item_emb.weight)
+        if self.config.item_bias:  # the bias as one more dimension against a constant 1
+            u = torch.cat([u, torch.ones(len(u), 1)], 1)
+            v = torch.cat([v, self.item_bias.weight], 1)
+        return u, v
+
+    def item_embeddings(self) -> torch.Tensor:
+        return self.item_emb.weight
 
 
 class DeepTripletConfig(ModelConfig):

@@ -28,9 +28,9 @@ nav a { margin-right: 14px; color: #2457b3; text-decoration: none; }
 .scroll { overflow: auto; max-height: 360px; }
 table { border-collapse: collapse; font-size: 12.5px; font-variant-numeric: tabular-nums; }
 th, td { padding: 3px 9px; border-bottom: 1px solid #eceef2; text-align: right; white-space: nowrap; }
-th { background: #f0f2f5; position: sticky; top: 0; white-space: normal; vertical-align: bottom; }
-th:first-child, td:first-child { text-align: left; }
-td.text { text-align: left; white-space: normal; max-width: 30em; }
+th { background: #f0f2f5; position: sticky; top: 0; white-space: normal; vertical-align: bottom; min-width: 4.5em; }
+th:first-child, td:first-child, .text { text-align: left; }
+td.wrap { white-space: normal; min-width: 16em; max-width: 30em; }
 td.best { background: #dff3e3; font-weight: 700; }
 img { max-width: 100%; height: auto; display: block; }
 .grid { display: grid; grid-template-columns: minmax(0, max-content) minmax(0, 1fr); gap: 14px; align-items: start; }
@@ -85,15 +85,18 @@ def note(text: str) -> str:
     return f'<p class="note">{esc(text)}</p>'
 
 
-def table(header: list[str], rows: list[list], best: list[list[bool]] | None = None, text_cols: int = 1) -> str:
+def table(header: list[str], rows: list[list], best: list[list[bool]] | None = None, text_cols: int = 1,
+          wrap: tuple[int, ...] = ()) -> str:
     """A table of escaped, formatted cells; ``best[r][c]`` highlights a cell; the first
-    ``text_cols`` columns are left-aligned text."""
-    head = "".join(f"<th>{esc(h).replace('_', '_<wbr>')}</th>" for h in header)  # long names may break at "_"
+    ``text_cols`` columns are left-aligned text; the ``wrap`` columns may break lines."""
+    text_th = '<th class="text">'
+    head = "".join(f"{text_th if c < text_cols else '<th>'}{esc(name).replace('_', '_<wbr>')}</th>"  # may break at "_"
+                   for c, name in enumerate(header))
     body = []
     for r, row in enumerate(rows):
         cells = []
         for c, value in enumerate(row):
-            classes = (["text"] if c < text_cols else []) + (["best"] if best and best[r][c] else [])
+            classes = (["text"] if c < text_cols else []) + (["wrap"] if c in wrap else []) + (["best"] if best and best[r][c] else [])
             attr = f' class="{" ".join(classes)}"' if classes else ""
             cells.append(f"<td{attr}>{esc(fmt(value))}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")

@@ -34,7 +34,7 @@ def runs_section(runs: list[RunInfo]) -> str:
                      None if r.embeddings is None else r.embeddings.shape[1],
                      ", ".join(f"{k}={v}" for k, v in options.items()), str(r.path)])
     header = ["run", "model", "task", "loss", "data", "split", "seed", "epochs run / max", "lr", "item dim", "model options", "path"]
-    return f'<div class="card scroll">{h.table(header, rows, text_cols=len(header))}</div>'
+    return f'<div class="card scroll">{h.table(header, rows, text_cols=len(header), wrap=(header.index("model options"),))}</div>'
 
 
 def metrics_section(runs: list[RunInfo]) -> str:

@@ -88,14 +88,16 @@ def gather(paths: list[str | Path]) -> list[RunInfo]:
 
 
 def metric_columns(runs: list[RunInfo]) -> list[str]:
-    """Union of the runs' numeric metric keys: main metrics first, then in order of appearance."""
+    """Union of the runs' numeric metric keys: main metrics first, then the others with a better
+    direction, then counts and bookkeeping (each group in order of appearance)."""
     seen: list[str] = []
     for run in runs:
         for key, value in run.metrics.items():
             if isinstance(value, (int, float)) and not isinstance(value, bool) and key not in seen:
                 seen.append(key)
     mains = [m for group in MAIN_METRICS.values() for m in group if m in seen]
-    return mains + [k for k in seen if k not in mains]
+    rest = [k for k in seen if k not in mains]
+    return mains + [k for k in rest if direction(k)] + [k for k in rest if not direction(k)]
 
 
 def best_values(runs: list[RunInfo], columns: list[str]) -> dict[str, float]:
