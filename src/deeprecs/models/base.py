@@ -86,8 +86,18 @@ class Recommender(nn.Module):
 
     # -------------------------------------------------------------- training hooks
     def regularization(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        """Penalty on the parameters a batch touched (per-example L2, SGD-style)."""
-        return torch.zeros(())
+        """Penalty on the parameters a batch touched (per-example L2, SGD-style): ``config.l2``
+        times the batch mean of the squared user/item embedding rows (``user_emb``/``item_emb``)
+        and biases (``user_bias``/``item_bias``) that the model has."""
+        l2 = getattr(self.config, "l2", 0.0)
+        if not l2:
+            return torch.zeros(())
+        reg = torch.zeros(len(users))
+        for name, idx in (("user_emb", users), ("item_emb", items), ("user_bias", users), ("item_bias", items)):
+            table = getattr(self, name, None)
+            if isinstance(table, nn.Embedding):
+                reg = reg + table(idx).pow(2).sum(-1)
+        return l2 * reg.mean()
 
     def after_step(self) -> None:
         """Called after each optimiser step (e.g. projection onto constraints)."""

@@ -53,11 +53,6 @@ class MF(Recommender):
             s = s + self.user_bias(users).squeeze(-1) + self.item_bias(items).squeeze(-1)
         return s
 
-    def regularization(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        reg = self.user_emb(users).pow(2).sum(-1) + self.item_emb(items).pow(2).sum(-1)
-        if self.biased:
-            reg = reg + self.user_bias(users).squeeze(-1).pow(2) + self.item_bias(items).squeeze(-1).pow(2)
-        return self.config.l2 * reg.mean()
 
     def all_user_factors(self) -> torch.Tensor:
         return self.user_emb.weight

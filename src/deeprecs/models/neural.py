@@ -56,11 +56,6 @@ class MLP(Recommender):
             s = s + self.user_bias(users).squeeze(-1) + self.item_bias(items).squeeze(-1)
         return s
 
-    def regularization(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        reg = self.user_emb(users).pow(2).sum(-1) + self.item_emb(items).pow(2).sum(-1)
-        if self.config.biases:
-            reg = reg + self.user_bias(users).squeeze(-1).pow(2) + self.item_bias(items).squeeze(-1).pow(2)
-        return self.config.l2 * reg.mean()
 
     def item_embeddings(self) -> torch.Tensor:
         return self.item_emb.weight
@@ -98,9 +93,6 @@ class TwoTower(Recommender):
         v = self.item_tower(self.item_emb(items))
         return (u * v).sum(-1) + self.rating_offset
 
-    def regularization(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        reg = self.user_emb(users).pow(2).sum(-1) + self.item_emb(items).pow(2).sum(-1)
-        return self.config.l2 * reg.mean()
 
     def retrieval_vectors(self) -> tuple[torch.Tensor, torch.Tensor]:
         return self.user_tower(self.user_emb.weight), self.item_tower(self.item_emb.weight)

@@ -55,9 +55,6 @@ class Triplet(Recommender):
         s = (u * v).sum(-1)
         return s + self.item_bias(items).squeeze(-1) if self.config.item_bias else s
 
-    def regularization(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        reg = self.user_emb(users).pow(2).sum(-1) + self.item_emb(items).pow(2).sum(-1)
-        return self.config.l2 * reg.mean()
 
     def retrieval_vectors(self) -> tuple[torch.Tensor, torch.Tensor]:
         u, v = self._vectors(self.user_emb.weight, self.item_emb.weight)
@@ -99,9 +96,6 @@ class DeepTriplet(Recommender):
     def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         return self.scorer(torch.cat([self.user_emb(users), self.item_emb(items)], -1)).squeeze(-1)
 
-    def regularization(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        reg = self.user_emb(users).pow(2).sum(-1) + self.item_emb(items).pow(2).sum(-1)
-        return self.config.l2 * reg.mean()
 
     def item_embeddings(self) -> torch.Tensor:
         return self.item_emb.weight
