@@ -25,13 +25,12 @@ demo: $(STAMP)
 test: $(STAMP)
 	DEEPRECS_TEST_PG_START=1 $(PY) -m pytest -q tests
 
-# Every benchmark beside its peers (installed here; lightfm's build may fail: its rows are then skipped).
+# Every benchmark beside its peers (installed here; lightfm's legacy setup.py needs --no-use-pep517).
 bench: $(STAMP)
-	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[bench]' || { \
-	  echo "warning: installing the benchmark peers failed (lightfm's build often does); trying them one by one" >&2; \
-	  for peer in scikit-surprise implicit cornac lightfm; do \
-	    $(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt $$peer || echo "warning: $$peer not installed; its rows are skipped" >&2; \
-	  done; }
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[bench]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt cython setuptools wheel && \
+	  $(PY) -m pip install --quiet --disable-pip-version-check --no-build-isolation --no-use-pep517 -c constraints.txt lightfm==1.17 || \
+	  echo "warning: lightfm did not build; its rows are skipped" >&2
 	$(PY) benchmarks/run_all.py
 
 # CI smoke test (< 3 min on 2 cores, no peers): writes benchmarks/results/BENCHMARKS-quick.md.
