@@ -89,6 +89,16 @@ def run_model(row: str, model: str, extras: dict, data: str, split: str, threads
 PRETRAIN_FIT: dict[str, dict] = {}
 
 
+def defaults() -> dict:
+    from deeprecs.models import get_model_class
+
+    out = {}
+    for name, key in (("gmf", "ranking"), ("mlp", "ranking"), ("neumf", "ranking"), ("neumf", "ranking-pretrained"), ("mf", "ranking")):
+        cls = get_model_class(name)
+        out[name if key == "ranking" else f"{name} ({key})"] = {"model": cls.model_defaults.get("ranking", {}), "train": cls.train_defaults.get(key, {})}
+    return out
+
+
 def markdown(results: dict) -> str:
     lines = ["# NCF benchmark (leave-one-out, 1 test item + 99 negatives; full ranking beside)", "",
              f"Threads: {results['threads']}; {results['machine']}. Every model with its default options; early stopping "
@@ -109,6 +119,9 @@ def markdown(results: dict) -> str:
             lines.append(f"| ials (Rendle 2022, published) | {PAPER['ials (Rendle 2022)'][0]:.3f} | {PAPER['ials (Rendle 2022)'][1]:.3f} | | | | | | | | |")
         quirks = next(iter(rows.values()))["quirks"]
         lines += ["", "Quirks of the test file (rows affected): " + ", ".join(f"{k} = {v}" for k, v in quirks.items()), ""]
+    if results.get("defaults"):
+        lines += ["## Defaults used (ranking; `model_defaults` / `train_defaults` of each model class)", ""]
+        lines += [f"- **{name}**: model {d['model']}; training {d['train']}" for name, d in results["defaults"].items()] + [""]
     lines += ["neumf-pretrained fit s include the gmf and mlp runs it starts from (its own fine-tuning in brackets). "
               "Time to HR@10 >= 0.723: training seconds (validation excluded) until test HR@10 first reached ALS's 0.723, "
               "measured per epoch for this column only.", ""]
@@ -119,22 +132,29 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("prefix", nargs="?", default=DEFAULT_PREFIX, help="NCF files prefix (.../ml-1m)")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--quick", action="store_true", help="ml-100k only, 3 epochs: a < 60 s smoke test")
+    ap.add_argument("--quick", action="store_true", help="ml-100k only, 2 epochs, no neumf from scratch: a < 60 s smoke test (idle machine)")
     ap.add_argument("--models", default=",".join(r for r, _, _ in MODELS), help="comma list of rows to run (neumf-pretrained needs gmf and mlp)")
     ap.add_argument("--datasets", default="ncf-ml-1m,ml-100k", help="comma list: ncf-ml-1m, ml-100k")
     ap.add_argument("--runs-dir", default=None, help="where the trained runs go (default: a temporary folder)")
     ap.add_argument("--merge", action="store_true", help="update the rows of an existing results file instead of replacing it")
+    ap.add_argument("--render", action="store_true", help="only rewrite the Markdown from the JSON results")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    if args.render:
+        path = RESULTS / ("ncf-quick.json" if args.quick else "ncf.json")
+        results = {**json.loads(path.read_text()), "defaults": defaults()}
+        path.write_text(json.dumps(results, indent=2) + "\n")
+        path.with_suffix(".md").write_text(markdown(results))
+        return
     every = {"ncf-ml-1m": (f"ncf:{args.prefix}", "fixed"), "ml-100k": ("ml-100k", "loo")}
     names = ["ml-100k"] if args.quick else args.datasets.split(",")
-    train_options = {"epochs": 3} if args.quick else {}
-    wanted = args.models.split(",")
+    train_options = {"epochs": 2} if args.quick else {}
+    wanted = [m for m in args.models.split(",") if not (args.quick and m == "neumf")]  # quick: pre-trained neumf only
     stem = "ncf-quick" if args.quick else "ncf"
     path = RESULTS / f"{stem}.json"
     results = json.loads(path.read_text()) if args.merge and path.is_file() else {"datasets": {}}
     results.update(threads=args.threads, machine=f"{platform.machine()} {platform.processor() or ''}".strip(),
-                   torch=torch.__version__, quick=args.quick)
+                   torch=torch.__version__, quick=args.quick, defaults=defaults())
     with tempfile.TemporaryDirectory(prefix="ncf-bench-") as tmp:
         for label in names:
             data, split = every[label]

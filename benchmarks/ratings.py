@@ -39,7 +39,7 @@ def ours(model: str, split: str, data: str, quick: bool) -> dict:
     trained, metrics, history, _, _ = train(spec, progress=False)
     row = {k: metrics.get(k) for k in ("rmse", "mae", "mae_rounded", "fit_seconds", "eval_seconds", "epochs", "n_parameters")}
     if model == "nnmf":
-        row["min_embedding"] = float(min(trained.user_emb.weight.min(), trained.item_emb.weight.min()))
+        row["min_embedding"] = float(min(trained.user_emb.weight.min().detach(), trained.item_emb.weight.min().detach()))
     return row
 
 

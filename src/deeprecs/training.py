@@ -36,6 +36,7 @@ class TrainConfig(BaseModel):
 
     epochs: int = Field(40, ge=0, description="maximum number of epochs")
     batch_size: int = Field(1024, ge=1)
+    min_steps_per_epoch: int = Field(0, ge=0, description="shrink batch_size on small data so that an epoch has at least this many steps (0: off)")
     lr: float = Field(5e-3, gt=0, description="learning rate")
     optimizer: Literal["adam", "adamw", "sgd", "adagrad"] = "adam"
     weight_decay: float = Field(0.0, ge=0, description="optimiser weight decay (on every parameter)")
@@ -81,7 +82,7 @@ class RatingTask:
         return len(self.users)
 
     def prepare(self, model: Recommender) -> None:
-        model.rating_offset.fill_(self.mean)
+        model.rating_offset.fill_(self.mean if model.centered else 0.0)
 
     def loss(self, model: Recommender, idx: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         u, i = self.users[idx], self.items[idx]
@@ -172,13 +173,16 @@ def fit(
     opt = _optimizer(model, cfg)
     sched = torch.optim.lr_scheduler.ExponentialLR(opt, cfg.lr_decay) if cfg.lr_decay < 1 else None
     best_state, bad_epochs = None, 0
+    batch_size = cfg.batch_size
+    if cfg.min_steps_per_epoch:  # a batch size tuned on large data would give small data a few steps an epoch
+        batch_size = max(1, min(batch_size, math.ceil(len(task) / cfg.min_steps_per_epoch)))
     start_all = time.perf_counter()
     bar = tqdm(range(cfg.epochs), desc=f"train {model.name}", unit="epoch", disable=None if cfg.progress else True, leave=False)
     for epoch in bar:
         model.train()
         t0 = time.perf_counter()
         total, count = 0.0, 0
-        for idx in _batches(len(task), cfg.batch_size, generator):
+        for idx in _batches(len(task), batch_size, generator):
             opt.zero_grad(set_to_none=True)
             loss = task.loss(model, idx, generator)
             loss.backward()

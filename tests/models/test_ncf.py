@@ -104,3 +104,17 @@ def test_learns_planted_groups_under_leave_one_out(name):
     assert metrics["hr@10"] > 0.85
     fast = sampled_candidates(model, split.test, split.test_negatives)
     assert fast == pytest.approx({"hr@10": metrics["hr@10"], "ndcg@10": metrics["ndcg@10"]})
+
+
+def test_min_steps_per_epoch_shrinks_a_large_batch_on_small_data():
+    """The NCF defaults use 8192-row batches (tuned on ML-1M); on small data the batch shrinks so
+    that an epoch still has ``min_steps_per_epoch`` optimiser steps."""
+    train = _planted()
+    model = GMF(GMF.Config(n_users=train.n_users, n_items=train.n_items, factors=4))
+    cfg = TrainConfig(epochs=1, batch_size=8192, min_steps_per_epoch=10, loss="bce", threads=1, progress=False)
+    task = RankingTask(train, cfg)
+    sizes: list[int] = []
+    original = task.loss
+    task.loss = lambda m, idx, g: (sizes.append(len(idx)), original(m, idx, g))[1]
+    fit(model, task, cfg)
+    assert len(sizes) == 10 and sum(sizes) == len(train)

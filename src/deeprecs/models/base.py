@@ -35,6 +35,8 @@ class Recommender(nn.Module):
     summary: ClassVar[str] = ""
     #: loss used when the user gives none, per task
     default_loss: ClassVar[dict[str, str]] = {"rating": "mse", "ranking": "bpr"}
+    #: rating task: predict around the training mean (False: the model predicts raw ratings)
+    centered: ClassVar[bool] = True
     #: product defaults per task, chosen on validation data (see benchmarks/): model options ...
     model_defaults: ClassVar[dict[str, dict]] = {}
     #: ... and training-loop options (deeprecs.training.TrainConfig fields)

@@ -15,7 +15,7 @@ from deeprecs.models.base import ModelConfig, Recommender
 
 
 class BlendConfig(ModelConfig):
-    members: list[str] = Field(["biased-mf", "autorec"], description="member models (rating task)")
+    members: list[str] = Field(["biased-mf", "svdpp", "autorec"], description="member models (rating task)")
     member_options: list[dict] = Field([], description="per-member model options (filled in after training)")
 
 
@@ -25,7 +25,7 @@ class Blend(Recommender):
     Config = BlendConfig
     name = "blend"
     tasks = ("rating",)
-    summary = "least-squares blend of rating models (biased MF + I-AutoRec), weights fitted on validation"
+    summary = "least-squares blend of rating models (biased MF, SVD++, I-AutoRec), weights fitted on validation"
     default_loss = {"rating": "mse"}
 
     def __init__(self, config: BlendConfig) -> None:

@@ -31,7 +31,7 @@ class MF(Recommender):
                       # ranking (log loss, 4 negatives): chosen on the validation hold-out of ncf-ml-1m (benchmarks/ncf.py)
                       "ranking": {"factors": 64, "l2": 1e-3, "init_std": 0.01}}
     train_defaults = {"rating": {"lr": 2e-3, "batch_size": 512},
-                      "ranking": {"batch_size": 8192, "lr": 5e-3, "epochs": 20, "patience": 3, "n_negatives": 4}}
+                      "ranking": {"batch_size": 8192, "min_steps_per_epoch": 50, "lr": 5e-3, "epochs": 20, "patience": 3, "n_negatives": 4}}
     biased = False
 
     def __init__(self, config: MFConfig) -> None:
@@ -96,6 +96,11 @@ class NNMF(MF):
 
     name = "nnmf"
     summary = "non-negative matrix factorisation (embeddings kept >= 0)"
+    # Non-negative factors can only add to a prediction, so NNMF approximates the raw ratings
+    # (no mean offset); its initial dot products start near the mean rating (d * std^2 * 2/pi).
+    centered = False
+    model_defaults = {"rating": {"factors": 32, "init_std": 0.4, "l2": 0.05}}
+    train_defaults = {"rating": {"lr": 5e-3, "batch_size": 1024}}
     #: not bce: scores are >= 0, so log loss pushes negatives to 0 and the projection
     #: collapses every embedding to zero; a pairwise loss only needs pos > neg
     default_loss = {"rating": "mse", "ranking": "bpr"}

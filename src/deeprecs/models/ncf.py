@@ -31,7 +31,7 @@ class GMF(Recommender):
     default_loss = {"ranking": "bce"}
     #: chosen on the validation hold-out of ncf-ml-1m (benchmarks/ncf.py)
     model_defaults = {"ranking": {"factors": 64, "l2": 1e-2}}
-    train_defaults = {"ranking": {"batch_size": 8192, "lr": 5e-3, "epochs": 20, "patience": 3, "n_negatives": 4}}
+    train_defaults = {"ranking": {"batch_size": 8192, "min_steps_per_epoch": 50, "lr": 5e-3, "epochs": 20, "patience": 3, "n_negatives": 4}}
 
     def __init__(self, config: GMFConfig) -> None:
         super().__init__(config)
@@ -84,8 +84,8 @@ class NeuMF(Recommender):
     model_defaults = {"ranking": {"factors": 64, "mlp_factors": 32, "layers": [64, 32, 16], "l2": 1e-2}}
     #: from scratch; ``ranking-pretrained``: fine-tuning trained GMF and MLP runs, a small step
     #: (the paper switches to plain SGD) so that the fused model starts where its parts ended
-    train_defaults = {"ranking": {"batch_size": 8192, "lr": 5e-3, "epochs": 20, "patience": 3, "n_negatives": 4},
-                      "ranking-pretrained": {"batch_size": 8192, "lr": 2e-4, "epochs": 10, "patience": 2, "n_negatives": 4}}
+    train_defaults = {"ranking": {"batch_size": 8192, "min_steps_per_epoch": 50, "lr": 5e-3, "epochs": 20, "patience": 3, "n_negatives": 4},
+                      "ranking-pretrained": {"batch_size": 8192, "min_steps_per_epoch": 50, "lr": 2e-4, "epochs": 10, "patience": 2, "n_negatives": 4}}
 
     def __init__(self, config: NeuMFConfig) -> None:
         super().__init__(config)

@@ -32,7 +32,7 @@ class MLP(Recommender):
                       # ranking: chosen on the validation hold-out of ncf-ml-1m (benchmarks/ncf.py); these
                       # sizes are neumf's MLP branch, so `neumf --pretrain runs/gmf,runs/mlp` works with defaults
                       "ranking": {"user_factors": 32, "item_factors": 32, "layers": [64, 32, 16], "dropout": 0.0, "l2": 0.0, "init_std": 0.01}}
-    train_defaults = {"ranking": {"batch_size": 8192, "lr": 1e-2, "epochs": 20, "patience": 3, "n_negatives": 4}}
+    train_defaults = {"ranking": {"batch_size": 8192, "min_steps_per_epoch": 50, "lr": 1e-2, "epochs": 20, "patience": 3, "n_negatives": 4}}
 
     def __init__(self, config: MLPConfig) -> None:
         super().__init__(config)
