@@ -2,7 +2,7 @@
 
     python benchmarks/run_all.py [--quick] [--only ratings,scaling] [--collect-only]
 
-Order: ratings.py, implicit.py, ncf.py, serving/bench_*.py, scaling.py; each in its own
+Order: ratings.py, implicit_feedback.py, ncf.py, serving/bench_*.py, scaling.py; each in its own
 subprocess, with ``--quick`` when quick (and ``--threads 1``, where a script takes it). A
 script that is missing is skipped with a note (and so is, in quick mode, a serving script
 without a ``--quick`` option); a script that fails makes this one exit non-zero once the
@@ -58,7 +58,8 @@ def shown(path: Path) -> str:
 
 def discover(root: Path = HERE) -> list[Bench]:
     """The benchmarks in running order; missing scripts are kept (and later skipped with a note)."""
-    benches = [Bench(n, root / f"{n}.py", root / "results") for n in ("ratings", "implicit", "ncf")]
+    scripts = {"ratings": "ratings.py", "implicit": "implicit_feedback.py", "ncf": "ncf.py"}
+    benches = [Bench(n, root / f, root / "results") for n, f in scripts.items()]
     for script in sorted((root / "serving").glob("bench_*.py")):
         benches.append(Bench(script.stem.removeprefix("bench_"), script, root / "serving" / "results"))
     benches.append(Bench("scaling", root / "scaling.py", root / "results"))

@@ -21,7 +21,7 @@ def fake(tmp_path, run_all):
     res.mkdir(parents=True)
     (root / "serving" / "results").mkdir(parents=True)
     (root / "ratings.py").write_text("import sys\n# --quick\nsys.exit(0)\n")
-    (root / "implicit.py").write_text("import sys\n# --quick\nsys.exit(3)\n")
+    (root / "implicit_feedback.py").write_text("import sys\n# --quick\nsys.exit(3)\n")
     (root / "scaling.py").write_text("# --quick\n")
     (root / "serving" / "bench_ann.py").write_text("print('no quick mode here')\n")
     (res / "ratings.json").write_text(json.dumps({"seed": 0, "rows": []}))

@@ -139,3 +139,35 @@ def mlp(sizes: list[int], dropout: float = 0.0, activation: type[nn.Module] = nn
             if dropout > 0:
                 layers.append(nn.Dropout(dropout))
     return nn.Sequential(*layers)
+
+
+def concat_mlp_score_all(
+    user_vecs: torch.Tensor,
+    item_vecs: torch.Tensor,
+    layers: list[nn.Module],
+    budget: int = 1 << 23,
+) -> torch.Tensor:
+    """Scores of an MLP over ``[user; item]`` for every item: ``user_vecs (B, a)``,
+    ``item_vecs (n_items, b)`` -> ``(B, n_items)``.
+
+    ``layers``: the scorer as a flat list whose first module is the ``nn.Linear`` on the
+    concatenation. That layer splits into ``W_u u + W_i i + b``, so each side is multiplied
+    once (``B + n_items`` rows instead of ``B * n_items``); the remaining layers run on the
+    broadcast sum in chunks of at most ``budget`` activations.
+    """
+    first, rest = layers[0], nn.Sequential(*layers[1:])
+    a = user_vecs.shape[1]
+    left = user_vecs @ first.weight[:, :a].T + first.bias  # (B, h)
+    right = item_vecs @ first.weight[:, a:].T  # (n_items, h)
+    n_items, h = right.shape
+    rows = max(1, budget // max(n_items * h, 1))
+    out = [rest(left[s : s + rows, None, :] + right[None]).reshape(-1, n_items) for s in range(0, len(left), rows)]
+    return torch.cat(out) if out else torch.empty(0, n_items)
+
+
+def flat_layers(*modules: nn.Module) -> list[nn.Module]:
+    """Leaf modules of nested ``nn.Sequential`` containers, in order."""
+    out: list[nn.Module] = []
+    for m in modules:
+        out.extend(flat_layers(*m) if isinstance(m, nn.Sequential) else [m])
+    return out

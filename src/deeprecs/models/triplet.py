@@ -15,7 +15,7 @@ from pydantic import Field
 from torch import nn
 from torch.nn import functional as F
 
-from deeprecs.models.base import ModelConfig, Recommender, init_embedding, mlp
+from deeprecs.models.base import ModelConfig, Recommender, concat_mlp_score_all, flat_layers, init_embedding, mlp
 
 
 class TripletConfig(ModelConfig):
@@ -95,6 +95,9 @@ class DeepTriplet(Recommender):
 
     def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         return self.scorer(torch.cat([self.user_emb(users), self.item_emb(items)], -1)).squeeze(-1)
+
+    def score_all(self, users: torch.Tensor, chunk: int = 0) -> torch.Tensor:
+        return concat_mlp_score_all(self.user_emb(users), self.item_emb.weight, flat_layers(self.scorer))
 
 
     def item_embeddings(self) -> torch.Tensor:

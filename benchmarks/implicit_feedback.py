@@ -5,7 +5,9 @@ every item not among their train positives (../shared/PROTOCOLS.md). Our models 
 options, a random scorer, popularity, and — when installed — LightFM (WARP, BPR) and
 implicit (BPR, ALS) on the identical rows, all scored by the same evaluation code.
 
-    python benchmarks/implicit.py [--quick] [--threads 2]
+    python benchmarks/implicit_feedback.py [--quick] [--threads 2]
+
+(Not named implicit.py: that would shadow the `implicit` package it compares against.)
 
 Writes ``benchmarks/results/implicit.json`` and ``implicit.md``.
 """
@@ -74,8 +76,8 @@ def peer(library: str, algo: str, data: str) -> dict:
 
         model = LightFM(no_components=64, loss=algo, random_state=0)
         model.fit(ui.tocoo(), epochs=30, num_threads=1)
-        item_emb, item_bias = model.get_item_representations()
-        user_emb, user_bias = model.get_user_representations()
+        item_bias, item_emb = model.get_item_representations()
+        user_bias, user_emb = model.get_user_representations()
         fit_s = time.perf_counter() - t0
         scores = torch.from_numpy((user_emb @ item_emb.T + item_bias[None, :] + user_bias[:, None]).astype(np.float32))
     else:
