@@ -104,6 +104,8 @@ def markdown(results: dict) -> str:
              f"Threads: {results['threads']}; {results['machine']}. Every model with its default options; early stopping "
              "on the validation hold-out (one train item per user + 99 sampled negatives). Timings were taken on a "
              "shared machine: examples/s are per-epoch medians, and absolute seconds are noisy.", ""]
+    if results.get("note"):
+        lines += [results["note"], ""]
     for data, rows in results["datasets"].items():
         about = "the NCF paper's split, the authors' test negatives" if data.startswith("ncf") else "`--split loo`, 99 negatives sampled with seed 0"
         lines += [f"## {data} ({about})", "", "| model | HR@10 | NDCG@10 | full HR@10 | full NDCG@10 | fit s | eval s | examples/s | epochs (best) | time to HR@10 >= 0.723 | paper HR / NDCG |",
@@ -142,7 +144,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     if args.render:
         path = RESULTS / ("ncf-quick.json" if args.quick else "ncf.json")
-        results = {**json.loads(path.read_text()), "defaults": defaults()}
+        results = {**json.loads(path.read_text()), "defaults": defaults()}  # a "note" in the JSON is kept
         path.write_text(json.dumps(results, indent=2) + "\n")
         path.with_suffix(".md").write_text(markdown(results))
         return

@@ -16,7 +16,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from common import median_time, write_results
+from common import ensure_run, median_time, write_results
 from deeprecs.runs import load_run
 from deeprecs.store import export_run, prune
 
@@ -34,7 +34,7 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(1)
-    run = load_run(args.run)
+    run = load_run(ensure_run(args.run))
     pg = args.pg or subprocess.run([str(ROOT / "scripts/postgres.sh"), "start"], check=True, capture_output=True,
                                    text=True).stdout.split()[-1]
     urls = {"sqlite": f"sqlite:///{tempfile.mkdtemp()}/recs.db", "postgresql": pg}

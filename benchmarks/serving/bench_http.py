@@ -26,7 +26,7 @@ from pathlib import Path
 
 import httpx
 
-from common import write_results
+from common import ensure_run, write_results
 from loadgen import MAX_SECONDS, run_load
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -104,7 +104,7 @@ def main() -> None:
     from deeprecs.runs import load_run
     from deeprecs.store import export_run
 
-    run = load_run(args.run)
+    run = load_run(ensure_run(args.run))
     users = [str(u) for u in run.user_map.raw.tolist()]
     db = args.db
     if db is None and "store" in args.paths:
