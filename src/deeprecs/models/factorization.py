@@ -27,10 +27,10 @@ class MF(Recommender):
     summary = "dot-product matrix factorisation"
     default_loss = {"rating": "mse", "ranking": "bce"}
     # rating defaults chosen on the validation part of ML-100K random:0.2 (benchmarks/ratings.py)
-    model_defaults = {"rating": {"factors": 64, "l2": 0.05, "init_std": 0.01},
+    model_defaults = {"rating": {"factors": 128, "l2": 0.05, "init_std": 0.01},
                       # ranking (log loss, 4 negatives): chosen on the validation hold-out of ncf-ml-1m (benchmarks/ncf.py)
                       "ranking": {"factors": 64, "l2": 1e-3, "init_std": 0.01}}
-    train_defaults = {"rating": {"lr": 2e-3, "batch_size": 512},
+    train_defaults = {"rating": {"lr": 1e-3, "batch_size": 256},
                       "ranking": {"batch_size": 8192, "min_steps_per_epoch": 50, "lr": 5e-3, "epochs": 20, "patience": 3, "n_negatives": 4}}
     biased = False
 
@@ -129,6 +129,8 @@ class SVDpp(MF):
     name = "svdpp"
     summary = "biased MF plus an implicit-feedback term over the items each user rated (SVD++)"
     biased = True
+    model_defaults = {**MF.model_defaults, "rating": {"factors": 64, "l2": 0.05, "init_std": 0.01}}
+    train_defaults = {**MF.train_defaults, "rating": {"lr": 2e-3, "batch_size": 512}}
 
     def __init__(self, config: SVDppConfig) -> None:
         super().__init__(config)

@@ -28,7 +28,7 @@ class MLP(Recommender):
     summary = "MLP over concatenated user and item embeddings (NCF's MLP for ranking)"
     default_loss = {"rating": "mse", "ranking": "bce"}
     # rating defaults chosen on the validation part of ML-100K random:0.2 (benchmarks/ratings.py)
-    model_defaults = {"rating": {"biases": True, "dropout": 0.5, "l2": 0.1},
+    model_defaults = {"rating": {"biases": True, "dropout": 0.5, "l2": 0.1, "user_factors": 64, "item_factors": 64, "layers": [256, 64]},
                       # ranking: chosen on the validation hold-out of ncf-ml-1m (benchmarks/ncf.py); these
                       # sizes are neumf's MLP branch, so `neumf --pretrain runs/gmf,runs/mlp` works with defaults
                       "ranking": {"user_factors": 32, "item_factors": 32, "layers": [64, 32, 16], "dropout": 0.0, "l2": 0.0, "init_std": 0.01}}
