@@ -40,8 +40,17 @@ def models(model: str | None) -> None:
             click.echo(f"{name}\tranking\t{preset.summary}")
         return
     cls = get_model_class(model)
-    click.echo(f"{model}: {cls.summary}\ntasks: {', '.join(cls.tasks)}; default loss: "
-               + ", ".join(f"{t}={loss}" for t, loss in cls.default_loss.items()))
+    preset = PRESETS.get(model)
+    tasks = ("ranking",) if preset else cls.tasks
+    losses = {"ranking": preset.loss} if preset else cls.default_loss
+    click.echo(f"{model}: {preset.summary if preset else cls.summary}\ntasks: {', '.join(tasks)}; default loss: "
+               + ", ".join(f"{t}={loss}" for t, loss in losses.items()))
+    for task in tasks:
+        chosen = {**cls.model_defaults.get(task, {}), **(preset.model_options if preset else {})}
+        train_chosen = {**cls.train_defaults.get(task, {}), **(preset.train_options if preset else {})}
+        if chosen or train_chosen:
+            click.echo(f"defaults for the {task} task (override any): "
+                       + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in {**chosen, **train_chosen}.items()))
     click.echo("model options (deeprecs train MODEL --name value):")
     for name, fld in cls.Config.model_fields.items():
         if name in ("n_users", "n_items"):
