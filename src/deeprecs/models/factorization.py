@@ -73,16 +73,9 @@ class MF(Recommender):
         return self.all_user_factors()
 
 
-class BiasedMFConfig(MFConfig):
-    # a bare default would drop the parent's bounds (pydantic replaces the whole field)
-    factors: int = Field(128, ge=1, description="embedding size d")
-    l2: float = Field(0.05, ge=0, description="per-example L2 on the embeddings a batch touches")
-
-
 class BiasedMF(MF):
     """Biased MF: global mean + user bias + item bias + ``P[u] . Q[i]`` (Koren's SVD)."""
 
-    Config = BiasedMFConfig
     name = "biased-mf"
     summary = "global mean + user/item biases + dot product (SVD-style)"
     biased = True
@@ -117,7 +110,7 @@ class NNMF(MF):
         self.item_emb.weight.clamp_(min=0)
 
 
-class SVDppConfig(BiasedMFConfig):
+class SVDppConfig(MFConfig):
     implicit_l2: float = Field(0.05, ge=0, description="L2 on the implicit item factors y_j")
 
 
