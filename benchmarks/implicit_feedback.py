@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import log, machine, markdown_table, run_isolated, write_results  # noqa: E402
 
-MODELS = ["popularity", "triplet", "deep-triplet", "bpr-mf", "warp-mf", "two-tower", "mlp"]
+MODELS = ["popularity", "triplet", "deep-triplet", "bpr-mf", "warp-mf", "two-tower", "mlp", "ease"]
 QUICK_MODELS = ["popularity", "triplet"]
 PEERS = [("lightfm", "warp"), ("lightfm", "bpr"), ("implicit", "bpr"), ("implicit", "als")]
 SPLIT, POSITIVE = "canonical:ua", 4.0

@@ -23,6 +23,7 @@ SMALL = {
     "gmf": {"factors": 8},
     "neumf": {"factors": 8, "mlp_factors": 8, "layers": [16, 8]},
     "popularity": {},
+    "ease": {"l2": 1.0},
     "autorec": {"hidden": 16, "l2": 0.01},
     "blend": {"members": ["biased-mf", "autorec"], "member_options": [{"factors": 8}, {"hidden": 16, "l2": 0.01}]},
 }

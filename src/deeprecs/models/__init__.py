@@ -8,6 +8,7 @@ from deeprecs.errors import ConfigError
 from deeprecs.models.autorec import AutoRec
 from deeprecs.models.base import ModelConfig, Recommender
 from deeprecs.models.blend import Blend
+from deeprecs.models.ease import EASE
 from deeprecs.models.factorization import MF, NNMF, BiasedMF, SVDpp
 from deeprecs.models.ncf import GMF, NeuMF
 from deeprecs.models.neural import MLP, TwoTower
@@ -15,7 +16,7 @@ from deeprecs.models.popularity import Popularity
 from deeprecs.models.triplet import DeepTriplet, Triplet
 
 MODELS: dict[str, type[Recommender]] = {
-    cls.name: cls for cls in (MF, BiasedMF, NNMF, SVDpp, AutoRec, MLP, TwoTower, Triplet, DeepTriplet, GMF, NeuMF, Popularity, Blend)
+    cls.name: cls for cls in (MF, BiasedMF, NNMF, SVDpp, AutoRec, MLP, TwoTower, Triplet, DeepTriplet, GMF, NeuMF, Popularity, EASE, Blend)
 }
 
 #: presets: a name that is another architecture with a fixed loss
