@@ -11,7 +11,7 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from deeprecs.models.base import ModelConfig, Recommender, init_embedding, mlp
+from deeprecs.models.base import ModelConfig, Recommender, concat_mlp_score_all, flat_layers, init_embedding, mlp
 from deeprecs.models.neural import MLP
 
 
@@ -101,6 +101,17 @@ class NeuMF(Recommender):
         g = self.gmf_user(users) * self.gmf_item(items)
         m = self.tower(torch.cat([self.mlp_user(users), self.mlp_item(items)], -1))
         return self.out(torch.cat([g, m], -1)).squeeze(-1)
+
+    def score_all(self, users: torch.Tensor, chunk: int = 0) -> torch.Tensor:
+        """The output layer splits over the branches: ``h_g . g + h_m . m + b``; the GMF branch
+        is one matrix product, the MLP branch splits its first layer per side."""
+        k = self.config.factors
+        h_g, h_m = self.out.weight[0, :k], self.out.weight[:, k:]
+        gmf = (self.gmf_user(users) * h_g) @ self.gmf_item.weight.T
+        head = nn.Linear(h_m.shape[1], 1)
+        head.weight.data, head.bias.data = h_m, self.out.bias
+        layers = flat_layers(self.tower, head)
+        return gmf + concat_mlp_score_all(self.mlp_user(users), self.mlp_item.weight, layers)
 
     def regularization(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         reg = sum(e(x).pow(2).sum(-1) for e, x in ((self.gmf_user, users), (self.gmf_item, items), (self.mlp_user, users), (self.mlp_item, items)))
