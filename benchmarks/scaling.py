@@ -26,7 +26,9 @@ from common import RESULTS, log, machine, markdown_table, run_isolated, write_re
 
 SIZES = (10**5, 10**6, 10**7)
 QUICK_SIZES = (10**4, 10**5)
-MODELS = {"mf": ("mf", "rating", "mse"), "neumf": ("neumf", "ranking", "bce")}
+MODELS = {"mf": ("mf", "rating", "mse"), "mf-sparse": ("mf", "rating", "mse"), "neumf": ("neumf", "ranking", "bce")}
+#: training options per row beyond the defaults: mf-sparse is mf with lazy (sparse) Adam on the tables
+OPTIONS = {"mf-sparse": {"optimizer": "sparse-adam"}}
 RATING_P = np.array([0.06, 0.11, 0.27, 0.35, 0.21])  # MovieLens 1M's share of 1..5 stars
 ZIPF_A = 0.9  # item popularity ~ rank ** -a
 USER_SIGMA = 1.0  # user activity ~ lognormal(0, sigma)
@@ -92,7 +94,7 @@ def point(model_key: str, n: int, epochs: int, seed: int) -> dict:
     data = synthetic(n, seed)
     gen_s = time.perf_counter() - t0
     data_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    cfg = TrainConfig(epochs=epochs, seed=seed, loss=loss, progress=False)
+    cfg = TrainConfig(epochs=epochs, seed=seed, loss=loss, progress=False, **OPTIONS.get(model_key, {}))
     model = build_model(name, data.n_users, data.n_items)
     task = RatingTask(data) if task_name == "rating" else RankingTask(data, cfg)
     history = fit(model, task, cfg)
@@ -139,6 +141,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=None, help="torch threads per point (default 2; 1 with --quick)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--models", default=",".join(MODELS))
+    ap.add_argument("--dense-max", type=float, default=1e6,
+                    help="largest size for models with dense Adam on their tables (each step updates every row: "
+                         "hours at 10^7); the sparse-Adam rows go on to --max")
     args = ap.parse_args(argv)
     args.threads = args.threads or (1 if args.quick else 2)
     sizes = [n for n in (QUICK_SIZES if args.quick else SIZES) if args.max is None or n <= args.max]
@@ -146,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     for n in sizes:
         epochs = args.epochs or (1 if args.quick or n >= 10**7 else 2)
         for key in args.models.split(","):
+            if n > args.dense_max and OPTIONS.get(key, {}).get("optimizer") != "sparse-adam":
+                continue
             log(f"[scaling] {key} {n:,} interactions, {epochs} epoch(s) ...")
             row = {"model": key, "interactions": n, **run_isolated(point, key, n, epochs, args.seed, threads=args.threads)}
             log(f"   {row.get('examples_per_s') or 0:,.0f} examples/s  peak {row.get('peak_mb', 0):,.0f} MB  {row.get('error', '')}")
@@ -160,7 +167,9 @@ def main(argv: list[str] | None = None) -> int:
           f"Synthetic MovieLens-like data (item popularity ~ rank^-{ZIPF_A}, user activity lognormal(0, {USER_SIGMA}), "
           f"~{PER_USER} interactions per user; at {min(sizes):,}: the top 10% of items hold {skew(sample.item_counts()):.0%} "
           f"and the top 10% of users {skew(sample.user_counts()):.0%} of interactions). "
-          f"MF: rating task, MSE; NeuMF: ranking task, BCE with 4 sampled negatives per positive (examples/s counts positives). "
+          f"MF: rating task, MSE (mf-sparse: the same with `--optimizer sparse-adam`, which updates only the rows a batch touches); "
+          f"NeuMF: ranking task, BCE with 4 sampled negatives per positive (examples/s counts positives). "
+          f"Dense-Adam rows stop at {args.dense_max:,.0f} interactions. "
           f"Default options; seed {args.seed}; {args.threads} torch threads; each point in its own process "
           "(`peak_mb`: the process's ru_maxrss, `peak_mb_after_data`: the same right after generating the data).", "",
           markdown_table(rows, columns), f"![scaling]({name}.png)", "",

@@ -19,6 +19,7 @@ from typing import Callable, Iterator, Literal
 import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field
+from torch import nn
 from tqdm.auto import tqdm
 
 from deeprecs.data.interactions import Interactions
@@ -38,7 +39,8 @@ class TrainConfig(BaseModel):
     batch_size: int = Field(1024, ge=1)
     min_steps_per_epoch: int = Field(0, ge=0, description="shrink batch_size on small data so that an epoch has at least this many steps (0: off)")
     lr: float = Field(5e-3, gt=0, description="learning rate")
-    optimizer: Literal["adam", "adamw", "sgd", "adagrad"] = "adam"
+    optimizer: Literal["adam", "adamw", "sgd", "adagrad", "sparse-adam"] = Field(
+        "adam", description="sparse-adam: lazy Adam on embedding rows a batch touches (pays on large tables)")
     weight_decay: float = Field(0.0, ge=0, description="optimiser weight decay (on every parameter)")
     lr_decay: float = Field(1.0, gt=0, le=1, description="multiply the learning rate by this after each epoch")
     patience: int = Field(5, ge=0, description="epochs without validation improvement before stopping (0: never stop early)")
@@ -126,8 +128,41 @@ Task = RatingTask | RankingTask
 
 
 # ---------------------------------------------------------------------------- the loop
-def _optimizer(model: Recommender, cfg: TrainConfig) -> torch.optim.Optimizer:
+class SparseDenseOptimizer:
+    """``SparseAdam`` on the embedding tables (only the rows a batch touched are updated: the
+    cost of a step no longer grows with the catalogue) and ``Adam`` on everything else."""
+
+    def __init__(self, model: Recommender, lr: float) -> None:
+        tables = [m for m in model.modules() if isinstance(m, nn.Embedding) and m.weight.requires_grad]
+        for table in tables:
+            table.sparse = True
+        sparse_ids = {id(t.weight) for t in tables}
+        self.sparse = [t.weight for t in tables]
+        dense = [p for p in model.parameters() if p.requires_grad and id(p) not in sparse_ids]
+        self.optimizers = [torch.optim.SparseAdam(self.sparse, lr=lr)] if self.sparse else []
+        if dense:
+            self.optimizers.append(torch.optim.Adam(dense, lr=lr))
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for opt in self.optimizers:
+            opt.zero_grad(set_to_none=set_to_none)
+
+    def step(self) -> None:
+        for p in self.sparse:  # a table read through a functional call (SVD++'s bag) has a dense grad
+            if p.grad is not None and not p.grad.is_sparse:
+                p.grad = p.grad.to_sparse()
+        for opt in self.optimizers:
+            opt.step()
+
+
+def _optimizer(model: Recommender, cfg: TrainConfig):
     params = [p for p in model.parameters() if p.requires_grad]
+    if cfg.optimizer == "sparse-adam":
+        if cfg.weight_decay:
+            from deeprecs.errors import ConfigError
+
+            raise ConfigError("sparse-adam has no weight decay; use the models' --l2 (per-example) instead")
+        return SparseDenseOptimizer(model, cfg.lr)
     if cfg.optimizer == "adam":
         return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     if cfg.optimizer == "adamw":
@@ -171,7 +206,8 @@ def fit(
     if not trainable or cfg.epochs == 0 or len(task) == 0:
         return history
     opt = _optimizer(model, cfg)
-    sched = torch.optim.lr_scheduler.ExponentialLR(opt, cfg.lr_decay) if cfg.lr_decay < 1 else None
+    inner = opt.optimizers if isinstance(opt, SparseDenseOptimizer) else [opt]
+    scheds = [torch.optim.lr_scheduler.ExponentialLR(o, cfg.lr_decay) for o in inner] if cfg.lr_decay < 1 else []
     best_state, bad_epochs = None, 0
     batch_size = cfg.batch_size
     if cfg.min_steps_per_epoch:  # a batch size tuned on large data would give small data a few steps an epoch
@@ -190,7 +226,7 @@ def fit(
             model.after_step()
             total += float(loss.detach()) * len(idx)
             count += len(idx)
-        if sched is not None:
+        for sched in scheds:
             sched.step()
         seconds = time.perf_counter() - t0
         train_loss = total / max(count, 1)
