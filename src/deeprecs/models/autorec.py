@@ -14,7 +14,7 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from deeprecs.models.base import ModelConfig, Recommender
+from deeprecs.models.base import ModelConfig, Recommender, csr_gather
 
 
 class AutoRecConfig(ModelConfig):
@@ -79,10 +79,7 @@ class AutoRec(Recommender):
 
     def item_rows(self, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(B,)`` items -> dense ``(B, n_users)`` ratings and the observed mask."""
-        starts, ends = self.indptr[items], self.indptr[items + 1]
-        lengths = ends - starts
-        rows = torch.repeat_interleave(torch.arange(len(items)), lengths)
-        flat = torch.repeat_interleave(starts - (torch.cumsum(lengths, 0) - lengths), lengths) + torch.arange(int(lengths.sum()))
+        rows, flat, _ = csr_gather(self.indptr, items)
         r = torch.zeros(len(items), self.config.n_users)
         mask = torch.zeros(len(items), self.config.n_users)
         r[rows, self.row_users[flat]] = self.row_ratings[flat]

@@ -171,3 +171,17 @@ def flat_layers(*modules: nn.Module) -> list[nn.Module]:
     for m in modules:
         out.extend(flat_layers(*m) if isinstance(m, nn.Sequential) else [m])
     return out
+
+
+def csr_gather(indptr: torch.Tensor, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Positions of the stored entries of CSR ``rows``, flattened in row order.
+
+    ``indptr (n_rows + 1,)``, ``rows (B,)`` -> ``(batch_row (nnz,), position (nnz,), lengths (B,))``:
+    entry ``k`` belongs to ``rows[batch_row[k]]`` and sits at ``indices[position[k]]``.
+    """
+    starts = indptr[rows]
+    lengths = indptr[rows + 1] - starts
+    offsets = torch.cumsum(lengths, 0) - lengths
+    batch_row = torch.repeat_interleave(torch.arange(len(rows)), lengths)
+    position = torch.repeat_interleave(starts - offsets, lengths) + torch.arange(int(lengths.sum()))
+    return batch_row, position, lengths

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from pydantic import Field
 
-from deeprecs.models.base import ModelConfig, Recommender
+from deeprecs.models.base import ModelConfig, Recommender, csr_gather
 
 
 class EASEConfig(ModelConfig):
@@ -49,10 +49,7 @@ class EASE(Recommender):
 
     def user_rows(self, users: torch.Tensor) -> torch.Tensor:
         """``(B,)`` users -> dense ``(B, n_items)`` 0/1 rows of their training items."""
-        starts, ends = self.indptr[users], self.indptr[users + 1]
-        lengths = ends - starts
-        rows = torch.repeat_interleave(torch.arange(len(users)), lengths)
-        flat = torch.repeat_interleave(starts - (torch.cumsum(lengths, 0) - lengths), lengths) + torch.arange(int(lengths.sum()))
+        rows, flat, _ = csr_gather(self.indptr, users)
         x = torch.zeros(len(users), self.config.n_items)
         x[rows, self.indices[flat]] = 1.0
         return x

@@ -10,7 +10,7 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from deeprecs.models.base import ModelConfig, Recommender, init_embedding
+from deeprecs.models.base import ModelConfig, Recommender, csr_gather, init_embedding
 
 
 class MFConfig(ModelConfig):
@@ -138,9 +138,7 @@ class SVDpp(MF):
 
     def _implicit(self, users: torch.Tensor) -> torch.Tensor:
         """``(B, d)`` normalised sum of Y over each user's rated items (an EmbeddingBag)."""
-        starts, ends = self.norm_indptr[users], self.norm_indptr[users + 1]
-        lengths = ends - starts
-        flat = torch.repeat_interleave(starts - torch.cumsum(lengths, 0) + lengths, lengths) + torch.arange(int(lengths.sum()))
+        _, flat, lengths = csr_gather(self.norm_indptr, users)
         offsets = torch.cumsum(lengths, 0) - lengths
         summed = nn.functional.embedding_bag(self.norm_items[flat], self.implicit_emb.weight, offsets, mode="sum")
         return summed * lengths.clamp(min=1).float().rsqrt().unsqueeze(1)
