@@ -45,7 +45,7 @@ SPECS = "random:F, holdout:K, canonical:u1..u5|ua|ub, loo, temporal:F, ncf"
 def make_split(data: Dataset | Interactions, spec: str, seed: int = 0, *, n_negatives: int = 99) -> Split:
     """Split ``data`` by ``spec`` (module docstring); :class:`ConfigError` for a bad spec."""
     if isinstance(data, Dataset) and data.kind == "ncf" and data.fixed_split is not None:
-        if spec != "ncf":
+        if spec not in ("ncf", "fixed"):
             log.warning("%s is a fixed NCF benchmark split; ignoring split spec %r", data.name, spec)
         return data.fixed_split
     inter = data.interactions if isinstance(data, Dataset) else data
