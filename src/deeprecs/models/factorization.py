@@ -31,7 +31,7 @@ class MF(Recommender):
                       # ranking (log loss, 4 negatives): chosen on the validation hold-out of ncf-ml-1m (benchmarks/ncf.py)
                       "ranking": {"factors": 64, "l2": 1e-3, "init_std": 0.01}}
     train_defaults = {"rating": {"lr": 1e-3, "batch_size": 256},
-                      "ranking": {"batch_size": 8192, "min_steps_per_epoch": 50, "lr": 5e-3, "epochs": 20, "patience": 3, "n_negatives": 4}}
+                      "ranking": {"optimizer": "sparse-adam", "batch_size": 2048, "min_steps_per_epoch": 50, "lr": 3e-3, "epochs": 20, "patience": 3, "n_negatives": 4}}
     biased = False
 
     def __init__(self, config: MFConfig) -> None:
