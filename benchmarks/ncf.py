@@ -90,6 +90,48 @@ def run_model(row: str, model: str, extras: dict, data: str, split: str, threads
 
 PRETRAIN_FIT: dict[str, dict] = {}
 
+#: peers on the identical train part and candidates (64 factors, the libraries' other defaults)
+PEERS = ["implicit-als", "lightfm-warp"]
+
+
+def run_peer(row: str, data: str, split: str, threads: int) -> dict | None:
+    """A peer library trained on the same train part as ours, scored by our evaluation."""
+    import numpy as np
+
+    from deeprecs.evaluation.protocols import evaluate_sampled
+    from deeprecs.pipeline import evaluation_train
+
+    library = row.split("-")[0]
+    try:
+        __import__(library)
+    except ImportError:
+        return None
+    spec = TrainSpec(model="popularity", data=data, split=split, seed=0)
+    sp = prepare_split(spec, load_data(spec), "ranking")
+    ui = sp.train.tocsr()
+    t0 = time.perf_counter()
+    if library == "implicit":
+        from implicit.cpu.als import AlternatingLeastSquares
+
+        model = AlternatingLeastSquares(factors=64, random_state=0, num_threads=threads)
+        model.fit(ui, show_progress=False)
+        scores = torch.from_numpy(np.asarray(model.user_factors @ model.item_factors.T, dtype=np.float32))
+    else:
+        from lightfm import LightFM
+
+        model = LightFM(no_components=64, loss="warp", random_state=0)
+        model.fit(ui.tocoo(), epochs=30, num_threads=threads)
+        item_bias, item_emb = model.get_item_representations()
+        user_bias, user_emb = model.get_user_representations()
+        scores = torch.from_numpy((user_emb @ item_emb.T + item_bias[None, :] + user_bias[:, None]).astype(np.float32))
+    fit_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    metrics = evaluate_sampled(lambda users: scores[users], evaluation_train(sp), sp.test, sp.test_negatives, ks=(10,))
+    return {**{k: metrics[k] for k in ("hr@10", "ndcg@10", "full_hr@10", "full_ndcg@10")}, "eval_seconds": time.perf_counter() - t0,
+            "fit_seconds": round(fit_s, 1), "fit_seconds_own": round(fit_s, 1), "examples_per_s": None, "threads": threads,
+            "epochs": 15 if library == "implicit" else 30, "best_epoch": "-", "valid_ndcg10": None, "time_to_als_hr": None,
+            "test_hr_per_epoch": [], "quirks": {k: v for k, v in metrics.items() if k.startswith("quirk_")}}
+
 
 def defaults() -> dict:
     from deeprecs.models import get_model_class
@@ -132,12 +174,18 @@ def markdown(results: dict) -> str:
     return "\n".join(lines)
 
 
+def _say(label: str, row: str, r: dict) -> None:
+    print(f"{label:10s} {row:17s} HR@10 {r['hr@10']:.4f}  NDCG@10 {r['ndcg@10']:.4f}  full HR@10 {r['full_hr@10']:.4f}  "
+          f"fit {r['fit_seconds']:.1f} s  eval {r['eval_seconds']:.1f} s  {r['examples_per_s'] or 0:,} ex/s  epochs {r['epochs']}", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("prefix", nargs="?", default=DEFAULT_PREFIX, help="NCF files prefix (.../ml-1m)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--quick", action="store_true", help="ml-100k only, 2 epochs, no neumf from scratch: a < 60 s smoke test (idle machine)")
-    ap.add_argument("--models", default=",".join(r for r, _, _ in MODELS), help="comma list of rows to run (neumf-pretrained needs gmf and mlp)")
+    ap.add_argument("--models", default=",".join([*(r for r, _, _ in MODELS), *PEERS]),
+                    help="comma list of rows to run (neumf-pretrained needs gmf and mlp; peers run when installed)")
     ap.add_argument("--datasets", default="ncf-ml-1m,ml-100k", help="comma list: ncf-ml-1m, ml-100k")
     ap.add_argument("--runs-dir", default=None, help="where the trained runs go (default: a temporary folder)")
     ap.add_argument("--merge", action="store_true", help="update the rows of an existing results file instead of replacing it")
@@ -168,12 +216,16 @@ def main() -> None:
                     continue
                 runs = Path(args.runs_dir or tmp) / label
                 rows[row] = r = run_model(row, model, extras, data, split, args.threads, runs, train_options)
-                print(f"{label:10s} {row:17s} HR@10 {r['hr@10']:.4f}  NDCG@10 {r['ndcg@10']:.4f}  full HR@10 {r['full_hr@10']:.4f}  "
-                      f"fit {r['fit_seconds']:.1f} s  eval {r['eval_seconds']:.1f} s  {r['examples_per_s'] or 0:,} ex/s  epochs {r['epochs']}", flush=True)
+                _say(label, row, r)
+            for row in PEERS:
+                if row in wanted and not args.quick and (r := run_peer(row, data, split, args.threads)) is not None:
+                    rows[row] = r
+                    _say(label, row, r)
             if args.merge and path.is_file():  # another chunk may have written meanwhile
                 results["datasets"] = json.loads(path.read_text()).get("datasets", {})
             merged = {**results["datasets"].get(label, {}), **rows}
-            results["datasets"][label] = {r: merged[r] for r, _, _ in MODELS if r in merged}
+            order = [r for r, _, _ in MODELS] + PEERS
+            results["datasets"][label] = {r: merged[r] for r in order if r in merged}
             RESULTS.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(results, indent=2) + "\n")
             (RESULTS / f"{stem}.md").write_text(markdown(results))
