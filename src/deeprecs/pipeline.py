@@ -129,10 +129,15 @@ def evaluation_train(split: Split) -> Interactions:
 
 
 # ----------------------------------------------------------------------------- evaluation
-def predict_fn(model: Recommender, rating_range: tuple[float, float] | None):
+def rating_range(values: np.ndarray | None) -> tuple[float, float] | None:
+    """``(lowest, highest)`` valid rating, the range predictions are clamped to."""
+    return None if values is None else (float(np.min(values)), float(np.max(values)))
+
+
+def predict_fn(model: Recommender, bounds: tuple[float, float] | None):
     def predict(users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         p = model(users, items)
-        return p.clamp(*rating_range) if rating_range else p
+        return p.clamp(*bounds) if bounds else p
     return predict
 
 
@@ -143,8 +148,7 @@ def evaluate(model: Recommender, task: str, train: Interactions, test: Interacti
     t0 = time.perf_counter()
     with torch.no_grad():
         if task == "rating":
-            rr = None if rating_values is None else (float(np.min(rating_values)), float(np.max(rating_values)))
-            metrics = evaluate_ratings(predict_fn(model, rr), test, rating_values)
+            metrics = evaluate_ratings(predict_fn(model, rating_range(rating_values)), test, rating_values)
             seen_u, seen_i = train.user_counts() > 0, train.item_counts() > 0
             metrics["n_test"] = len(test)
             metrics["n_test_cold_users"] = int((~seen_u[test.users]).sum())
@@ -161,7 +165,7 @@ def validator(task: str, train: Interactions, valid: Interactions, valid_neg: np
               rating_values: np.ndarray | None):
     """``(validate(model) -> float, metric name, higher_is_better)`` on validation data only."""
     if task == "rating":
-        rr = None if rating_values is None else (float(np.min(rating_values)), float(np.max(rating_values)))
+        rr = rating_range(rating_values)
         return (lambda m: evaluate_ratings(predict_fn(m, rr), valid)["rmse"]), "valid_rmse", False
     if valid_neg is not None:  # candidates only: a full score_all of an MLP scorer costs ~30x more
         return (lambda m: sampled_candidates(m, valid, valid_neg)["ndcg@10"]), "valid_ndcg@10", True
@@ -280,7 +284,7 @@ def fit_blend(model: Blend, spec: TrainSpec, split: Split, ds: Dataset, progress
         total.epochs.extend({**row, "member": member.name} for row in history.epochs)
     t0 = time.perf_counter()
     rv = ds.rating_values
-    clamp = None if rv is None else (float(np.min(rv)), float(np.max(rv)))
+    clamp = rating_range(rv)
     valid = split.valid
     model.fit_weights(torch.from_numpy(valid.users), torch.from_numpy(valid.items), torch.from_numpy(valid.ratings), clamp)
     total.fit_seconds += time.perf_counter() - t0

@@ -158,8 +158,6 @@ def load_run(path: str | Path) -> Run:
     items = None
     if (path / "items.csv").is_file():
         items = pd.read_csv(path / "items.csv", index_col=0)
-        if user_map.raw.dtype.kind == "i" or item_map.raw.dtype.kind == "i":
-            pass
     metrics = json.loads((path / "metrics.json").read_text()) if (path / "metrics.json").is_file() else {}
     history = json.loads((path / "history.json").read_text()) if (path / "history.json").is_file() else {}
     return Run(path, model, config, user_map, item_map, train, test, negatives, items, metrics, history)

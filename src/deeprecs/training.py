@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 import logging
 import math
-import os
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, Literal
@@ -265,6 +264,3 @@ def fit(
     history.fit_seconds = time.perf_counter() - start_all
     return history
 
-
-def default_threads() -> int:
-    return os.cpu_count() or 1

@@ -88,8 +88,8 @@ def similar(run: str, items: tuple[str, ...], k: int, as_json: bool) -> None:
     idx = [r.item_index(i) for i in items]
     found, sims = similar_items(r.model, idx, k)
     out = []
-    for raw, row, srow in zip(items, found, sims):
-        out.append({"item": raw, "title": r.title(r.item_map.raw[r.item_index(raw)]),
+    for raw, query, row, srow in zip(items, idx, found, sims):
+        out.append({"item": raw, "title": r.title(r.item_map.raw[query]),
                     "similar": [{"rank": n + 1, "item": _py(r.item_map.raw[j]), "similarity": float(s), "title": r.title(r.item_map.raw[j])}
                                 for n, (j, s) in enumerate(zip(row, srow))]})
     if as_json:

@@ -45,10 +45,6 @@ class GMF(Recommender):
     def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         return self.out(self.user_emb(users) * self.item_emb(items)).squeeze(-1)
 
-    def regularization(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        reg = self.user_emb(users).pow(2).sum(-1) + self.item_emb(items).pow(2).sum(-1)
-        return self.config.l2 * reg.mean()
-
     def retrieval_vectors(self) -> tuple[torch.Tensor, torch.Tensor]:
         return self.user_emb.weight * self.out.weight, self.item_emb.weight
 
