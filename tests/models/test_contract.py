@@ -24,9 +24,12 @@ SMALL = {
     "neumf": {"factors": 8, "mlp_factors": 8, "layers": [16, 8]},
     "popularity": {},
     "ease": {"l2": 1.0},
+    "rp3beta": {},
     "autorec": {"hidden": 16, "l2": 0.01},
     "blend": {"members": ["biased-mf", "autorec"], "member_options": [{"factors": 8}, {"hidden": 16, "l2": 0.01}]},
 }
+#: options for one task only (a ranking blend has ranking members)
+SMALL_FOR_TASK = {("blend", "ranking"): {"task": "ranking", "members": ["ease", "rp3beta"], "member_options": [{"l2": 1.0}, {}]}}
 
 #: training-loop settings that learn the checkerboard (small data: many small steps)
 TRAIN = {"epochs": 20, "batch_size": 16, "lr": 0.05, "threads": 1, "progress": False, "patience": 0}
@@ -41,8 +44,8 @@ def test_every_model_has_small_sizes():
     assert not missing, f"add small options for {missing} to SMALL (the defaults make this suite slow)"
 
 
-def make(name: str, train) -> torch.nn.Module:
-    model = build_model(name, train.n_users, train.n_items, **SMALL.get(name, {}))
+def make(name: str, train, task: str = "") -> torch.nn.Module:
+    model = build_model(name, train.n_users, train.n_items, **SMALL_FOR_TASK.get((name, task), SMALL.get(name, {})))
     model.fit_extra(train)
     return model
 
@@ -50,7 +53,7 @@ def make(name: str, train) -> torch.nn.Module:
 def train_on(name: str, task: str, board, seed: int = 0):
     data = board.rating if task == "rating" else board.ranking
     torch.manual_seed(seed)  # the initial weights
-    model = make(name, data)
+    model = make(name, data, task)
     loss = MODELS[name].default_loss[task]
     cfg = TrainConfig(**{**TRAIN, **TRAIN_OVERRIDES.get(name, {}), "seed": seed, "loss": loss})
     if hasattr(model, "make_task"):  # a model with its own batching (AutoRec: item rows)

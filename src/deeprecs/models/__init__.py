@@ -13,10 +13,11 @@ from deeprecs.models.factorization import MF, NNMF, BiasedMF, SVDpp
 from deeprecs.models.ncf import GMF, NeuMF
 from deeprecs.models.neural import MLP, TwoTower
 from deeprecs.models.popularity import Popularity
+from deeprecs.models.rp3beta import RP3beta
 from deeprecs.models.triplet import DeepTriplet, Triplet
 
 MODELS: dict[str, type[Recommender]] = {
-    cls.name: cls for cls in (MF, BiasedMF, NNMF, SVDpp, AutoRec, MLP, TwoTower, Triplet, DeepTriplet, GMF, NeuMF, Popularity, EASE, Blend)
+    cls.name: cls for cls in (MF, BiasedMF, NNMF, SVDpp, AutoRec, MLP, TwoTower, Triplet, DeepTriplet, GMF, NeuMF, Popularity, EASE, RP3beta, Blend)
 }
 
 #: presets: a name that is another architecture with a fixed loss
