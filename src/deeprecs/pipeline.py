@@ -276,22 +276,73 @@ def fit_blend(model: Blend, spec: TrainSpec, split: Split, ds: Dataset, progress
     """Train each member with its own defaults, then fit the blend weights on validation data."""
     if split.valid is None or not len(split.valid):
         raise ConfigError("blend needs a validation part to fit its weights (--valid-fraction > 0)")
-    total = History(valid_metric="valid_rmse")
-    for member in model.members:
-        options = {**default_train_options(type(member), "rating"), **spec.train_options, "seed": spec.seed, "progress": progress}
-        history = fit_one(member, "rating", "mse", TrainConfig(**options), split, ds)
+    task = model.config.task
+    total = History(valid_metric="valid_rmse" if task == "rating" else "")
+    for name, member in zip(model.config.members, model.members):
+        preset = PRESETS.get(name)
+        loss = preset.loss if preset else type(member).default_loss[task]
+        options = {**default_train_options(type(member), task), **(preset.train_options if preset else {}),
+                   **spec.train_options, "seed": spec.seed, "progress": progress}
+        if task == "ranking" and loss != "none":
+            options["loss"] = loss
+        history = fit_one(member, task, loss, TrainConfig(**options), split, ds)
         total.fit_seconds += history.fit_seconds
-        total.epochs.extend({**row, "member": member.name} for row in history.epochs)
+        total.epochs.extend({**row, "member": name} for row in history.epochs)
     t0 = time.perf_counter()
-    rv = ds.rating_values
-    clamp = rating_range(rv)
-    valid = split.valid
-    model.fit_weights(torch.from_numpy(valid.users), torch.from_numpy(valid.items), torch.from_numpy(valid.ratings), clamp)
+    if task == "ranking":
+        _fit_ranking_weights(model, split, total)
+    else:
+        rv = ds.rating_values
+        valid = split.valid
+        model.fit_weights(torch.from_numpy(valid.users), torch.from_numpy(valid.items), torch.from_numpy(valid.ratings), rating_range(rv))
+        validate, _, _ = validator("rating", split.train, valid, None, rv)
+        total.best_valid = float(validate(model))
     total.fit_seconds += time.perf_counter() - t0
-    validate, _, _ = validator("rating", split.train, valid, None, rv)
-    total.best_valid = float(validate(model))
-    log.info("blend weights %s (valid rmse %.4f)", [round(w, 4) for w in model.weights.tolist()], total.best_valid)
+    log.info("blend weights %s (%s %.4f)", [round(w, 4) for w in model.weights.tolist()], total.valid_metric, total.best_valid)
     return total
+
+
+class _CachedBlend(torch.nn.Module):
+    """A blend's members' standardised scores for some users, computed once, so that each
+    candidate weight vector is validated without re-scoring the members."""
+
+    def __init__(self, model: Blend, users: np.ndarray) -> None:
+        super().__init__()
+        self.pos = torch.full((model.config.n_users,), -1, dtype=torch.long)
+        self.pos[torch.from_numpy(users)] = torch.arange(len(users))
+        with torch.no_grad():
+            self.rows = torch.stack(model.member_scores(torch.from_numpy(users)))  # (k, U, n_items)
+        self.weights = torch.zeros(len(model.members))
+
+    def score_all(self, users: torch.Tensor, chunk: int = 0) -> torch.Tensor:
+        return torch.einsum("k,kbi->bi", self.weights, self.rows[:, self.pos[users]])
+
+    def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        return torch.einsum("k,kb->b", self.weights, self.rows[:, self.pos[users], items])
+
+
+def _fit_ranking_weights(model: Blend, split: Split, total: History, max_users: int = 4096) -> None:
+    """The simplex-grid weights with the best validation metric (ties: the first, which puts
+    the most weight on the first members)."""
+    from deeprecs.models.blend import simplex_grid
+
+    valid, negatives = split.valid, split.valid_negatives
+    users = np.unique(valid.users)
+    if len(users) > max_users:  # bound the cache (k x users x items floats): a seeded sample of users
+        users = np.sort(np.random.default_rng(0).choice(users, max_users, replace=False))
+        keep = np.isin(valid.users, users)
+        valid = valid.subset(keep)
+        negatives = None if negatives is None else np.asarray(negatives)[keep]
+    validate, metric, _ = validator("ranking", split.train, valid, negatives, None)
+    cached = _CachedBlend(model, users)
+    best, best_w = -np.inf, None
+    for w in simplex_grid(len(model.members)):
+        cached.weights = w
+        value = float(validate(cached))
+        if value > best + 1e-9:
+            best, best_w = value, w
+    model.set_ranking_weights(best_w)
+    total.valid_metric, total.best_valid = metric, best
 
 
 def train(spec: TrainSpec, out: str | Path | None = None, progress: bool = True):

@@ -1,0 +1,82 @@
+"""The ranking blend: standardised member scores, simplex weights chosen on validation only."""
+
+from math import comb
+
+import numpy as np
+import pytest
+import torch
+
+from deeprecs.data.dataset import Split
+from deeprecs.data.interactions import Interactions
+from deeprecs.models import build_model
+from deeprecs.models.blend import simplex_grid, standardize
+from deeprecs.pipeline import _CachedBlend, _fit_ranking_weights
+from deeprecs.training import History
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 4])
+def test_simplex_grid_is_every_weight_vector_in_steps_of_a_tenth(k):
+    grid = simplex_grid(k)
+    assert grid.shape == (comb(10 + k - 1, k - 1), k)
+    assert torch.allclose(grid.sum(1), torch.ones(len(grid)))
+    assert (grid >= 0).all() and len({tuple(r) for r in grid.tolist()}) == len(grid)
+
+
+def test_standardize_rows_and_constant_rows():
+    s = torch.tensor([[1.0, 2.0, 3.0, 6.0], [5.0, 5.0, 5.0, 5.0]])
+    z = standardize(s)
+    assert torch.allclose(z[0].mean(), torch.tensor(0.0), atol=1e-6) and torch.allclose(z[0].std(), torch.tensor(1.0))
+    assert torch.equal(z[1], torch.zeros(4))
+
+
+def _blend_on(train: Interactions):
+    model = build_model("blend", train.n_users, train.n_items, task="ranking", members=["popularity", "ease"],
+                        member_options=[{}, {"l2": 1.0}])
+    model.fit_extra(train)
+    return model
+
+
+def _data(seed: int = 0):
+    """Users in two taste groups over 12 items; items 0 and 6 are popular with everyone."""
+    rng = np.random.default_rng(seed)
+    users, items = [], []
+    for u in range(40):
+        block = np.arange(6) if u % 2 == 0 else np.arange(6, 12)
+        for i in rng.choice(block, 4, replace=False):
+            users.append(u), items.append(int(i))
+    return np.array(users), np.array(items)
+
+
+def test_cached_scores_equal_the_blends_own():
+    users, items = _data()
+    train = Interactions.from_raw(users, items)
+    model = _blend_on(train)
+    w = torch.tensor([0.3, 0.7])
+    model.set_ranking_weights(w)
+    some = np.array([0, 3, 7, 11])
+    cached = _CachedBlend(model, some)
+    cached.weights = w
+    with torch.no_grad():
+        torch.testing.assert_close(cached.score_all(torch.tensor([7, 0])), model.score_all(torch.tensor([7, 0])))
+        u, i = torch.tensor([3, 3, 11, 0]), torch.tensor([1, 5, 9, 0])
+        torch.testing.assert_close(cached(u, i), model(u, i))
+
+
+def test_weights_pick_the_member_that_ranks_validation_items_and_never_look_at_test():
+    users, items = _data()
+    everything = Interactions.from_raw(users, items)
+    # validation: one more item of the user's own block; popularity knows nothing of blocks
+    rng = np.random.default_rng(1)
+    v_users, v_items = [], []
+    seen = set(zip(users.tolist(), items.tolist()))
+    for u in range(40):
+        block = np.arange(6) if u % 2 == 0 else np.arange(6, 12)
+        free = [int(i) for i in block if (u, int(i)) not in seen]
+        v_users.append(u), v_items.append(int(rng.choice(free)))
+    valid = everything.replace(users=np.array(v_users), items=np.array(v_items), ratings=None, timestamps=None)
+    test = valid.replace(items=(valid.items + 6) % 12)  # the other block: a test-tuned blend would pick popularity
+    model = _blend_on(everything)
+    history = History()
+    _fit_ranking_weights(model, Split(train=everything, test=test, valid=valid), history)
+    assert model.weights.tolist() == pytest.approx([0.0, 0.0, 1.0])  # all on EASE, which sees the blocks
+    assert history.valid_metric == "valid_auc" and history.best_valid > 0.9
