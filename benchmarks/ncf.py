@@ -90,8 +90,46 @@ def run_model(row: str, model: str, extras: dict, data: str, split: str, threads
 
 PRETRAIN_FIT: dict[str, dict] = {}
 
-#: peers on the identical train part and candidates (64 factors, the libraries' other defaults)
-PEERS = ["implicit-als", "lightfm-warp"]
+#: peers on the identical train part and candidates (implicit, lightfm: 64 factors, the libraries' other
+#: defaults; cornac-neumf: the NCF paper's 8-factor NeuMF settings as Cornac runs them, pytorch backend)
+PEERS = ["implicit-als", "lightfm-warp", "cornac-neumf"]
+#: cornac-neumf epochs per dataset (the paper's 20). On ncf-ml-1m one epoch takes ~80-110 s here (~65 % of it
+#: in Cornac's per-example Python negative-sampling loop), so 20 epochs would be ~30 min: `make bench` caps it.
+CORNAC_NEUMF_EPOCHS = {"ml-100k": 20, "ncf-ml-1m": 20}
+CORNAC_NEUMF = {"num_factors": 8, "layers": [64, 32, 16, 8], "act_fn": "relu", "learner": "adam", "lr": 0.001,
+                "batch_size": 256, "num_neg": 4}
+
+
+def cornac_neumf_scores(train, epochs: int) -> torch.Tensor:
+    """Cornac's NeuMF on our train part; dense (n_users, n_items) scores in OUR index space.
+
+    Our (user, item) indices are Cornac's raw ids; Cornac's uid/iid maps bring its internal indices
+    back to ours. Items (users) absent from the train part are unknown to Cornac and score -inf.
+    """
+    import numpy as np
+    from cornac.data import Dataset
+    from cornac.models import NeuMF
+
+    triples = list(zip(train.users.tolist(), train.items.tolist(), [1.0] * len(train.users)))
+    ds = Dataset.build(triples, fmt="UIR", seed=0)
+    model = NeuMF(**CORNAC_NEUMF, num_epochs=epochs, backend="pytorch", verbose=False, seed=0)
+    model.fit(ds)
+    net = model.model.eval()
+    items = torch.arange(ds.num_items, device=model.device)
+    chunks = []
+    with torch.no_grad():
+        for start in range(0, ds.num_users, 256):
+            users = torch.arange(start, min(start + 256, ds.num_users), device=model.device)
+            out = net(users.repeat_interleave(len(items)), items.repeat(len(users)))
+            chunks.append(out.view(len(users), len(items)).float().cpu())
+    inner = torch.cat(chunks)  # (Cornac's users, Cornac's items)
+    ours_u = torch.from_numpy(np.fromiter(ds.uid_map.keys(), dtype=np.int64, count=ds.num_users))
+    ours_i = torch.from_numpy(np.fromiter(ds.iid_map.keys(), dtype=np.int64, count=ds.num_items))
+    inv_u = torch.from_numpy(np.fromiter(ds.uid_map.values(), dtype=np.int64, count=ds.num_users))
+    inv_i = torch.from_numpy(np.fromiter(ds.iid_map.values(), dtype=np.int64, count=ds.num_items))
+    scores = torch.full((train.n_users, train.n_items), float("-inf"))
+    scores[ours_u.unsqueeze(1), ours_i.unsqueeze(0)] = inner[inv_u.unsqueeze(1), inv_i.unsqueeze(0)]
+    return scores
 
 
 def run_peer(row: str, data: str, split: str, threads: int) -> dict | None:
@@ -113,14 +151,19 @@ def run_peer(row: str, data: str, split: str, threads: int) -> dict | None:
     if library == "implicit":
         from implicit.cpu.als import AlternatingLeastSquares
 
+        epochs = 15  # implicit's default iterations
         model = AlternatingLeastSquares(factors=64, random_state=0, num_threads=threads)
         model.fit(ui, show_progress=False)
         scores = torch.from_numpy(np.asarray(model.user_factors @ model.item_factors.T, dtype=np.float32))
+    elif library == "cornac":
+        epochs = CORNAC_NEUMF_EPOCHS["ncf-ml-1m" if data.startswith("ncf") else data]
+        scores = cornac_neumf_scores(sp.train, epochs)
     else:
         from lightfm import LightFM
 
+        epochs = 30
         model = LightFM(no_components=64, loss="warp", random_state=0)
-        model.fit(ui.tocoo(), epochs=30, num_threads=threads)
+        model.fit(ui.tocoo(), epochs=epochs, num_threads=threads)
         item_bias, item_emb = model.get_item_representations()
         user_bias, user_emb = model.get_user_representations()
         scores = torch.from_numpy((user_emb @ item_emb.T + item_bias[None, :] + user_bias[:, None]).astype(np.float32))
@@ -129,7 +172,7 @@ def run_peer(row: str, data: str, split: str, threads: int) -> dict | None:
     metrics = evaluate_sampled(lambda users: scores[users], evaluation_train(sp), sp.test, sp.test_negatives, ks=(10,))
     return {**{k: metrics[k] for k in ("hr@10", "ndcg@10", "full_hr@10", "full_ndcg@10")}, "eval_seconds": time.perf_counter() - t0,
             "fit_seconds": round(fit_s, 1), "fit_seconds_own": round(fit_s, 1), "examples_per_s": None, "threads": threads,
-            "epochs": 15 if library == "implicit" else 30, "best_epoch": "-", "valid_ndcg10": None, "time_to_als_hr": None,
+            "epochs": epochs, "best_epoch": "-", "valid_ndcg10": None, "time_to_als_hr": None,
             "test_hr_per_epoch": [], "quirks": {k: v for k, v in metrics.items() if k.startswith("quirk_")}}
 
 
