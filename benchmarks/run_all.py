@@ -1,9 +1,15 @@
 """Run every benchmark script in turn and collect their results into one Markdown file.
 
-    python benchmarks/run_all.py [--quick] [--only ratings,scaling] [--collect-only]
+    python benchmarks/run_all.py [--quick] [--lanes 2] [--only ratings,scaling] [--collect-only]
 
 Order: ratings.py, implicit_feedback.py, ncf.py, serving/bench_*.py, scaling.py; each in its own
-subprocess, with ``--quick`` when quick (and ``--threads 1``, where a script takes it). A
+subprocess, with ``--quick`` when quick (and ``--threads 1``, where a script takes it).
+
+A full run uses two lanes by default (``--lanes 2``, one per core of the 2-core target
+machine): the NCF benchmark's ML-1M half runs beside ratings, implicit feedback and the NCF
+benchmark's ML-100K half, every one of them with ``--threads 1``; the serving and scaling
+benchmarks, which measure throughput and latency, then run alone. ``--lanes 1`` runs everything
+one after the other with each script's own thread count. A
 script that is missing is skipped with a note (and so is, in quick mode, a serving script
 without a ``--quick`` option); a script that fails makes this one exit non-zero once the
 others have run. Each script writes ``results/NAME.json`` and ``NAME.md`` (``NAME-quick.*``
@@ -44,6 +50,14 @@ class Bench:
 
 
 @dataclass
+class Job:
+    """A benchmark script run with some extra arguments (a chunk of it, e.g. one dataset)."""
+
+    bench: Bench
+    args: tuple[str, ...] = ()
+
+
+@dataclass
 class Outcome:
     bench: Bench
     status: str  # "ok", "failed", "skipped"
@@ -66,14 +80,14 @@ def discover(root: Path = HERE) -> list[Bench]:
     return benches
 
 
-def run_one(bench: Bench, quick: bool, timeout: float, threads: int | None = None) -> Outcome:
+def run_one(bench: Bench, quick: bool, timeout: float, threads: int | None = None, args: tuple[str, ...] = ()) -> Outcome:
     """Run one script; ``threads`` is passed as ``--threads`` to scripts that have that option."""
     if not bench.script.is_file():
         return Outcome(bench, "skipped", note=f"{shown(bench.script)} does not exist (yet)")
     source = bench.script.read_text(encoding="utf-8", errors="replace")
     if quick and "--quick" not in source:
         return Outcome(bench, "skipped", note=f"{bench.script.name} has no --quick mode; run the full benchmarks for it")
-    cmd = [sys.executable, str(bench.script), *(["--quick"] if quick else [])]
+    cmd = [sys.executable, str(bench.script), *(["--quick"] if quick else []), *args]
     if threads and "--threads" in source:
         cmd += ["--threads", str(threads)]
     log(f"== {bench.name}: {' '.join(cmd[1:])}")
@@ -87,6 +101,44 @@ def run_one(bench: Bench, quick: bool, timeout: float, threads: int | None = Non
         return Outcome(bench, "failed", seconds, f"exit status {proc.returncode}")
     log(f"   {bench.name} done in {seconds:.0f} s")
     return Outcome(bench, "ok", seconds)
+
+
+def schedule(benches: list[Bench], lanes: int) -> tuple[list[list[Job]], list[Job]]:
+    """``(parallel lanes, then alone)``: with 2+ lanes the NCF ML-1M chunk gets a lane of its own
+    and the other model-quality benchmarks share the second; serving and scaling come after."""
+    by = {b.name: b for b in benches}
+    quality = [n for n in ("ratings", "implicit", "ncf") if n in by]
+    if lanes < 2 or "ncf" not in by:
+        return [], [Job(b) for b in benches]
+    ncf = by["ncf"]
+    first = [Job(ncf, ("--datasets", "ncf-ml-1m", "--merge"))]
+    second = [Job(by[n]) for n in quality if n != "ncf"] + [Job(ncf, ("--datasets", "ml-100k", "--merge"))]
+    return [first, second], [Job(b) for b in benches if b.name not in quality]
+
+
+def run_lanes(lanes: list[list[Job]], quick: bool, timeout: float, threads: int) -> list[Outcome]:
+    """Each lane's jobs one after another, the lanes side by side; one outcome per job."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def lane(jobs: list[Job]) -> list[Outcome]:
+        return [run_one(j.bench, quick, timeout, threads, j.args) for j in jobs]
+
+    with ThreadPoolExecutor(max(len(lanes), 1)) as pool:
+        return [o for outs in pool.map(lane, lanes) for o in outs]
+
+
+def merge_outcomes(outcomes: list[Outcome]) -> list[Outcome]:
+    """One outcome per benchmark (chunks of one script combined: failed if any chunk failed)."""
+    merged: dict[str, Outcome] = {}
+    for o in outcomes:
+        if o.bench.name not in merged:
+            merged[o.bench.name] = Outcome(o.bench, o.status, o.seconds, o.note)
+            continue
+        m = merged[o.bench.name]
+        m.status = "failed" if "failed" in (m.status, o.status) else ("ok" if "ok" in (m.status, o.status) else m.status)
+        m.seconds += o.seconds
+        m.note = "; ".join(x for x in (m.note, o.note) if x)
+    return list(merged.values())
 
 
 def read_results(bench: Bench, quick: bool) -> tuple[dict | None, str | None]:
@@ -125,7 +177,7 @@ def relink(markdown: str, results: Path, out_dir: Path) -> str:
     return re.sub(r"(!?\[[^\]]*\])\(([^)\s]+)\)", fix, markdown)
 
 
-def render(outcomes: list[Outcome], quick: bool, info: dict, out_dir: Path) -> str:
+def render(outcomes: list[Outcome], quick: bool, info: dict, out_dir: Path, lanes_note: str = "") -> str:
     """The whole collected Markdown file."""
     versions = ", ".join(f"{k} {info[k]}" for k in ("python", "torch", "numpy", "surprise", "lightfm", "implicit", "cornac") if info.get(k))
     lines = [f"# deeprecs benchmarks{' (quick)' if quick else ''}", "",
@@ -133,6 +185,7 @@ def render(outcomes: list[Outcome], quick: bool, info: dict, out_dir: Path) -> s
              f"- Machine: {info.get('cpu') or '?'}, {info.get('cpus', '?')} CPUs, {info.get('platform', '?')}",
              f"- Versions: {versions}",
              "- Peers not installed: " + (", ".join(k for k in ("surprise", "lightfm", "implicit", "cornac") if not info.get(k)) or "none"),
+             *([f"- Run: {lanes_note}"] if lanes_note else []),
              ""]
     if quick:
         lines += ["Quick mode (CI smoke test): fewer models, sizes and epochs; the numbers show the code runs, "
@@ -163,6 +216,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--collect-only", action="store_true", help="run nothing; collect the results already there")
     ap.add_argument("--threads", type=int, default=None,
                     help="torch threads, passed to the scripts that take --threads (default: 1 with --quick, their own otherwise)")
+    ap.add_argument("--lanes", type=int, default=None,
+                    help="benchmarks side by side, 1 thread each (default: 2 for a full run, 1 with --quick)")
     ap.add_argument("--timeout", type=float, default=None, help="seconds per script (default: 600 quick, 6 h full)")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
@@ -171,14 +226,26 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or (RESULTS / "BENCHMARKS-quick.md" if args.quick else ROOT / "BENCHMARKS.md")
     wanted = set(args.only.split(",")) if args.only else None
     t0 = time.perf_counter()
+    lanes = args.lanes if args.lanes is not None else (1 if args.quick else 2)
     outcomes = []
-    for bench in discover():
+    benches = discover()
+    for bench in benches:
         if args.collect_only or (wanted is not None and bench.name not in wanted):
             outcomes.append(Outcome(bench, "ok" if read_results(bench, args.quick)[1] else "skipped", note="collected, not run"))
-            continue
-        outcomes.append(run_one(bench, args.quick, timeout, threads))
+    run = [b for b in benches if not (args.collect_only or (wanted is not None and b.name not in wanted))]
+    parallel, alone = schedule(run, lanes)
+    lanes_note = ""
+    if parallel:
+        lanes_note = f"{len(parallel)} lanes side by side, --threads 1 each: " + " | ".join(" -> ".join(f"{j.bench.name}{' ' + ' '.join(j.args) if j.args else ''}" for j in lane) for lane in parallel)
+        lanes_note += "; then, alone: " + ", ".join(j.bench.name for j in alone)
+        log(lanes_note)
+        outcomes += run_lanes(parallel, args.quick, timeout, 1)
+    outcomes += [run_one(j.bench, args.quick, timeout, threads, j.args) for j in alone]
+    order = {b.name: i for i, b in enumerate(benches)}
+    outcomes = sorted(merge_outcomes(outcomes), key=lambda o: order[o.bench.name])
     out.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(render(outcomes, args.quick, machine(), out.parent), out)
+    wall = f"whole run {time.perf_counter() - t0:.0f} s wall-clock"
+    write_atomic(render(outcomes, args.quick, machine(), out.parent, f"{lanes_note}; {wall}" if lanes_note else wall), out)
     failed = [o.bench.name for o in outcomes if o.status == "failed"]
     log(f"wrote {out} in {time.perf_counter() - t0:.0f} s" + (f"; FAILED: {', '.join(failed)}" if failed else ""))
     return 1 if failed else 0

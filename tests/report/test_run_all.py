@@ -86,3 +86,29 @@ def test_main_exits_non_zero_when_a_script_fails(run_all, fake, monkeypatch, tmp
     assert "| [implicit](#implicit) | failed |" in text and "| [ratings](#ratings) | ok |" in text
     assert run_all.main(["--quick", "--only", "ratings,scaling", "--out", str(out)]) == 0
     assert "collected, not run" in out.read_text()
+
+
+def test_schedule_puts_ncf_ml1m_in_a_lane_of_its_own(run_all, fake):
+    benches = run_all.discover(fake)
+    lanes, alone = run_all.schedule(benches, 2)
+    assert [(j.bench.name, j.args) for j in lanes[0]] == [("ncf", ("--datasets", "ncf-ml-1m", "--merge"))]
+    assert [(j.bench.name, j.args) for j in lanes[1]] == [("ratings", ()), ("implicit", ()), ("ncf", ("--datasets", "ml-100k", "--merge"))]
+    assert [j.bench.name for j in alone] == ["ann", "scaling"]  # throughput and latency: measured alone
+    lanes, alone = run_all.schedule(benches, 1)
+    assert lanes == [] and [j.bench.name for j in alone] == ["ratings", "implicit", "ncf", "ann", "scaling"]
+
+
+def test_lanes_run_side_by_side_and_chunks_merge(run_all, tmp_path):
+    root = tmp_path / "b"
+    root.mkdir()
+    # each script announces itself, then waits for the other: only side-by-side lanes both finish
+    wait = ("import sys, time, pathlib\nd = pathlib.Path(__file__).parent\n(d / '{me}.flag').touch()\n"
+            "t0 = time.time()\nwhile not (d / '{other}.flag').exists():\n    time.sleep(0.05)\n"
+            "    if time.time() - t0 > 30: sys.exit(2)\nsys.exit({code})\n")
+    (root / "a.py").write_text(wait.format(me="a", other="b", code=0))
+    (root / "b.py").write_text(wait.format(me="b", other="a", code=3))
+    a, b = run_all.Bench("a", root / "a.py"), run_all.Bench("b", root / "b.py")
+    outs = run_all.run_lanes([[run_all.Job(a)], [run_all.Job(b)]], quick=False, timeout=60, threads=1)
+    assert [(o.status, o.note) for o in outs] == [("ok", ""), ("failed", "exit status 3")]
+    merged = run_all.merge_outcomes([run_all.Outcome(a, "ok", 2.0), run_all.Outcome(b, "ok", 1.0), run_all.Outcome(a, "failed", 3.0, "exit status 1")])
+    assert [(o.bench.name, o.status, o.seconds) for o in merged] == [("a", "failed", 5.0), ("b", "ok", 1.0)]
