@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import log, machine, markdown_table, run_isolated, write_results  # noqa: E402
 
-MODELS = ["popularity", "triplet", "deep-triplet", "bpr-mf", "warp-mf", "two-tower", "mlp", "ease"]
+MODELS = ["popularity", "triplet", "deep-triplet", "bpr-mf", "warp-mf", "two-tower", "mlp", "ease", "rp3beta", "blend"]
 QUICK_MODELS = ["popularity", "triplet"]
 PEERS = [("lightfm", "warp"), ("lightfm", "bpr"), ("implicit", "bpr"), ("implicit", "als")]
 SPLIT, POSITIVE = "canonical:ua", 4.0
@@ -121,6 +121,11 @@ def main(argv: list[str] | None = None) -> int:
             if installed(library):
                 log(f"[implicit] {library} {algo} ...")
                 rows.append({"library": library, "model": algo, **run_isolated(peer, library, algo, args.data, threads=1)})
+    peer_rows = [r for r in rows if r["library"] not in ("deeprecs", "-") and r.get("auc")]
+    for r in rows:  # our fit time / the fastest peer's with AUC at least ours - 0.005 (comparable quality)
+        if r["library"] == "deeprecs" and r.get("auc"):
+            good = [p["fit_seconds"] for p in peer_rows if p["auc"] >= r["auc"] - 0.005 and p.get("fit_seconds")]
+            r["time_vs_best_peer"] = round(r["fit_seconds"] / min(good), 2) if good else None
     ours_rows = [r for r in rows if r["library"] == "deeprecs" and r.get("auc")]
     best = max(ours_rows, key=lambda r: r["auc"]) if ours_rows else {}
     by = {r["model"]: r for r in rows}
@@ -133,10 +138,11 @@ def main(argv: list[str] | None = None) -> int:
         ("slowest evaluation (943 users)", "eval_seconds", max((r.get("eval_seconds") or 0) for r in rows), "<= 1 s", lambda v: v <= 1),
     ]
     summary = [{"what": w, "metric": m, "value": v, "target": t, "met": ("yes" if ok(v) else "NO") if v is not None else "–"} for w, m, v, t, ok in targets]
-    columns = ["library", "model", *KEYS, "fit_seconds", "eval_seconds", "epochs", "peak_mb", "threads"]
+    columns = ["library", "model", *KEYS, "fit_seconds", "eval_seconds", "epochs", "peak_mb", "threads", "time_vs_best_peer"]
     md = ["# Positive-only feedback: per-user AUC on MovieLens 100K (ua, ratings >= 4)", "",
           f"Default options; seed 0; {args.threads} torch threads for ours, 1 for peers; each row in its own process; "
-          "all rows scored by deeprecs' evaluation on identical candidates (full ranking, train positives excluded).", "",
+          "all rows scored by deeprecs' evaluation on identical candidates (full ranking, train positives excluded). "
+          "`time_vs_best_peer`: our fit seconds / the fastest peer's with AUC at least ours - 0.005 (– where no peer is that good).", "",
           markdown_table(rows, columns), "## Targets (issue 3)", "", markdown_table(summary, ["what", "metric", "value", "target", "met"])]
     info = machine()
     md += ["", f"Machine: {info.get('cpu', '')}, {info['cpus']} CPUs; torch {info['torch']}; lightfm {info['lightfm']}; implicit {info['implicit']}; {info['date']}."]

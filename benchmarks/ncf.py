@@ -20,17 +20,20 @@ import argparse
 import json
 import platform
 import statistics
+import sys
 import tempfile
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from unittest import mock
 
 import torch
 
-import deeprecs.pipeline as pipeline
-from deeprecs.pipeline import TrainSpec, load_data, prepare_split, sampled_candidates
-from deeprecs.training import fit
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import deeprecs.pipeline as pipeline  # noqa: E402
+from common import run_isolated  # noqa: E402
+from deeprecs.pipeline import TrainSpec, load_data, prepare_split, sampled_candidates  # noqa: E402
+from deeprecs.training import fit  # noqa: E402
 
 DEFAULT_PREFIX = str(Path(__file__).resolve().parents[2] / "shared/data/ncf-ml-1m/ml-1m")  # ../shared beside the repo
 RESULTS = Path(__file__).parent / "results"
@@ -40,7 +43,7 @@ PAPER = {"neumf-pretrained": (0.730, 0.447), "neumf": (0.705, 0.426), "ials (Ren
 #: (row name, model, spec extras); neumf-pretrained uses this benchmark's gmf and mlp runs
 MODELS = [("popularity", "popularity", {}), ("gmf", "gmf", {}), ("mlp", "mlp", {}), ("neumf", "neumf", {}),
           ("neumf-pretrained", "neumf", {"pretrain": ["gmf", "mlp"]}), ("mf", "mf", {"loss": "bce", "task": "ranking"}),
-          ("ease", "ease", {})]
+          ("ease", "ease", {}), ("rp3beta", "rp3beta", {}), ("blend", "blend", {})]
 
 
 @contextmanager
@@ -59,17 +62,21 @@ def test_hr_per_epoch(test, negatives, log: list):
         yield
 
 
-def run_model(row: str, model: str, extras: dict, data: str, split: str, threads: int, runs: Path, train_options: dict) -> dict:
+def run_model(row: str, model: str, extras: dict, data: str, split: str, threads: int, runs: Path, train_options: dict,
+              before: float = 0.0) -> dict:
+    """One of our rows (in a fresh process: ``run_isolated``); ``before``: the fit seconds of the
+    runs it is pre-trained from (neumf-pretrained), counted in its fit time."""
     spec = TrainSpec(model=model, data=data, split=split, seed=0, task=extras.get("task"), loss=extras.get("loss"),
                      pretrain=[str(runs / p) for p in extras.get("pretrain", [])],
                      train_options={"threads": threads, **train_options})
     ds = load_data(spec)
     ref = prepare_split(spec, ds, "ranking")  # the same deterministic split train() makes
     epochs: list[dict] = []
-    with test_hr_per_epoch(ref.test, ref.test_negatives, epochs):
+    # a blend's members train epoch by epoch, but the blend itself exists only once its weights are fitted
+    hook = nullcontext() if model == "blend" else test_hr_per_epoch(ref.test, ref.test_negatives, epochs)
+    with hook:
         _, metrics, history, _, _ = pipeline.train(spec, out=runs / row, progress=False)
     callback = sum(e["callback_seconds"] for e in epochs)
-    before = sum(r.get("fit_seconds", 0.0) for r in PRETRAIN_FIT.get(data, {}).values()) if extras.get("pretrain") else 0.0
     elapsed, to_target = before, None
     for e in epochs:
         elapsed += e["train_seconds"]
@@ -77,25 +84,23 @@ def run_model(row: str, model: str, extras: dict, data: str, split: str, threads
             to_target = {"seconds": round(elapsed, 1), "epoch": e["epoch"]}
     out = {k: metrics.get(k) for k in ("hr@10", "ndcg@10", "full_hr@10", "full_ndcg@10", "eval_seconds")}
     own = metrics["fit_seconds"] - callback  # includes closed-form fitting (EASE) done before the loop
+    if not epochs and metrics["hr@10"] >= ALS_HR:  # closed form or a blend: there once fitted
+        to_target = {"seconds": round(own + before, 1), "epoch": "-"}
     out.update(fit_seconds=round(own + before, 1), fit_seconds_own=round(own, 1),
                examples_per_s=round(statistics.median(e["examples_per_s"] for e in epochs)) if epochs else None,
                threads=threads, epochs=len(history.epochs), best_epoch=history.best_epoch,
                valid_ndcg10=history.best_valid, time_to_als_hr=to_target,
                test_hr_per_epoch=[round(e["test_hr@10"], 4) for e in epochs],
                quirks={k: v for k, v in metrics.items() if k.startswith("quirk_") or k.startswith("split_")})
-    if model in ("gmf", "mlp"):
-        PRETRAIN_FIT.setdefault(data, {})[model] = out
     return out
 
-
-PRETRAIN_FIT: dict[str, dict] = {}
 
 #: peers on the identical train part and candidates (implicit, lightfm: 64 factors, the libraries' other
 #: defaults; cornac-neumf: the NCF paper's 8-factor NeuMF settings as Cornac runs them, pytorch backend)
 PEERS = ["implicit-als", "lightfm-warp", "cornac-neumf"]
 #: cornac-neumf epochs per dataset (the paper's 20). On ncf-ml-1m one epoch takes ~80-110 s here (~65 % of it
 #: in Cornac's per-example Python negative-sampling loop), so 20 epochs would be ~30 min: `make bench` caps it.
-CORNAC_NEUMF_EPOCHS = {"ml-100k": 20, "ncf-ml-1m": 20}
+CORNAC_NEUMF_EPOCHS = {"ml-100k": 20, "ncf-ml-1m": 2}
 CORNAC_NEUMF = {"num_factors": 8, "layers": [64, 32, 16, 8], "act_fn": "relu", "learner": "adam", "lr": 0.001,
                 "batch_size": 256, "num_neg": 4}
 
@@ -132,7 +137,15 @@ def cornac_neumf_scores(train, epochs: int) -> torch.Tensor:
     return scores
 
 
-def run_peer(row: str, data: str, split: str, threads: int) -> dict | None:
+def installed(row: str) -> bool:
+    try:
+        __import__(row.split("-")[0])
+        return True
+    except ImportError:
+        return False
+
+
+def run_peer(row: str, data: str, split: str, threads: int) -> dict:
     """A peer library trained on the same train part as ours, scored by our evaluation."""
     import numpy as np
 
@@ -140,10 +153,6 @@ def run_peer(row: str, data: str, split: str, threads: int) -> dict | None:
     from deeprecs.pipeline import evaluation_train
 
     library = row.split("-")[0]
-    try:
-        __import__(library)
-    except ImportError:
-        return None
     spec = TrainSpec(model="popularity", data=data, split=split, seed=0)
     sp = prepare_split(spec, load_data(spec), "ranking")
     ui = sp.train.tocsr()
@@ -180,46 +189,102 @@ def defaults() -> dict:
     from deeprecs.models import get_model_class
 
     out = {}
-    for name, key in (("gmf", "ranking"), ("mlp", "ranking"), ("neumf", "ranking"), ("neumf", "ranking-pretrained"), ("mf", "ranking")):
+    for name, key in (("gmf", "ranking"), ("mlp", "ranking"), ("neumf", "ranking"), ("neumf", "ranking-pretrained"), ("mf", "ranking"),
+                      ("ease", "ranking"), ("rp3beta", "ranking"), ("blend", "ranking")):
         cls = get_model_class(name)
         out[name if key == "ranking" else f"{name} ({key})"] = {"model": cls.model_defaults.get("ranking", {}), "train": cls.train_defaults.get(key, {})}
+    return out
+
+
+def targets(results: dict) -> list[tuple[str, str, str, str]]:
+    """Issue 4's targets against the rows there are: ``(what, measured, target, met)``."""
+    out = []
+
+    def check(what: str, row: dict | None, target: str, ok) -> None:
+        if row:
+            value = f"{row['hr@10']:.4f} / {row['ndcg@10']:.4f} ({row['fit_seconds']} s)"
+            out.append((what, value, target, "yes" if ok(row) else "NO"))
+
+    ml1m = results["datasets"].get("ncf-ml-1m", {})
+    ours = {k: v for k, v in ml1m.items() if k not in PEERS}
+    check("ncf-ml-1m: NeuMF with pre-training", ml1m.get("neumf-pretrained"), ">= 0.730 / 0.447",
+          lambda r: r["hr@10"] >= 0.730 and r["ndcg@10"] >= 0.447)
+    if ours:
+        name, best = max(ours.items(), key=lambda kv: kv[1]["hr@10"])
+        check(f"ncf-ml-1m: best of ours by HR@10 ({name})", best, ">= 0.740 / 0.455", lambda r: r["hr@10"] >= 0.740 and r["ndcg@10"] >= 0.455)
+        slowest = max(ours.items(), key=lambda kv: kv[1]["fit_seconds"] or 0)
+        out.append((f"ncf-ml-1m: slowest of ours ({slowest[0]}, pre-training included)", f"{slowest[1]['fit_seconds']} s", "<= 300 s",
+                    "yes" if (slowest[1]["fit_seconds"] or 0) <= 300 else "NO"))
+        passing = [(r["time_to_als_hr"]["seconds"], n) for n, r in ours.items() if r.get("time_to_als_hr")]
+        out.append(("ncf-ml-1m: fastest of ours to HR@10 >= 0.723", f"{min(passing)[1]}: {min(passing)[0]} s" if passing else "none passes",
+                    "report", "-"))
+    check("ml-100k loo: NeuMF (sampled HR@10)", results["datasets"].get("ml-100k", {}).get("neumf"), "HR@10 >= 0.66", lambda r: r["hr@10"] >= 0.66)
     return out
 
 
 def markdown(results: dict) -> str:
     lines = ["# NCF benchmark (leave-one-out, 1 test item + 99 negatives; full ranking beside)", "",
              f"Threads: {results['threads']}; {results['machine']}. Every model with its default options; early stopping "
-             "on the validation hold-out (one train item per user + 99 sampled negatives). Timings were taken on a "
-             "shared machine: examples/s are per-epoch medians, and absolute seconds are noisy.", ""]
+             "on the validation hold-out (one train item per user + 99 sampled negatives). Each row runs in its own process "
+             "(peak MB is its own). Timings were taken on a shared machine: examples/s are per-epoch medians, and absolute "
+             "seconds are noisy. `time vs best peer`: our fit seconds / the fastest peer's with HR@10 at least ours - 0.005.", ""]
     if results.get("note"):
         lines += [results["note"], ""]
     for data, rows in results["datasets"].items():
         about = "the NCF paper's split, the authors' test negatives" if data.startswith("ncf") else "`--split loo`, 99 negatives sampled with seed 0"
-        lines += [f"## {data} ({about})", "", "| model | HR@10 | NDCG@10 | full HR@10 | full NDCG@10 | fit s | eval s | examples/s | epochs (best) | time to HR@10 >= 0.723 | paper HR / NDCG |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|"]
+        lines += [f"## {data} ({about})", "", "| model | HR@10 | NDCG@10 | full HR@10 | full NDCG@10 | fit s | eval s | examples/s | epochs (best) "
+                  "| peak MB | threads | time vs best peer | time to HR@10 >= 0.723 | paper HR / NDCG |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for name, r in rows.items():
             paper = PAPER.get(name) if data.startswith("ncf") else None
             target = "-" if not r["time_to_als_hr"] else f"{r['time_to_als_hr']['seconds']} s (epoch {r['time_to_als_hr']['epoch']})"
             fit_s = f"{r['fit_seconds']}" + (f" (own {r['fit_seconds_own']})" if r["fit_seconds"] != r["fit_seconds_own"] else "")
+            peak = f"{r['peak_mb']:,.0f}" if r.get("peak_mb") else "-"
+            ratio = r.get("time_vs_best_peer")
             lines.append(f"| {name} | {r['hr@10']:.4f} | {r['ndcg@10']:.4f} | {r['full_hr@10']:.4f} | {r['full_ndcg@10']:.4f} | {fit_s} | "
-                         f"{r['eval_seconds']:.1f} | {r['examples_per_s'] or '-'} | {r['epochs']} ({r['best_epoch']}) | {target} | "
-                         f"{'-' if not paper else f'{paper[0]:.3f} / {paper[1]:.3f}'} |")
+                         f"{r['eval_seconds']:.1f} | {r['examples_per_s'] or '-'} | {r['epochs']} ({r['best_epoch']}) | {peak} | {r.get('threads', '-')} | "
+                         f"{'-' if ratio is None else ratio} | {target} | {'-' if not paper else f'{paper[0]:.3f} / {paper[1]:.3f}'} |")
         if data.startswith("ncf"):
-            lines.append(f"| ials (Rendle 2022, published) | {PAPER['ials (Rendle 2022)'][0]:.3f} | {PAPER['ials (Rendle 2022)'][1]:.3f} | | | | | | | | |")
+            lines.append(f"| ials (Rendle 2022, published) | {PAPER['ials (Rendle 2022)'][0]:.3f} | {PAPER['ials (Rendle 2022)'][1]:.3f} | | | | | | | | | | | |")
         quirks = next(iter(rows.values()))["quirks"]
         lines += ["", "Quirks of the test file (rows affected): " + ", ".join(f"{k} = {v}" for k, v in quirks.items()), ""]
+    lines += ["## Targets (issue 4)", "", "| what | measured (HR@10 / NDCG@10) | target | met |", "|---|---|---|---|"]
+    lines += [f"| {w} | {v} | {t} | {m} |" for w, v, t, m in targets(results)] + [""]
     if results.get("defaults"):
         lines += ["## Defaults used (ranking; `model_defaults` / `train_defaults` of each model class)", ""]
         lines += [f"- **{name}**: model {d['model']}; training {d['train']}" for name, d in results["defaults"].items()] + [""]
     lines += ["neumf-pretrained fit s include the gmf and mlp runs it starts from (its own fine-tuning in brackets). "
               "Time to HR@10 >= 0.723: training seconds (validation excluded) until test HR@10 first reached ALS's 0.723, "
-              "measured per epoch for this column only.", ""]
+              "measured per epoch for this column only (closed-form models and the blend: their fit seconds, once fitted). "
+              f"Cornac's NeuMF runs {CORNAC_NEUMF_EPOCHS['ncf-ml-1m']} epochs on ncf-ml-1m by default (its per-example "
+              "negative sampling makes an epoch ~80-110 s here; `--cornac-ml1m-epochs 20` for the paper's).", ""]
     return "\n".join(lines)
 
 
-def _say(label: str, row: str, r: dict) -> None:
+FAILED: set[str] = set()
+
+
+def _say(label: str, row: str, r: dict) -> bool:
+    """Print a row; ``False`` (and the row noted as failed) when it raised."""
+    if "error" in r:
+        print(f"{label:10s} {row:17s} FAILED: {r['error']}\n{r.get('traceback', '')}", flush=True)
+        FAILED.add(row)
+        return False
     print(f"{label:10s} {row:17s} HR@10 {r['hr@10']:.4f}  NDCG@10 {r['ndcg@10']:.4f}  full HR@10 {r['full_hr@10']:.4f}  "
-          f"fit {r['fit_seconds']:.1f} s  eval {r['eval_seconds']:.1f} s  {r['examples_per_s'] or 0:,} ex/s  epochs {r['epochs']}", flush=True)
+          f"fit {r['fit_seconds']:.1f} s  eval {r['eval_seconds']:.1f} s  {r['examples_per_s'] or 0:,} ex/s  epochs {r['epochs']}  "
+          f"peak {r.get('peak_mb', 0):,.0f} MB", flush=True)
+    return True
+
+
+def ratios(rows: dict) -> None:
+    """``time_vs_best_peer`` on each of our rows: our fit seconds / the fastest peer's whose HR@10 is
+    at least ours - 0.005 (comparable quality); ``None`` when no peer is that good."""
+    peers = [r for name, r in rows.items() if name in PEERS]
+    for name, r in rows.items():
+        if name in PEERS:
+            continue
+        good = [p["fit_seconds"] for p in peers if p["hr@10"] >= r["hr@10"] - 0.005 and p["fit_seconds"]]
+        r["time_vs_best_peer"] = round(r["fit_seconds"] / min(good), 2) if good else None
 
 
 def main() -> None:
@@ -230,11 +295,14 @@ def main() -> None:
     ap.add_argument("--models", default=",".join([*(r for r, _, _ in MODELS), *PEERS]),
                     help="comma list of rows to run (neumf-pretrained needs gmf and mlp; peers run when installed)")
     ap.add_argument("--datasets", default="ncf-ml-1m,ml-100k", help="comma list: ncf-ml-1m, ml-100k")
+    ap.add_argument("--cornac-ml1m-epochs", type=int, default=CORNAC_NEUMF_EPOCHS["ncf-ml-1m"],
+                    help="epochs of Cornac's NeuMF on ncf-ml-1m (the paper's 20 take ~30 min here; default: a time cap)")
     ap.add_argument("--runs-dir", default=None, help="where the trained runs go (default: a temporary folder)")
     ap.add_argument("--merge", action="store_true", help="update the rows of an existing results file instead of replacing it")
     ap.add_argument("--render", action="store_true", help="only rewrite the Markdown from the JSON results")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    CORNAC_NEUMF_EPOCHS["ncf-ml-1m"] = args.cornac_ml1m_epochs
     if args.render:
         path = RESULTS / ("ncf-quick.json" if args.quick else "ncf.json")
         results = {**json.loads(path.read_text()), "defaults": defaults()}  # a "note" in the JSON is kept
@@ -250,6 +318,7 @@ def main() -> None:
     results = json.loads(path.read_text()) if args.merge and path.is_file() else {"datasets": {}}
     results.update(threads=args.threads, machine=f"{platform.machine()} {platform.processor() or ''}".strip(),
                    torch=torch.__version__, quick=args.quick, defaults=defaults())
+    failed: list[str] = []
     with tempfile.TemporaryDirectory(prefix="ncf-bench-") as tmp:
         for label in names:
             data, split = every[label]
@@ -258,12 +327,18 @@ def main() -> None:
                 if row not in wanted:
                     continue
                 runs = Path(args.runs_dir or tmp) / label
-                rows[row] = r = run_model(row, model, extras, data, split, args.threads, runs, train_options)
-                _say(label, row, r)
-            for row in PEERS:
-                if row in wanted and not args.quick and (r := run_peer(row, data, split, args.threads)) is not None:
+                before = sum(rows.get(p, {}).get("fit_seconds") or 0.0 for p in extras.get("pretrain", []))
+                r = run_isolated(run_model, row, model, extras, data, split, args.threads, runs, train_options, before, threads=args.threads)
+                if _say(label, row, r):
                     rows[row] = r
-                    _say(label, row, r)
+            for row in PEERS:
+                if row in wanted and not args.quick and installed(row):
+                    r = run_isolated(run_peer, row, data, split, args.threads, threads=args.threads)
+                    if _say(label, row, r):
+                        rows[row] = r
+            failed += [f"{label}/{row}" for row in wanted if row in FAILED]
+            FAILED.clear()
+            ratios(rows)
             if args.merge and path.is_file():  # another chunk may have written meanwhile
                 results["datasets"] = json.loads(path.read_text()).get("datasets", {})
             merged = {**results["datasets"].get(label, {}), **rows}
@@ -273,6 +348,8 @@ def main() -> None:
             path.write_text(json.dumps(results, indent=2) + "\n")
             (RESULTS / f"{stem}.md").write_text(markdown(results))
     print(f"wrote {path} and {stem}.md")
+    if failed:
+        raise SystemExit(f"failed rows: {', '.join(failed)}")
 
 
 if __name__ == "__main__":

@@ -34,10 +34,11 @@ class Blend(Recommender):
     Config = BlendConfig
     name = "blend"
     tasks = ("rating", "ranking")
-    summary = "blend of models, weights fitted on validation (rating: biased MF + SVD++ + I-AutoRec; ranking: EASE + RP3beta + MF)"
+    summary = "blend of models, weights fitted on validation (rating: biased MF + SVD++ + I-AutoRec; ranking: EASE + RP3beta + BPR-MF)"
     default_loss = {"rating": "mse", "ranking": "none"}
     # ranking members: chosen on the validation parts of ML-100K ua (AUC) and ncf-ml-1m (NDCG@10)
-    model_defaults = {"ranking": {"task": "ranking", "members": ["ease", "rp3beta", "mf"]}}
+    # (ML-100K ua AUC: 0.936 against 0.926 with mf in bpr-mf's place; ncf-ml-1m HR@10: 0.728 against 0.729)
+    model_defaults = {"ranking": {"task": "ranking", "members": ["ease", "rp3beta", "bpr-mf"]}}
 
     def __init__(self, config: BlendConfig) -> None:
         from deeprecs.models import PRESETS, build_model, get_model_class
