@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import scipy.sparse as sp
 import torch
 
@@ -20,6 +21,27 @@ def test_fold_in_recommends_items_of_the_liked_block(run):
     assert np.isin(got_a, BLOCK_A[4:]).mean() >= 0.9
     assert np.isin(got_b, BLOCK_B[4:]).mean() >= 0.9
     assert not set(liked_a) & set(items[0].tolist())  # liked items are never recommended
+
+
+@pytest.mark.parametrize("name", ["ease", "rp3beta"])
+def test_item_item_models_fold_in_a_known_users_list_exactly(name):
+    from deeprecs.data.interactions import Interactions
+    from deeprecs.models import build_model
+
+    rng = np.random.default_rng(0)
+    x = rng.random((15, 9)) < 0.4
+    x[np.arange(15), np.arange(15) % 9] = True
+    users, items = np.nonzero(x)
+    train = Interactions.from_raw(users, items)
+    model = build_model(name, train.n_users, train.n_items)
+    model.fit_extra(train)
+    lists = [np.flatnonzero(x[u]).tolist() for u in (0, 4)]
+    got, scores = recommend_liked(model, lists, k=3)
+    full = model.score_all(torch.tensor([0, 4]))
+    full[torch.from_numpy(x[[0, 4]])] = -float("inf")  # liked items are never recommended
+    want_scores, want = torch.topk(full, 3, dim=1)
+    np.testing.assert_array_equal(got, want.numpy())
+    np.testing.assert_allclose(scores, want_scores.numpy(), rtol=1e-5, atol=1e-6)
 
 
 def test_fold_in_batch_equals_one_at_a_time_and_plain_ridge():

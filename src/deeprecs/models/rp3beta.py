@@ -17,7 +17,8 @@ import scipy.sparse as sp
 import torch
 from pydantic import Field
 
-from deeprecs.models.base import ModelConfig, Recommender, csr_gather
+from deeprecs.models.base import ModelConfig
+from deeprecs.models.itemitem import ItemItemModel
 
 
 class RP3betaConfig(ModelConfig):
@@ -26,26 +27,17 @@ class RP3betaConfig(ModelConfig):
                         "(chosen on the validation part of ML-100K ua, positives >= 4)")
 
 
-class RP3beta(Recommender):
+class RP3beta(ItemItemModel):
     """``score(u, i) = (X[u] @ W)[i]``, ``W`` the popularity-penalised item-user-item walk."""
 
     Config = RP3betaConfig
     name = "rp3beta"
-    tasks = ("ranking",)
     summary = "RP3beta: item-user-item random walk with a popularity penalty (closed form, no epochs)"
-    default_loss = {"ranking": "none"}
-
-    def __init__(self, config: RP3betaConfig) -> None:
-        super().__init__(config)
-        self.weights = torch.nn.Parameter(torch.zeros(config.n_items, config.n_items), requires_grad=False)
-        self.register_buffer("indptr", torch.zeros(config.n_users + 1, dtype=torch.long))
-        self.register_buffer("indices", torch.zeros(0, dtype=torch.long))
 
     def fit_extra(self, train) -> None:  # noqa: ANN001 - Interactions
         csr = train.tocsr().astype(np.float64)
         csr.data[:] = 1.0
-        self.indptr = torch.from_numpy(csr.indptr.astype(np.int64))
-        self.indices = torch.from_numpy(csr.indices.astype(np.int64))
+        self.keep_rows(csr)
         user_deg = np.asarray(csr.sum(1)).ravel()
         item_deg = np.asarray(csr.sum(0)).ravel()
         a = self.config.alpha
@@ -55,21 +47,3 @@ class RP3beta(Recommender):
         w /= np.maximum(item_deg, 1.0)[None, :] ** self.config.beta
         np.fill_diagonal(w, 0.0)
         self.weights.data = torch.from_numpy(w.astype(np.float32))
-
-    def user_rows(self, users: torch.Tensor) -> torch.Tensor:
-        """``(B,)`` users -> dense ``(B, n_items)`` 0/1 rows of their training items."""
-        rows, flat, _ = csr_gather(self.indptr, users)
-        x = torch.zeros(len(users), self.config.n_items)
-        x[rows, self.indices[flat]] = 1.0
-        return x
-
-    def score_all(self, users: torch.Tensor, chunk: int = 0) -> torch.Tensor:
-        return self.user_rows(users) @ self.weights
-
-    def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        uniq, inverse = torch.unique(users, return_inverse=True)
-        return self.score_all(uniq)[inverse, items]
-
-    def item_embeddings(self) -> torch.Tensor:
-        """Each item's column of walk weights (used for similar items)."""
-        return self.weights.T

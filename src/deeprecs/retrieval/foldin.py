@@ -1,5 +1,8 @@
 """Fold in a new (anonymous) user from the items they like, without retraining.
 
+An item-item model (EASE, RP3beta) scores a new user exactly: the liked list is the row it
+multiplies (``score_liked``). For a factor model, see below.
+
 For a factor model with ``score(u, i) = U[u] . V[i] + c`` the new user's vector solves the
 implicit-ALS objective over the item retrieval vectors (``V`` fixed)::
 
@@ -57,14 +60,19 @@ def recommend_liked(model: Recommender, liked: Sequence[Sequence[int]], k: int, 
                     alpha: float = 20.0, gram: torch.Tensor | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Top-``k`` items for new users given their liked item indices (liked items excluded):
     ``(items (B, k), scores (B, k))`` like :func:`deeprecs.retrieval.topk`."""
-    vectors = model.retrieval_vectors()
-    if vectors is None:
-        raise ConfigError(f"model {model.name!r} is not a factor model; it cannot fold in new users")
-    v = vectors[1].detach().float()
-    m = liked_matrix(liked, v.shape[0])
-    scores = fold_in(v, m, reg, alpha, gram=gram) @ v.T + model.score_constant()
+    score_liked = getattr(model, "score_liked", None)
+    if score_liked is not None:  # an item-item model: a new user's liked list is all it scores from
+        m = liked_matrix(liked, model.config.n_items)
+        scores = score_liked(torch.from_numpy(m.toarray()))
+    else:
+        vectors = model.retrieval_vectors()
+        if vectors is None:
+            raise ConfigError(f"model {model.name!r} is neither a factor nor an item-item model; it cannot fold in new users")
+        v = vectors[1].detach().float()
+        m = liked_matrix(liked, v.shape[0])
+        scores = fold_in(v, m, reg, alpha, gram=gram) @ v.T + model.score_constant()
     mask_rows(scores, m)
-    k = min(k, v.shape[0])
+    k = min(k, scores.shape[1])
     s, i = torch.topk(scores, k, dim=1)
     i[torch.isneginf(s)] = -1
     return i.numpy(), s.numpy()
