@@ -6,9 +6,9 @@ Order: ratings.py, implicit_feedback.py, ncf.py, serving/bench_*.py, scaling.py;
 subprocess, with ``--quick`` when quick (and ``--threads 1``, where a script takes it).
 
 A full run uses two lanes by default (``--lanes 2``, one per core of the 2-core target
-machine): the NCF benchmark's ML-1M half runs beside ratings, implicit feedback and the NCF
-benchmark's ML-100K half, every one of them with ``--threads 1``; the serving and scaling
-benchmarks, which measure throughput and latency, then run alone. ``--lanes 1`` runs everything
+machine): the NCF benchmark's ML-1M half runs beside ratings, implicit feedback, the NCF
+benchmark's ML-100K half and scaling, every one of them with ``--threads 1``; the serving
+benchmarks (an HTTP server and its load generator use both cores) then run alone. ``--lanes 1`` runs everything
 one after the other with each script's own thread count. A
 script that is missing is skipped with a note (and so is, in quick mode, a serving script
 without a ``--quick`` option); a script that fails makes this one exit non-zero once the
@@ -105,15 +105,17 @@ def run_one(bench: Bench, quick: bool, timeout: float, threads: int | None = Non
 
 def schedule(benches: list[Bench], lanes: int) -> tuple[list[list[Job]], list[Job]]:
     """``(parallel lanes, then alone)``: with 2+ lanes the NCF ML-1M chunk gets a lane of its own
-    and the other model-quality benchmarks share the second; serving and scaling come after."""
+    and the other model benchmarks (scaling's 1-thread throughput included) share the second; the
+    serving benchmarks, which load both cores (HTTP server and load generator), come after, alone."""
     by = {b.name: b for b in benches}
-    quality = [n for n in ("ratings", "implicit", "ncf") if n in by]
+    laned = [n for n in ("ratings", "implicit", "ncf", "scaling") if n in by]
     if lanes < 2 or "ncf" not in by:
         return [], [Job(b) for b in benches]
     ncf = by["ncf"]
     first = [Job(ncf, ("--datasets", "ncf-ml-1m", "--merge"))]
-    second = [Job(by[n]) for n in quality if n != "ncf"] + [Job(ncf, ("--datasets", "ml-100k", "--merge"))]
-    return [first, second], [Job(b) for b in benches if b.name not in quality]
+    second = [Job(by[n]) for n in laned if n != "ncf"]
+    second.insert(len([n for n in laned if n in ("ratings", "implicit")]), Job(ncf, ("--datasets", "ml-100k", "--merge")))
+    return [first, second], [Job(b) for b in benches if b.name not in laned]
 
 
 def run_lanes(lanes: list[list[Job]], quick: bool, timeout: float, threads: int) -> list[Outcome]:
