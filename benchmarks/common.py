@@ -93,3 +93,46 @@ def write_results(name: str, payload: dict, markdown: str, out: Path = RESULTS) 
 
 def log(*parts: Any) -> None:
     print(*parts, file=sys.stderr, flush=True)
+
+
+# ----------------------------------------------------------------------------- peers, tuned
+def tune(fit: Callable[[dict], Any], grid: list[dict], validate: Callable[[Any], float], higher_is_better: bool = True) -> dict:
+    """A peer's hyper-parameters chosen on OUR validation part (never on test), like ours.
+
+    ``fit(params) -> fitted`` for each point of ``grid``; ``validate(fitted) -> float``.
+    Returns ``{"params", "fitted", "valid", "fit_seconds" (of the chosen point), "tuning_seconds"
+    (the whole search), "tried"}``; ties keep the earlier point (list the peer's defaults first).
+    """
+    best: dict = {}
+    t_all = time.perf_counter()
+    for params in grid:
+        t0 = time.perf_counter()
+        fitted = fit(params)
+        fit_s = time.perf_counter() - t0
+        value = float(validate(fitted))
+        better = not best or (value > best["valid"] if higher_is_better else value < best["valid"])
+        if better:
+            best = {"params": params, "fitted": fitted, "valid": value, "fit_seconds": fit_s}
+        else:
+            del fitted
+    best["tuning_seconds"] = time.perf_counter() - t_all
+    best["tried"] = len(grid)
+    return best
+
+
+def grid(**axes: list) -> list[dict]:
+    """Every combination of the axes, in order (the first value of each axis first)."""
+    import itertools
+
+    keys = list(axes)
+    return [dict(zip(keys, values)) for values in itertools.product(*(axes[k] for k in keys))]
+
+
+def ranking_parts(data: str, split: str, positive: float | None, seed: int = 0):
+    """``(train, valid, valid_negatives, eval_train, test, test_negatives)``: exactly the parts our
+    ranking models get from the pipeline (validation carved or held out as for them)."""
+    from deeprecs.pipeline import TrainSpec, evaluation_train, load_data, prepare_split
+
+    spec = TrainSpec(model="popularity", data=data, split=split, seed=seed, positive=positive, task="ranking")
+    sp = prepare_split(spec, load_data(spec), "ranking")
+    return sp.train, sp.valid, sp.valid_negatives, evaluation_train(sp), sp.test, sp.test_negatives

@@ -1,0 +1,73 @@
+"""Peers tuned like ours: their main hyper-parameters chosen on OUR validation part, never on test.
+
+``validate(scores) -> float`` (higher is better) scores a dense ``(n_users, n_items)`` matrix on
+the validation part with deeprecs' own evaluation; each function returns the chosen point's
+scores, its validation value, its fit seconds and the whole search's seconds.
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+
+from common import grid, tune
+
+
+def lightfm_scores(model) -> "torch.Tensor":  # noqa: ANN001
+    import numpy as np
+
+    item_bias, item_emb = model.get_item_representations()
+    user_bias, user_emb = model.get_user_representations()
+    return torch.from_numpy((user_emb @ item_emb.T + item_bias[None, :] + user_bias[:, None]).astype(np.float32))
+
+
+def lightfm_tuned(loss: str, ui, validate, max_epochs: int = 100, every: int = 5, threads: int = 1,
+                  learning_rates: tuple = (0.05, 0.02), alphas: tuple = (0.0, 1e-5)) -> dict:
+    """LightFM with 64 components; learning rate and L2 (``item_alpha = user_alpha``) on a grid,
+    epochs by early stopping (checked every ``every`` epochs), all on the validation part."""
+    from lightfm import LightFM
+
+    best: dict = {}
+    t_all = time.perf_counter()
+    points = grid(learning_rate=list(learning_rates), alpha=list(alphas))
+    for params in points:
+        model = LightFM(no_components=64, loss=loss, learning_rate=params["learning_rate"], item_alpha=params["alpha"],
+                        user_alpha=params["alpha"], random_state=0)
+        train_s = 0.0
+        for epoch in range(1, max_epochs + 1):
+            t0 = time.perf_counter()
+            model.fit_partial(ui, epochs=1, num_threads=threads)
+            train_s += time.perf_counter() - t0
+            if epoch % every:
+                continue
+            scores = lightfm_scores(model)
+            value = validate(scores)
+            if not best or value > best["valid"]:
+                best = {"params": {**params, "epochs": epoch}, "scores": scores, "valid": value, "fit_seconds": train_s}
+    best["tuning_seconds"] = time.perf_counter() - t_all
+    best["tried"] = f"{len(points)} settings x {max_epochs // every} epoch checkpoints"
+    return best
+
+
+def implicit_tuned(algo: str, ui, validate, threads: int = 1) -> dict:
+    """implicit's BPR or ALS with 64 factors; its main knobs on a small grid (defaults first)."""
+    import numpy as np
+    from implicit.cpu.als import AlternatingLeastSquares
+    from implicit.cpu.bpr import BayesianPersonalizedRanking
+
+    if algo == "bpr":
+        points = grid(learning_rate=[0.01, 0.05], regularization=[0.01, 0.001], iterations=[100, 300])
+        make = lambda p: BayesianPersonalizedRanking(factors=64, random_state=0, num_threads=threads, **p)  # noqa: E731
+    else:
+        points = grid(regularization=[0.01, 0.1, 1.0, 10.0, 30.0, 100.0], alpha=[1.0, 10.0, 40.0])
+        make = lambda p: AlternatingLeastSquares(factors=64, iterations=15, random_state=0, num_threads=threads, **p)  # noqa: E731
+
+    def fit(p):
+        model = make(p)
+        model.fit(ui, show_progress=False)
+        return torch.from_numpy(np.asarray(model.user_factors @ model.item_factors.T, dtype=np.float32))
+
+    best = tune(fit, points, validate)
+    best["scores"] = best.pop("fitted")
+    return best
