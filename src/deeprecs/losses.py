@@ -33,21 +33,28 @@ def margin(pos: torch.Tensor, neg: torch.Tensor, margin: float = 1.0, **_: float
 
 
 def warp(pos: torch.Tensor, neg: torch.Tensor, margin: float = 1.0, n_items: int = 0, **_: float) -> torch.Tensor:
-    """WARP (Weston et al. 2011), batched: ``neg`` holds ``n`` candidate negatives per positive.
+    """WARP (Weston et al. 2011), batched: ``neg`` holds ``n`` uniformly drawn candidates per
+    positive, in the order they were drawn.
 
-    Among the candidates that violate the margin, the hardest one is trained on; the pair is
-    weighted by ``L(rank) = sum_{k=1..rank} 1/k`` of the positive's estimated rank
-    ``rank ~ (n_items - 1) * violators / n`` — a positive beaten by many items moves more.
-    Pairs with no violator contribute nothing.
+    As in the paper (and LightFM), the candidates are tried in turn: the **first** one that
+    violates the margin is trained on, and ``N``, the number of tries it took, estimates the
+    positive's rank as ``rank = floor((n_items - 1) / N)``; the pair's hinge
+    ``margin + s_neg - s_pos`` is weighted by ``L(rank) = sum_{k=1..rank} 1/k``. A positive that
+    is beaten at the first try is far down the list and moves a lot; one that takes many tries
+    is near the top and moves little. Pairs with no violator among the ``n`` contribute nothing.
+    (Training on the hardest of the ``n`` instead chases false negatives: on ML-100K ``ua`` it
+    cost 0.06 AUC.)
     """
     n = neg.shape[1]
     viol = margin + neg - pos.unsqueeze(1)  # (B, n)
-    n_viol = (viol > 0).sum(1)
-    hardest = viol.max(1).values
-    est_rank = torch.floor((max(n_items, n + 1) - 1) * n_viol.float() / n).clamp(min=1)
-    weight = torch.log(est_rank) + 0.5772156649 + 1 / (2 * est_rank)  # harmonic number H(rank)
-    weight = torch.where(n_viol > 0, weight, torch.zeros_like(weight))
-    return (weight.detach() * F.relu(hardest)).sum() / max(len(pos), 1)
+    is_viol = viol > 0
+    found = is_viol.any(1)
+    first = is_viol.float().argmax(1)  # index of the first violator (0 where there is none)
+    rank = torch.floor((max(n_items, n + 1) - 1) / (first + 1).float()).clamp(min=1)
+    weight = torch.log(rank) + 0.5772156649 + 1 / (2 * rank)  # harmonic number H(rank)
+    weight = torch.where(found, weight, torch.zeros_like(weight))
+    hinge = viol.gather(1, first.unsqueeze(1)).squeeze(1)
+    return (weight.detach() * F.relu(hinge)).sum() / max(len(pos), 1)
 
 
 RANKING_LOSSES = {"bce": bce, "bpr": bpr, "margin": margin, "warp": warp}

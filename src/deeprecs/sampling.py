@@ -11,7 +11,7 @@ Which to use:
   excluding positives. Popular items are harder negatives; helps full-ranking metrics against
   a popularity-dominated catalogue, at a cost on the long tail.
 - ``hard`` (WARP): draws ``n`` candidates per positive (uniform, positives excluded); the ``warp``
-  loss trains on the hardest violator and weights it by the estimated rank. Worth it when
+  loss trains on the first violator and weights it by the rank that implies. Worth it when
   precision at the top matters (HR/NDCG@K); each step scores ``n`` candidates.
 """
 

@@ -102,7 +102,7 @@ class RankingTask:
         self.loss_fn = get_loss("ranking", cfg.loss)
         kind = "hard" if cfg.loss == "warp" and cfg.sampler == "uniform-excl" else cfg.sampler
         self.sampler = NegativeSampler(train, kind, cfg.sampler_alpha)
-        # WARP scores several candidates per positive and keeps the hardest violator.
+        # WARP scores several candidates per positive and trains on the first that violates the margin.
         self.n_neg = max(cfg.n_negatives, 16) if cfg.loss == "warp" else cfg.n_negatives
         self.margin = cfg.margin
         self.n_items = train.n_items
