@@ -160,7 +160,7 @@ def run_peer(row: str, data: str, split: str, threads: int) -> dict:
         return sampled_scores(scores, valid, valid_neg)
 
     if library == "implicit":
-        best = implicit_tuned("als", train.tocsr(), validate, threads=threads)
+        best = implicit_tuned("als", train.tocsr(), validate, threads=threads, small=data.startswith("ncf"))
         epochs = 15  # ALS iterations (fixed; regularization and alpha tuned)
     elif library == "cornac":  # the paper's settings, not tuned (the reference run)
         epochs = CORNAC_NEUMF_EPOCHS["ncf-ml-1m" if data.startswith("ncf") else data]
@@ -171,7 +171,7 @@ def run_peer(row: str, data: str, split: str, threads: int) -> dict:
     else:
         big = data.startswith("ncf")  # ~1 s an epoch on ML-1M: a smaller grid
         best = lightfm_tuned("warp", train.tocsr().tocoo(), validate, max_epochs=50 if big else 100, threads=threads,
-                             learning_rates=(0.05, 0.02), alphas=(0.0,) if big else (0.0, 1e-5))
+                             learning_rates=(0.05,) if big else (0.05, 0.02), alphas=(0.0,) if big else (0.0, 1e-5))
         epochs = best["params"]["epochs"]
     scores = best["scores"]
     t0 = time.perf_counter()

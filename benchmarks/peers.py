@@ -50,8 +50,9 @@ def lightfm_tuned(loss: str, ui, validate, max_epochs: int = 100, every: int = 5
     return best
 
 
-def implicit_tuned(algo: str, ui, validate, threads: int = 1) -> dict:
-    """implicit's BPR or ALS with 64 factors; its main knobs on a small grid (defaults first)."""
+def implicit_tuned(algo: str, ui, validate, threads: int = 1, small: bool = False) -> dict:
+    """implicit's BPR or ALS with 64 factors; its main knobs on a small grid (defaults first;
+    ``small``: a coarser ALS grid for large data)."""
     import numpy as np
     from implicit.cpu.als import AlternatingLeastSquares
     from implicit.cpu.bpr import BayesianPersonalizedRanking
@@ -60,7 +61,8 @@ def implicit_tuned(algo: str, ui, validate, threads: int = 1) -> dict:
         points = grid(learning_rate=[0.01, 0.05], regularization=[0.01, 0.001], iterations=[100, 300])
         make = lambda p: BayesianPersonalizedRanking(factors=64, random_state=0, num_threads=threads, **p)  # noqa: E731
     else:
-        points = grid(regularization=[0.01, 0.1, 1.0, 10.0, 30.0, 100.0], alpha=[1.0, 10.0, 40.0])
+        points = (grid(regularization=[0.1, 1.0, 10.0, 100.0], alpha=[1.0, 10.0]) if small else
+                  grid(regularization=[0.01, 0.1, 1.0, 10.0, 30.0, 100.0], alpha=[1.0, 10.0, 40.0]))
         make = lambda p: AlternatingLeastSquares(factors=64, iterations=15, random_state=0, num_threads=threads, **p)  # noqa: E731
 
     def fit(p):

@@ -133,3 +133,19 @@ def test_sparse_adam_updates_only_touched_rows_and_learns():
     model = build_model("biased-mf", train.n_users, train.n_items, factors=4, l2=0.0)
     history = fit(model, RatingTask(train), TrainConfig(optimizer="sparse-adam", lr=0.05, epochs=30, batch_size=32, progress=False))
     assert history.epochs[-1]["train_loss"] < 0.2 * history.epochs[0]["train_loss"]
+
+
+def test_a_presets_training_defaults_apply_and_options_override_them(movielens_dir, tmp_path):
+    from deeprecs.models import PRESETS
+    from deeprecs.runs import load_run
+
+    preset = PRESETS["warp-mf"]
+    spec = TrainSpec(model="warp-mf", data=str(movielens_dir), positive=4.0, model_options={"factors": 4},
+                     train_options={"epochs": 1, "threads": 1})
+    train(spec, out=tmp_path / "w", progress=False)
+    saved = load_run(tmp_path / "w").config["train"]
+    assert saved["lr"] == preset.train_options["lr"] and saved["patience"] == preset.train_options["patience"]
+    assert saved["loss"] == "warp" and saved["epochs"] == 1
+    spec.train_options["lr"] = 0.05
+    train(spec, out=tmp_path / "w2", progress=False)
+    assert load_run(tmp_path / "w2").config["train"]["lr"] == 0.05

@@ -358,7 +358,8 @@ def train(spec: TrainSpec, out: str | Path | None = None, progress: bool = True)
     if loss != "none":
         get_loss(task, loss)  # the rating task would otherwise ignore a ranking loss silently
     split = prepare_split(spec, ds, task)
-    options = {**default_train_options(model_cls, task, bool(spec.pretrain)), **spec.train_options, "seed": spec.seed, "progress": progress}
+    preset = PRESETS[spec.model].train_options if spec.model in PRESETS else {}
+    options = {**default_train_options(model_cls, task, bool(spec.pretrain)), **preset, **spec.train_options, "seed": spec.seed, "progress": progress}
     if task == "ranking" or loss != "none":
         options["loss"] = loss
     try:
