@@ -95,6 +95,34 @@ def log(*parts: Any) -> None:
     print(*parts, file=sys.stderr, flush=True)
 
 
+# ----------------------------------------------------------------------------- our rows
+def run_models(ours: Callable[..., dict], models: list[str], blend_of: list[str], threads: int, label: str,
+               args: Callable[[str, str, tuple], tuple], extra: dict | None = None) -> list[dict]:
+    """Our rows, each in its own process: ``ours(*args(model, runs_dir, pretrain))``.
+
+    Every run is saved in a temporary folder so that the ``blend`` row can blend this
+    benchmark's own runs of ``blend_of`` (``blend --pretrain``) instead of training the same
+    members a second time; its ``fit_seconds`` then include theirs (``fit_seconds_own``: the
+    blend weights alone). Without all of them among the rows before it, the blend trains its own.
+    """
+    import tempfile
+
+    rows: list[dict] = []
+    with tempfile.TemporaryDirectory(prefix="bench-runs-") as runs:
+        for model in models:
+            log(f"[{label}] {model} ...")
+            done = models[: models.index(model)]
+            pretrain = tuple(blend_of) if model == "blend" and all(m in done for m in blend_of) else ()
+            row = {"library": "deeprecs", "model": model, **(extra or {}), **run_isolated(ours, *args(model, runs, pretrain), threads=threads)}
+            if pretrain and "error" not in row:
+                row["fit_seconds_own"] = row["fit_seconds"]
+                row["fit_seconds"] += sum(r.get("fit_seconds") or 0 for r in rows if r["model"] in pretrain)
+                row["blend_of"] = list(pretrain)
+            log(f"   {', '.join(f'{k} {row[k]:.4f}' for k in ('rmse', 'auc') if row.get(k) is not None)}  fit {row.get('fit_seconds')}  {row.get('error', '')}")
+            rows.append(row)
+    return rows
+
+
 # ----------------------------------------------------------------------------- peers, tuned
 def tune(fit: Callable[[dict], Any], grid: list[dict], validate: Callable[[Any], float], higher_is_better: bool = True) -> dict:
     """A peer's hyper-parameters chosen on OUR validation part (never on test), like ours.

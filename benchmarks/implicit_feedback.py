@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import log, machine, markdown_table, run_isolated, write_results  # noqa: E402
+from common import log, machine, markdown_table, run_isolated, run_models, write_results  # noqa: E402
 
 MODELS = ["popularity", "triplet", "deep-triplet", "bpr-mf", "warp-mf", "two-tower", "mlp", "ease", "rp3beta", "blend"]
 QUICK_MODELS = ["popularity", "triplet"]
@@ -44,12 +44,17 @@ def _evaluate(score_fn, train, test) -> tuple[dict, float]:
     return metrics, time.perf_counter() - t0
 
 
-def ours(model: str, data: str, quick: bool) -> dict:
+#: the blend row blends this benchmark's own runs of these rows (``blend --pretrain``), its fit
+#: seconds counting theirs; otherwise it would train the same members a second time
+BLEND_OF = ["ease", "rp3beta", "bpr-mf"]
+
+
+def ours(model: str, data: str, quick: bool, runs: str = "", pretrain: tuple = ()) -> dict:
     from deeprecs.pipeline import TrainSpec, train
 
     spec = TrainSpec(model=model, data=data, split=SPLIT, seed=0, positive=POSITIVE, task="ranking",
-                     train_options={"epochs": 2} if quick else {})
-    trained, metrics, history, _, _ = train(spec, progress=False)
+                     pretrain=[str(Path(runs) / p) for p in pretrain], train_options={"epochs": 2} if quick else {})
+    trained, metrics, history, _, _ = train(spec, out=Path(runs) / model if runs else None, progress=False)
     row = {k: metrics.get(k) for k in (*KEYS, "fit_seconds", "eval_seconds", "epochs", "n_parameters")}
     row["examples_per_s"] = max((e["examples_per_s"] for e in history.epochs), default=None)
     return row
@@ -102,11 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     models = args.models.split(",") if args.models else (QUICK_MODELS if args.quick else MODELS)
     rows = [{"library": "-", "model": "random", **run_isolated(random_scorer, args.data, threads=args.threads)}]
-    for model in models:
-        log(f"[implicit] {model} ...")
-        row = {"library": "deeprecs", "model": model, **run_isolated(ours, model, args.data, args.quick, threads=args.threads)}
-        log(f"   auc {row.get('auc')}  fit {row.get('fit_seconds')}  {row.get('error', '')}")
-        rows.append(row)
+    rows += run_models(ours, models, BLEND_OF, args.threads, "implicit", lambda m, runs, pre: (m, args.data, args.quick, runs, pre))
     if not (args.quick or args.no_peers):
         for library, algo in PEERS:
             if installed(library):
@@ -135,7 +136,8 @@ def main(argv: list[str] | None = None) -> int:
           "all rows scored by deeprecs' evaluation on identical candidates (full ranking, train positives excluded). "
           "`time_vs_best_peer`: our fit seconds / the fastest peer's with AUC at least ours - 0.005 (– where no peer is that good). "
           "Peers are tuned like ours, on the validation part carved from train (never on test): `chosen` is what validation "
-          "picked, `fit_seconds` the fit of that choice, `tuning_seconds` the whole search.", "",
+          "picked, `fit_seconds` the fit of that choice, `tuning_seconds` the whole search. The blend row blends this "
+          f"benchmark's {', '.join(BLEND_OF)} runs (`blend --pretrain`); its fit seconds include theirs.", "",
           markdown_table(rows, columns), "## Targets (issue 3)", "", markdown_table(summary, ["what", "metric", "value", "target", "met"])]
     info = machine()
     md += ["", f"Machine: {info.get('cpu', '')}, {info['cpus']} CPUs; torch {info['torch']}; lightfm {info['lightfm']}; implicit {info['implicit']}; {info['date']}."]

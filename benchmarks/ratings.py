@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import log, machine, markdown_table, run_isolated, write_results  # noqa: E402
+from common import log, machine, markdown_table, run_isolated, run_models, write_results  # noqa: E402
 
 MODELS = ["mf", "biased-mf", "nnmf", "svdpp", "mlp", "two-tower", "autorec", "blend"]
 QUICK_MODELS = ["biased-mf", "mlp"]
@@ -31,12 +31,16 @@ TARGETS = {  # issue 2: (split, model, metric, bound)
 }
 
 
-def ours(model: str, split: str, data: str, quick: bool) -> dict:
+#: the blend row blends this benchmark's own runs of its members (see ``common.run_models``)
+BLEND_OF = ["biased-mf", "svdpp", "autorec"]
+
+
+def ours(model: str, split: str, data: str, quick: bool, runs: str = "", pretrain: tuple = ()) -> dict:
     from deeprecs.pipeline import TrainSpec, train
 
     options = {"epochs": 3} if quick else {}
-    spec = TrainSpec(model=model, data=data, split=split, seed=0, train_options=options)
-    trained, metrics, history, _, _ = train(spec, progress=False)
+    spec = TrainSpec(model=model, data=data, split=split, seed=0, train_options=options, pretrain=[str(Path(runs) / p) for p in pretrain])
+    trained, metrics, history, _, _ = train(spec, out=Path(runs) / model if runs else None, progress=False)
     row = {k: metrics.get(k) for k in ("rmse", "mae", "mae_rounded", "fit_seconds", "eval_seconds", "epochs", "n_parameters")}
     if model == "nnmf":
         row["min_embedding"] = float(min(trained.user_emb.weight.min().detach(), trained.item_emb.weight.min().detach()))
@@ -115,11 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     peers = [] if (args.no_peers or args.quick or not have_surprise()) else PEERS
     rows = []
     for split in splits:
-        for model in models:
-            log(f"[ratings] {split} {model} ...")
-            row = {"split": split, "library": "deeprecs", "model": model, **run_isolated(ours, model, split, args.data, args.quick, threads=args.threads)}
-            log(f"   {row.get('rmse')}  fit {row.get('fit_seconds')}  {row.get('error', '')}")
-            rows.append(row)
+        rows += run_models(ours, models, BLEND_OF, args.threads, f"ratings {split}",
+                           lambda m, runs, pre, split=split: (m, split, args.data, args.quick, runs, pre), extra={"split": split})
         for peer in peers:
             if peer == "SVD++" and split != "random:0.2":
                 continue  # ~10 s each; once is enough to place it
@@ -148,7 +149,8 @@ def main(argv: list[str] | None = None) -> int:
           f"Default options; seed 0; {args.threads} torch threads; protocol per ../shared/PROTOCOLS.md. "
           "Each row in its own process. `time_vs_best_peer`: our fit time / the fastest peer's with RMSE within +0.005 (lower is better). "
           "Surprise is tuned like ours, on the validation part carved from train (never on test): `chosen` is what validation "
-          "picked, `fit_seconds` the fit of that choice, `tuning_seconds` the whole search.", "",
+          "picked, `fit_seconds` the fit of that choice, `tuning_seconds` the whole search. The blend row blends this "
+          f"benchmark's {', '.join(BLEND_OF)} runs of the same split (`blend --pretrain`); its fit seconds include theirs.", "",
           markdown_table(rows, columns), "## Targets (issue 2)", "", markdown_table(summary, ["split", "model", "metric", "value", "target", "met"])]
     info = machine()
     md += ["", f"Machine: {info.get('cpu', '')}, {info['cpus']} CPUs; torch {info['torch']}; surprise {info['surprise']}; {info['date']}."]

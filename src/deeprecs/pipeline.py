@@ -212,6 +212,8 @@ def forget_cold(model: Recommender, train: Interactions) -> None:
 
 # ----------------------------------------------------------------------------- train
 def build_for(spec: TrainSpec, train: Interactions, task: str) -> Recommender:
+    if spec.pretrain and get_model_class(spec.model) is Blend:
+        return blend_of_runs(spec.pretrain, train, task, spec.model_options)
     defaults = dict(getattr(get_model_class(spec.model), "model_defaults", {}).get(task, {}))
     if spec.model in PRESETS:
         defaults.update(PRESETS[spec.model].model_options)
@@ -222,13 +224,39 @@ def build_for(spec: TrainSpec, train: Interactions, task: str) -> Recommender:
     return model
 
 
+def _same_data(run, train: Interactions) -> None:  # noqa: ANN001 - a loaded Run
+    if run.user_map != train.user_map or run.item_map != train.item_map:
+        raise ConfigError(f"pre-trained run {run.path} was trained on other data (ids differ): use the same --data and --split")
+
+
+def blend_of_runs(paths: list[str], train: Interactions, task: str, options: dict) -> Blend:
+    """A blend whose members are already-trained runs (``blend --pretrain runs/a,runs/b``):
+    their weights are taken as they are; only the blend weights remain to be fitted."""
+    from deeprecs.runs import load_run
+
+    if len(paths) < 2:
+        raise ConfigError(f"blend --pretrain needs at least two runs to blend (got {len(paths)})")
+    if set(options) - {"task"}:
+        raise ConfigError(f"blend --pretrain takes its members from the runs; drop {', '.join(sorted(set(options) - {'task'}))}")
+    runs = [load_run(p) for p in paths]
+    for r in runs:
+        _same_data(r, train)
+        if r.config.get("task") != task:
+            raise ConfigError(f"run {r.path} was trained for {r.config.get('task')!r}, this blend is for {task!r}")
+    member_options = [{k: v for k, v in r.model.config.model_dump().items() if k not in ("n_users", "n_items")} for r in runs]
+    model = build_model("blend", train.n_users, train.n_items, task=task, members=[r.model.name for r in runs], member_options=member_options)
+    for member, r in zip(model.members, runs):
+        member.load_weights(r.model.state_dict())
+    return model
+
+
 def load_pretrained(model: Recommender, runs: list[str], train: Interactions) -> None:
     from deeprecs.models.ncf import GMF, NeuMF
     from deeprecs.models.neural import MLP
     from deeprecs.runs import load_run
 
     if not isinstance(model, NeuMF):
-        raise ConfigError("--pretrain is for neumf (GMF and MLP runs)")
+        raise ConfigError("--pretrain is for neumf (GMF and MLP runs) and blend (the runs to blend)")
     if len(runs) != 2:
         raise ConfigError(f"--pretrain needs exactly two runs, a gmf and an mlp one (e.g. runs/gmf,runs/mlp); got {len(runs)}")
     loaded = [load_run(p) for p in runs]
@@ -240,8 +268,7 @@ def load_pretrained(model: Recommender, runs: list[str], train: Interactions) ->
     if mlp_run.config.get("task", "ranking") != "ranking":
         raise ConfigError(f"the mlp run {mlp_run.path} was trained for {mlp_run.config.get('task')!r}; pre-train it with --task ranking")
     for r in (gmf, mlp_run):
-        if r.user_map != train.user_map or r.item_map != train.item_map:
-            raise ConfigError(f"pre-trained run {r.path} was trained on other data (ids differ): use the same --data and --split")
+        _same_data(r, train)
     model.check_pretrained(gmf.model, mlp_run.model)
     model.load_pretrained(gmf.model, mlp_run.model)
 
@@ -273,12 +300,15 @@ def fit_one(model: Recommender, task: str, loss: str, cfg: TrainConfig, split: S
 
 
 def fit_blend(model: Blend, spec: TrainSpec, split: Split, ds: Dataset, progress: bool) -> History:
-    """Train each member with its own defaults, then fit the blend weights on validation data."""
+    """Train each member with its own defaults (unless they are trained runs, ``--pretrain``),
+    then fit the blend weights on validation data."""
     if split.valid is None or not len(split.valid):
         raise ConfigError("blend needs a validation part to fit its weights (--valid-fraction > 0)")
     task = model.config.task
     total = History(valid_metric="valid_rmse" if task == "rating" else "")
     for name, member in zip(model.config.members, model.members):
+        if spec.pretrain:
+            break
         preset = PRESETS.get(name)
         loss = preset.loss if preset else type(member).default_loss[task]
         options = {**default_train_options(type(member), task), **(preset.train_options if preset else {}),

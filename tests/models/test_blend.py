@@ -80,3 +80,26 @@ def test_weights_pick_the_member_that_ranks_validation_items_and_never_look_at_t
     _fit_ranking_weights(model, Split(train=everything, test=test, valid=valid), history)
     assert model.weights.tolist() == pytest.approx([0.0, 0.0, 1.0])  # all on EASE, which sees the blocks
     assert history.valid_metric == "valid_auc" and history.best_valid > 0.9
+
+
+def test_a_blend_of_trained_runs_keeps_their_weights_and_only_fits_its_own(movielens_dir, tmp_path):
+    from deeprecs.errors import ConfigError
+    from deeprecs.pipeline import TrainSpec, train
+    from deeprecs.runs import load_run
+
+    base = dict(data=str(movielens_dir), split="holdout:2", positive=4.0, train_options={"epochs": 2, "threads": 1})
+    ease = train(TrainSpec(model="ease", **base), out=tmp_path / "ease", progress=False)[0]
+    bpr = train(TrainSpec(model="bpr-mf", model_options={"factors": 4}, **base), out=tmp_path / "bpr", progress=False)[0]
+    blend, metrics, history, *_ = train(TrainSpec(model="blend", pretrain=[str(tmp_path / "ease"), str(tmp_path / "bpr")], **base),
+                                        out=tmp_path / "blend", progress=False)
+    assert history.epochs == [] and history.valid_metric == "valid_auc"  # nothing retrained
+    assert torch.equal(blend.members[0].weights, ease.weights)
+    assert torch.equal(blend.members[1].item_emb.weight, bpr.item_emb.weight)
+    assert torch.allclose(blend.weights.sum(), torch.tensor(1.0))
+    again = load_run(tmp_path / "blend").model  # a saved blend of runs loads on its own
+    torch.testing.assert_close(again.score_all(torch.arange(3)), blend.score_all(torch.arange(3)))
+    with pytest.raises(ConfigError, match="at least two runs"):
+        train(TrainSpec(model="blend", pretrain=[str(tmp_path / "ease")], **base), progress=False)
+    with pytest.raises(ConfigError, match="trained for 'ranking'"):
+        train(TrainSpec(model="blend", pretrain=[str(tmp_path / "ease"), str(tmp_path / "bpr")], task="rating",
+                        **{**base, "positive": None}), progress=False)
