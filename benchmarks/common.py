@@ -50,6 +50,15 @@ def run_isolated(fn: Callable[..., dict], *args: Any, threads: int = 2, timeout:
     return row
 
 
+def installed(module: str) -> bool:
+    """Whether a peer library imports (its rows are skipped otherwise)."""
+    try:
+        __import__(module)
+        return True
+    except Exception:
+        return False
+
+
 def machine() -> dict:
     import numpy
     import torch

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import log, machine, markdown_table, run_isolated, run_models, write_results  # noqa: E402
+from common import installed, log, machine, markdown_table, run_isolated, run_models, write_results  # noqa: E402
 
 MODELS = ["popularity", "triplet", "deep-triplet", "bpr-mf", "warp-mf", "two-tower", "mlp", "ease", "rp3beta", "blend"]
 QUICK_MODELS = ["popularity", "triplet"]
@@ -87,14 +87,6 @@ def peer(library: str, algo: str, data: str) -> dict:
     metrics, eval_s = _evaluate(lambda users: scores[users], eval_train, test)
     return {**{k: metrics[k] for k in KEYS}, "fit_seconds": best["fit_seconds"], "eval_seconds": eval_s,
             "valid_auc": best["valid"], "tuning_seconds": best["tuning_seconds"], "chosen": best["params"]}
-
-
-def installed(name: str) -> bool:
-    try:
-        __import__(name)
-        return True
-    except Exception:
-        return False
 
 
 def main(argv: list[str] | None = None) -> int:

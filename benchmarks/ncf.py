@@ -31,7 +31,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import deeprecs.pipeline as pipeline  # noqa: E402
-from common import run_isolated  # noqa: E402
+from common import installed, run_isolated  # noqa: E402
 from deeprecs.pipeline import TrainSpec, load_data, prepare_split, sampled_candidates  # noqa: E402
 from deeprecs.training import fit  # noqa: E402
 
@@ -139,14 +139,6 @@ def cornac_neumf_scores(train, epochs: int) -> torch.Tensor:
     return scores
 
 
-def installed(row: str) -> bool:
-    try:
-        __import__(row.split("-")[0])
-        return True
-    except ImportError:
-        return False
-
-
 def run_peer(row: str, data: str, split: str, threads: int, cornac_epochs: int = 20) -> dict:
     """A peer library trained on the same train part as ours, tuned on the same validation
     hold-out (sampled NDCG@10, as ours), scored on test by our evaluation."""
@@ -158,8 +150,8 @@ def run_peer(row: str, data: str, split: str, threads: int, cornac_epochs: int =
     library = row.split("-")[0]
     train, valid, valid_neg, eval_train, test, test_neg = ranking_parts(data, split, None)
 
-    def validate(scores) -> float:  # noqa: ANN001
-        return sampled_scores(scores, valid, valid_neg)
+    def validate(scores) -> float:  # noqa: ANN001 - sampled NDCG@10, the validator our models use
+        return evaluate_sampled(lambda users: scores[users], train, valid, valid_neg, ks=(10,))["ndcg@10"]
 
     if library == "implicit":
         best = implicit_tuned("als", train.tocsr(), validate, threads=threads, small=data.startswith("ncf"))
@@ -183,18 +175,6 @@ def run_peer(row: str, data: str, split: str, threads: int, cornac_epochs: int =
             "threads": threads, "epochs": epochs, "best_epoch": "-", "valid_ndcg10": best["valid"], "time_to_als_hr": None,
             "tuning_seconds": round(best["tuning_seconds"], 1), "chosen": best["params"],
             "test_hr_per_epoch": [], "quirks": {k: v for k, v in metrics.items() if k.startswith("quirk_")}}
-
-
-def sampled_scores(scores: torch.Tensor, part, negatives) -> float:  # noqa: ANN001
-    """Sampled NDCG@10 of a dense score matrix on ``part`` (the validator our models use)."""
-    import numpy as np
-
-    from deeprecs.evaluation.sampled import hit_ndcg, sampled_rank
-
-    users = torch.from_numpy(part.users)
-    cand = torch.cat([torch.from_numpy(part.items)[:, None], torch.from_numpy(np.asarray(negatives, dtype=np.int64))], 1)
-    s = scores[users[:, None], cand]
-    return float(hit_ndcg(sampled_rank(s[:, 0], s[:, 1:]), (10,))["ndcg@10"].mean())
 
 
 def defaults() -> dict:
@@ -350,7 +330,7 @@ def main() -> None:
                     rows[row] = r
             for row in PEERS:
                 cornac_epochs = CORNAC_NEUMF_EPOCHS[label]
-                if row in wanted and not args.quick and installed(row) and not (row == "cornac-neumf" and not cornac_epochs):
+                if row in wanted and not args.quick and installed(row.split("-")[0]) and not (row == "cornac-neumf" and not cornac_epochs):
                     r = run_isolated(run_peer, row, data, split, args.threads, cornac_epochs, threads=args.threads)
                     if _say(label, row, r):
                         rows[row] = r

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import log, machine, markdown_table, run_isolated, run_models, write_results  # noqa: E402
+from common import installed, log, machine, markdown_table, run_isolated, run_models, write_results  # noqa: E402
 
 MODELS = ["mf", "biased-mf", "nnmf", "svdpp", "mlp", "two-tower", "autorec", "blend"]
 QUICK_MODELS = ["biased-mf", "mlp"]
@@ -96,15 +96,6 @@ def surprise_peer(algo_name: str, split: str, data: str) -> dict:
             "valid_rmse": best["valid"], "tuning_seconds": best["tuning_seconds"], "chosen": best["params"]}
 
 
-def have_surprise() -> bool:
-    try:
-        import surprise  # noqa: F401
-
-        return True
-    except ImportError:
-        return False
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="two models, 3 epochs, random split only (CI smoke test)")
@@ -116,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     splits = (args.splits or ("random:0.2" if args.quick else "random:0.2,canonical:u1")).split(",")
     models = args.models.split(",") if args.models else (QUICK_MODELS if args.quick else MODELS)
-    peers = [] if (args.no_peers or args.quick or not have_surprise()) else PEERS
+    peers = [] if (args.no_peers or args.quick or not installed("surprise")) else PEERS
     rows = []
     for split in splits:
         rows += run_models(ours, models, BLEND_OF, args.threads, f"ratings {split}",

@@ -306,9 +306,8 @@ def fit_blend(model: Blend, spec: TrainSpec, split: Split, ds: Dataset, progress
         raise ConfigError("blend needs a validation part to fit its weights (--valid-fraction > 0)")
     task = model.config.task
     total = History(valid_metric="valid_rmse" if task == "rating" else "")
-    for name, member in zip(model.config.members, model.members):
-        if spec.pretrain:
-            break
+    trained_runs = bool(spec.pretrain)  # members loaded as they are: nothing to train
+    for name, member in [] if trained_runs else zip(model.config.members, model.members):
         preset = PRESETS.get(name)
         loss = preset.loss if preset else type(member).default_loss[task]
         options = {**default_train_options(type(member), task), **(preset.train_options if preset else {}),
