@@ -116,9 +116,8 @@ class RankingTask:
     def loss(self, model: Recommender, idx: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         u, i = self.users[idx], self.items[idx]
         neg = self.sampler.sample(u, self.n_neg, generator)  # (B, n)
-        b, n = neg.shape
-        scores = model(torch.cat([u, u.repeat_interleave(n)]), torch.cat([i, neg.flatten()]))
-        pos_s, neg_s = scores[:b], scores[b:].view(b, n)
+        scores = model.score_candidates(u, torch.cat([i.unsqueeze(1), neg], 1))  # (B, 1 + n)
+        pos_s, neg_s = scores[:, 0], scores[:, 1:]
         reg = model.regularization(u, i)
         return self.loss_fn(pos_s, neg_s, margin=self.margin, n_items=self.n_items) + reg
 

@@ -25,6 +25,7 @@ SMALL = {
     "popularity": {},
     "ease": {"l2": 1.0},
     "rp3beta": {},
+    "als": {"factors": 8, "l2": 0.1, "alpha": 5.0},
     "autorec": {"hidden": 16, "l2": 0.01},
     "blend": {"members": ["biased-mf", "autorec"], "member_options": [{"factors": 8}, {"hidden": 16, "l2": 0.01}]},
 }
@@ -34,7 +35,7 @@ SMALL_FOR_TASK = {("blend", "ranking"): {"task": "ranking", "members": ["ease", 
 #: training-loop settings that learn the checkerboard (small data: many small steps)
 TRAIN = {"epochs": 20, "batch_size": 16, "lr": 0.05, "threads": 1, "progress": False, "patience": 0}
 #: pointwise log loss overfits at a high rate: the held-out item is sampled as a negative for its user
-TRAIN_OVERRIDES: dict[str, dict] = {"gmf": {"lr": 0.02}, "neumf": {"lr": 0.02}, "autorec": {"batch_size": 4}}
+TRAIN_OVERRIDES: dict[str, dict] = {"gmf": {"lr": 0.02}, "neumf": {"lr": 0.02}, "two-tower": {"lr": 0.02}, "autorec": {"batch_size": 4}}
 
 CASES = [(name, task) for name, cls in MODELS.items() for task in cls.tasks]
 

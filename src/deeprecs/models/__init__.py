@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from deeprecs.errors import ConfigError
+from deeprecs.models.als import ALS
 from deeprecs.models.autorec import AutoRec
 from deeprecs.models.base import ModelConfig, Recommender
 from deeprecs.models.blend import Blend
@@ -17,7 +18,7 @@ from deeprecs.models.rp3beta import RP3beta
 from deeprecs.models.triplet import DeepTriplet, Triplet
 
 MODELS: dict[str, type[Recommender]] = {
-    cls.name: cls for cls in (MF, BiasedMF, NNMF, SVDpp, AutoRec, MLP, TwoTower, Triplet, DeepTriplet, GMF, NeuMF, Popularity, EASE, RP3beta, Blend)
+    cls.name: cls for cls in (MF, BiasedMF, NNMF, SVDpp, AutoRec, MLP, TwoTower, Triplet, DeepTriplet, GMF, NeuMF, Popularity, EASE, RP3beta, ALS, Blend)
 }
 
 #: presets: a name that is another architecture with a fixed loss

@@ -69,6 +69,13 @@ class Recommender(nn.Module):
             out[start : start + len(uu)] = self.forward(pu, pi).view(len(uu), n_items)
         return out
 
+    def score_candidates(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """``users (B,)``, ``items (B, m)`` -> ``(B, m)``: each user's scores of their own ``m``
+        candidates (in training: a positive and its sampled negatives). Generic version: ``forward``
+        on the flattened pairs; factor and MLP models override it to look each user up once."""
+        b, m = items.shape
+        return self.forward(users.repeat_interleave(m), items.reshape(-1)).view(b, m)
+
     def retrieval_vectors(self) -> tuple[torch.Tensor, torch.Tensor] | None:
         """``(U (n_users, d), V (n_items, d))`` with ``score(u, i) = U[u] @ V[i] + score_constant()``,
         or ``None`` when the model is not a dot product (an MLP scorer)."""
@@ -163,6 +170,17 @@ def concat_mlp_score_all(
     rows = max(1, budget // max(n_items * h, 1))
     out = [rest(left[s : s + rows, None, :] + right[None]).reshape(-1, n_items) for s in range(0, len(left), rows)]
     return torch.cat(out) if out else torch.empty(0, n_items)
+
+
+def concat_mlp_candidates(user_vecs: torch.Tensor, item_vecs: torch.Tensor, layers: list[nn.Module]) -> torch.Tensor:
+    """An MLP over ``[user; item]`` for each user's own candidates: ``user_vecs (B, a)``,
+    ``item_vecs (B, m, b)`` -> ``(B, m, out)``. The first ``nn.Linear`` splits as in
+    :func:`concat_mlp_score_all`, so each user's side is multiplied once, not ``m`` times."""
+    first, rest = layers[0], nn.Sequential(*layers[1:])
+    a = user_vecs.shape[1]
+    left = user_vecs @ first.weight[:, :a].T + first.bias  # (B, h)
+    right = item_vecs @ first.weight[:, a:].T  # (B, m, h)
+    return rest(left.unsqueeze(1) + right)
 
 
 def flat_layers(*modules: nn.Module) -> list[nn.Module]:

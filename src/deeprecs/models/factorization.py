@@ -53,6 +53,12 @@ class MF(Recommender):
             s = s + self.user_bias(users).squeeze(-1) + self.item_bias(items).squeeze(-1)
         return s
 
+    def score_candidates(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        u = self.user_factors(users)  # (B, d): once per user, not once per candidate
+        s = (self.item_emb(items) * u.unsqueeze(1)).sum(-1) + self.rating_offset
+        if self.biased:
+            s = s + self.user_bias(users) + self.item_bias(items).squeeze(-1)
+        return s
 
     def all_user_factors(self) -> torch.Tensor:
         return self.user_emb.weight

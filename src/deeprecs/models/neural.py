@@ -6,7 +6,7 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from deeprecs.models.base import ModelConfig, Recommender, concat_mlp_score_all, flat_layers, init_embedding, mlp
+from deeprecs.models.base import ModelConfig, Recommender, concat_mlp_score_all, concat_mlp_candidates, flat_layers, init_embedding, mlp
 
 
 class MLPConfig(ModelConfig):
@@ -56,6 +56,12 @@ class MLP(Recommender):
             s = s + self.user_bias(users).squeeze(-1) + self.item_bias(items).squeeze(-1)
         return s
 
+    def score_candidates(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        layers = flat_layers(self.tower, self.out)
+        s = concat_mlp_candidates(self.user_emb(users), self.item_emb(items), layers).squeeze(-1) + self.rating_offset
+        if self.config.biases:
+            s = s + self.user_bias(users) + self.item_bias(items).squeeze(-1)
+        return s
 
     def score_all(self, users: torch.Tensor, chunk: int = 0) -> torch.Tensor:
         layers = flat_layers(self.tower, self.out)

@@ -1,0 +1,77 @@
+"""Implicit ALS: the batched conjugate-gradient solve against an exact per-row solve, and fitting."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from deeprecs.data.interactions import IdMap, Interactions
+from deeprecs.models import build_model
+from deeprecs.models.als import pattern, solve_cg
+
+
+def exact_rows(y: torch.Tensor, observed: list[list[int]], alpha: float, l2: float) -> torch.Tensor:
+    """The slow, obvious solve: each row's weighted ridge system written out cell by cell."""
+    n_cols, d = y.shape
+    out = []
+    for cols in observed:
+        c = torch.ones(n_cols, dtype=torch.float64)  # confidence of every cell
+        p = torch.zeros(n_cols, dtype=torch.float64)  # preference of every cell
+        c[cols] += alpha
+        p[cols] = 1.0
+        a = (y.T * c) @ y + l2 * torch.eye(d, dtype=torch.float64)
+        out.append(torch.linalg.solve(a, (y.T * c) @ p))
+    return torch.stack(out)
+
+
+def test_cg_converges_to_the_exact_least_squares_solution():
+    rng = np.random.default_rng(0)
+    n, m, d = 6, 9, 4
+    observed = [sorted(rng.choice(m, size=rng.integers(0, 5), replace=False).tolist()) for _ in range(n)]
+    rows = np.array([r for r, cols in enumerate(observed) for _ in cols], dtype=np.int64)
+    cols = np.array([c for cs in observed for c in cs], dtype=np.int64)
+    y = torch.from_numpy(rng.normal(size=(m, d)))
+    x = torch.zeros(n, d, dtype=torch.float64)
+    csr = pattern(rows, cols, n, m)
+    csr = torch.sparse_csr_tensor(csr.crow_indices(), csr.col_indices(), csr.values().double(), csr.shape)
+    solve_cg(x, y, csr, alpha=3.0, l2=0.5, steps=d)  # CG is exact after d steps (up to rounding)
+    expected = exact_rows(y, observed, alpha=3.0, l2=0.5)
+    torch.testing.assert_close(x, expected, rtol=1e-6, atol=1e-8)
+    assert torch.all(x[[r for r, cs in enumerate(observed) if not cs]] == 0)  # no data: the ridge gives 0
+
+
+def test_a_few_warm_started_steps_get_close():
+    rng = np.random.default_rng(1)
+    n, m, d = 30, 40, 8
+    dense = rng.random((n, m)) < 0.2
+    rows, cols = np.nonzero(dense)
+    y = torch.from_numpy(rng.normal(size=(m, d)))
+    csr = pattern(rows, cols, n, m)
+    csr = torch.sparse_csr_tensor(csr.crow_indices(), csr.col_indices(), csr.values().double(), csr.shape)
+    expected = exact_rows(y, [np.nonzero(r)[0].tolist() for r in dense], alpha=10.0, l2=1.0)
+    x = torch.zeros(n, d, dtype=torch.float64)
+    errors = []
+    for _ in range(4):  # warm starts: each call continues from the last
+        solve_cg(x, y, csr, alpha=10.0, l2=1.0, steps=3)
+        errors.append(float((x - expected).abs().max()))
+    assert errors == sorted(errors, reverse=True) and errors[-1] < 0.05 * errors[0]
+
+
+def test_duplicates_count_once_and_fitting_ranks_the_planted_block_first():
+    # two user groups, two item groups: group g likes items of group g
+    users = np.repeat(np.arange(8), 4)
+    items = np.array([(u % 2) * 6 + k for u in range(8) for k in (0, 1, 2, u % 3 + 3)])
+    maps = {"user_map": IdMap(np.arange(8)), "item_map": IdMap(np.arange(12))}
+    inter = Interactions(users=users, items=items, **maps)
+    doubled = Interactions(users=np.r_[users, users], items=np.r_[items, items], **maps)
+    a = build_model("als", 8, 12, factors=2, l2=1.0, alpha=5.0, iterations=10)
+    b = build_model("als", 8, 12, factors=2, l2=1.0, alpha=5.0, iterations=10)
+    a.fit_extra(inter, progress=False)
+    b.fit_extra(doubled, progress=False)
+    torch.testing.assert_close(a.user_factors, b.user_factors)
+    scores = a.score_all(torch.arange(8))
+    for u in range(8):
+        own = torch.arange(6) + (u % 2) * 6
+        other = torch.arange(6) + (1 - u % 2) * 6
+        assert scores[u, own].min() > scores[u, other].max()
+    assert not a.user_factors.requires_grad  # fitted in closed form, never by the training loop
