@@ -50,18 +50,33 @@ class Triplet(Recommender):
             return F.normalize(u, dim=-1, eps=1e-8), F.normalize(v, dim=-1, eps=1e-8)
         return u, v
 
+    def _zero_item_score(self, v: torch.Tensor) -> torch.Tensor:
+        """``(..., d)`` item vectors -> ``(...,)``: -1 where the vector is all zeros (cosine only).
+
+        The cosine of a zero vector is undefined; we define it as -1, the least similar. The
+        pipeline zeroes the rows of items with no train positive (``forget_cold``), so they rank
+        last, as training had put them (it only ever saw them as negatives). Scoring them 0, the
+        middle of the cosine range, put them above ~70 % of the other items and cost 0.014 AUC
+        on the validation part of ML-100K ``ua`` (positives >= 4).
+        """
+        if self.config.similarity != "cosine":
+            return torch.zeros(v.shape[:-1])
+        return -(v == 0).all(-1).float()
+
     def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        u, v = self._vectors(self.user_emb(users), self.item_emb(items))
-        s = (u * v).sum(-1)
+        q = self.item_emb(items)
+        u, v = self._vectors(self.user_emb(users), q)
+        s = (u * v).sum(-1) + self._zero_item_score(q)
         return s + self.item_bias(items).squeeze(-1) if self.config.item_bias else s
 
-
     def retrieval_vectors(self) -> tuple[torch.Tensor, torch.Tensor]:
-        u, v = self._vectors(self.user_emb.weight, self.item_emb.weight)
-        if self.config.item_bias:  # the bias as one more dimension against a constant 1
-            u = torch.cat([u, torch.ones(len(u), 1)], 1)
-            v = torch.cat([v, self.item_bias.weight], 1)
-        return u, v
+        q = self.item_emb.weight
+        u, v = self._vectors(self.user_emb.weight, q)
+        # the zero-vector score and the bias as extra dimensions against a constant 1
+        extra = self._zero_item_score(q).unsqueeze(1)
+        if self.config.item_bias:
+            extra = extra + self.item_bias.weight
+        return torch.cat([u, torch.ones(len(u), 1)], 1), torch.cat([v, extra], 1)
 
     def item_embeddings(self) -> torch.Tensor:
         return self.item_emb.weight
@@ -75,6 +90,9 @@ class DeepTripletConfig(ModelConfig):
     dropout: float = Field(0.0, ge=0, lt=1)
     l2: float = Field(0.0, ge=0, description="per-example L2 on the embeddings a batch touches")
     init_std: float = Field(0.1, gt=0)
+    normalize: bool = Field(False, description="L2-normalise the user and item embeddings before the MLP")
+    activation: Literal["relu", "gelu", "silu", "softplus"] = Field("relu", description="activation of the hidden layers")
+    bounded: bool = Field(False, description="tanh on the MLP's output: scores in (-1, 1), on the margin's scale")
 
 
 class DeepTriplet(Recommender):
@@ -91,13 +109,20 @@ class DeepTriplet(Recommender):
         self.user_emb = init_embedding(config.n_users, config.user_factors, config.init_std)
         self.item_emb = init_embedding(config.n_items, config.item_factors, config.init_std)
         sizes = [config.user_factors + config.item_factors] + [config.hidden_size] * config.n_hidden
-        self.scorer = nn.Sequential(mlp(sizes, config.dropout), nn.Linear(sizes[-1], 1))
+        act = {"relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU, "softplus": nn.Softplus}[config.activation]
+        self.scorer = nn.Sequential(mlp(sizes, config.dropout, activation=act), nn.Linear(sizes[-1], 1))
+
+    def _in(self, x: torch.Tensor) -> torch.Tensor:
+        return F.normalize(x, dim=-1, eps=1e-8) if self.config.normalize else x
+
+    def _out(self, s: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(s) if self.config.bounded else s
 
     def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        return self.scorer(torch.cat([self.user_emb(users), self.item_emb(items)], -1)).squeeze(-1)
+        return self._out(self.scorer(torch.cat([self._in(self.user_emb(users)), self._in(self.item_emb(items))], -1)).squeeze(-1))
 
     def score_all(self, users: torch.Tensor, chunk: int = 0) -> torch.Tensor:
-        return concat_mlp_score_all(self.user_emb(users), self.item_emb.weight, flat_layers(self.scorer))
+        return self._out(concat_mlp_score_all(self._in(self.user_emb(users)), self._in(self.item_emb.weight), flat_layers(self.scorer)))
 
 
     def item_embeddings(self) -> torch.Tensor:
