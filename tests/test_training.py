@@ -149,3 +149,30 @@ def test_a_presets_training_defaults_apply_and_options_override_them(movielens_d
     spec.train_options["lr"] = 0.05
     train(spec, out=tmp_path / "w2", progress=False)
     assert load_run(tmp_path / "w2").config["train"]["lr"] == 0.05
+
+
+def test_warp_task_scores_candidates_without_autograd_but_has_the_full_loss_and_gradients(checkerboard):
+    """RankingTask re-scores only WARP's picked candidate with autograd: the loss and every
+    gradient equal those of scoring all candidates with it."""
+    data = checkerboard.ranking
+    model = mf(data)
+    task = RankingTask(data, TrainConfig(loss="warp", **FAST))
+    idx = torch.arange(len(task))
+
+    def loss_and_grads(full: bool):
+        model.zero_grad()
+        gen = torch.Generator().manual_seed(5)
+        if full:  # the plain path: every candidate through autograd, then the loss
+            u, i = task.users[idx], task.items[idx]
+            neg = task.sampler.sample(u, task.n_neg, gen)
+            s = model.score_candidates(u, torch.cat([i.unsqueeze(1), neg], 1))
+            loss = task.loss_fn(s[:, 0], s[:, 1:], margin=task.margin, n_items=task.n_items) + model.regularization(u, i)
+        else:
+            loss = task.loss(model, idx, gen)
+        loss.backward()
+        return loss.detach(), {k: p.grad.clone() for k, p in model.named_parameters()}
+
+    (fast, fast_grads), (full, full_grads) = loss_and_grads(False), loss_and_grads(True)
+    assert fast.item() > 0 and fast.item() == pytest.approx(full.item(), rel=1e-6)
+    for key, grad in full_grads.items():
+        torch.testing.assert_close(fast_grads[key], grad, rtol=1e-5, atol=1e-7)

@@ -45,16 +45,23 @@ def warp(pos: torch.Tensor, neg: torch.Tensor, margin: float = 1.0, n_items: int
     (Training on the hardest of the ``n`` instead chases false negatives: on ML-100K ``ua`` it
     cost 0.06 AUC.)
     """
+    first, weight = warp_choice(pos.detach(), neg.detach(), margin, n_items)
+    hinge = margin + neg.gather(1, first.unsqueeze(1)).squeeze(1) - pos
+    return (weight * F.relu(hinge)).sum() / max(len(pos), 1)
+
+
+def warp_choice(pos: torch.Tensor, neg: torch.Tensor, margin: float = 1.0, n_items: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """WARP's pick, without gradients: ``(first (B,), weight (B,))``, the column of each row's
+    first violator of the margin (0 where there is none) and its weight ``L(rank)`` (0 where
+    there is none). Only that column gets a gradient, so a trainer may score the candidates
+    without autograd and re-score just the picked one (:class:`deeprecs.training.RankingTask`)."""
     n = neg.shape[1]
-    viol = margin + neg - pos.unsqueeze(1)  # (B, n)
-    is_viol = viol > 0
+    is_viol = margin + neg - pos.unsqueeze(1) > 0  # (B, n)
     found = is_viol.any(1)
     first = is_viol.float().argmax(1)  # index of the first violator (0 where there is none)
     rank = torch.floor((max(n_items, n + 1) - 1) / (first + 1).float()).clamp(min=1)
     weight = torch.log(rank) + 0.5772156649 + 1 / (2 * rank)  # harmonic number H(rank)
-    weight = torch.where(found, weight, torch.zeros_like(weight))
-    hinge = viol.gather(1, first.unsqueeze(1)).squeeze(1)
-    return (weight.detach() * F.relu(hinge)).sum() / max(len(pos), 1)
+    return first, torch.where(found, weight, torch.zeros_like(weight))
 
 
 RANKING_LOSSES = {"bce": bce, "bpr": bpr, "margin": margin, "warp": warp}

@@ -22,7 +22,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from deeprecs.data.interactions import Interactions
-from deeprecs.losses import get_loss, mse
+from deeprecs.losses import get_loss, mse, warp_choice
 from deeprecs.models.base import Recommender
 from deeprecs.sampling import NegativeSampler
 
@@ -116,10 +116,23 @@ class RankingTask:
     def loss(self, model: Recommender, idx: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         u, i = self.users[idx], self.items[idx]
         neg = self.sampler.sample(u, self.n_neg, generator)  # (B, n)
-        scores = model.score_candidates(u, torch.cat([i.unsqueeze(1), neg], 1))  # (B, 1 + n)
-        pos_s, neg_s = scores[:, 0], scores[:, 1:]
+        if self.loss_name == "warp":
+            pos_s, neg_s = self._warp_scores(model, u, i, neg)
+        else:
+            scores = model.score_candidates(u, torch.cat([i.unsqueeze(1), neg], 1))  # (B, 1 + n)
+            pos_s, neg_s = scores[:, 0], scores[:, 1:]
         reg = model.regularization(u, i)
         return self.loss_fn(pos_s, neg_s, margin=self.margin, n_items=self.n_items) + reg
+
+    def _warp_scores(self, model: Recommender, u: torch.Tensor, i: torch.Tensor, neg: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """WARP's gradient flows through the positive and its first violator only: score the
+        candidates without autograd, then re-score those two with it. Same loss and gradients
+        as scoring all with autograd; the backward pass covers 2 pairs per positive, not 1 + n."""
+        with torch.no_grad():
+            scores = model.score_candidates(u, torch.cat([i.unsqueeze(1), neg], 1))  # (B, 1 + n)
+            first, _ = warp_choice(scores[:, 0], scores[:, 1:], self.margin, self.n_items)
+        picked = model.score_candidates(u, torch.stack([i, neg.gather(1, first.unsqueeze(1)).squeeze(1)], 1))  # (B, 2)
+        return picked[:, 0], scores[:, 1:].scatter(1, first.unsqueeze(1), picked[:, 1:])
 
 
 Task = RatingTask | RankingTask
