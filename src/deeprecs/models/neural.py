@@ -92,6 +92,10 @@ class TwoTower(Recommender):
     name = "two-tower"
     summary = "two-tower network: dense layers on each side, then a dot product"
     default_loss = {"rating": "mse", "ranking": "bpr"}
+    # ranking: chosen on the validation part of ML-100K ua, positives >= 4 (benchmarks/implicit_feedback.py):
+    # valid AUC 0.9240 in 22 epochs (23 s at 1 thread) vs 0.9237 in 33 (33 s) with L2 0.02, patience 5
+    model_defaults = {"ranking": {"l2": 0.005}}
+    train_defaults = {"ranking": {"patience": 3}}
 
     def __init__(self, config: TwoTowerConfig) -> None:
         super().__init__(config)
@@ -106,6 +110,9 @@ class TwoTower(Recommender):
         v = self.item_tower(self.item_emb(items))
         return (u * v).sum(-1) + self.rating_offset
 
+    def score_candidates(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        u = self.user_tower(self.user_emb(users))  # (B, d): the user tower once per user, not per candidate
+        return (self.item_tower(self.item_emb(items)) * u.unsqueeze(1)).sum(-1) + self.rating_offset
 
     def retrieval_vectors(self) -> tuple[torch.Tensor, torch.Tensor]:
         return self.user_tower(self.user_emb.weight), self.item_tower(self.item_emb.weight)
