@@ -90,9 +90,6 @@ class DeepTripletConfig(ModelConfig):
     dropout: float = Field(0.0, ge=0, lt=1)
     l2: float = Field(0.0, ge=0, description="per-example L2 on the embeddings a batch touches")
     init_std: float = Field(0.1, gt=0)
-    normalize: bool = Field(False, description="L2-normalise the user and item embeddings before the MLP")
-    activation: Literal["relu", "gelu", "silu", "softplus"] = Field("relu", description="activation of the hidden layers")
-    bounded: bool = Field(False, description="tanh on the MLP's output: scores in (-1, 1), on the margin's scale")
 
 
 class DeepTriplet(Recommender):
@@ -103,26 +100,23 @@ class DeepTriplet(Recommender):
     tasks = ("ranking",)
     summary = "deep triplet model: an MLP scores concatenated user/item embeddings, margin loss"
     default_loss = {"ranking": "margin"}
+    # Defaults kept after a search on the validation part of ML-100K ua, positives >= 4: best valid AUC
+    # 0.9217 (margin 1); margin 0.5, tanh-bounded scores, L2-normalised inputs, GELU/SiLU, 256 or 2 x 64
+    # hidden units, dropout 0.2, L2 or weight decay, init 0.01, lr 1e-2 with decay 0.9, batch 256,
+    # hardest-of-n or softmax-weighted negatives: 0.876-0.9225; 8-16 negatives: up to 0.9247, at 2-3x the fit time
 
     def __init__(self, config: DeepTripletConfig) -> None:
         super().__init__(config)
         self.user_emb = init_embedding(config.n_users, config.user_factors, config.init_std)
         self.item_emb = init_embedding(config.n_items, config.item_factors, config.init_std)
         sizes = [config.user_factors + config.item_factors] + [config.hidden_size] * config.n_hidden
-        act = {"relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU, "softplus": nn.Softplus}[config.activation]
-        self.scorer = nn.Sequential(mlp(sizes, config.dropout, activation=act), nn.Linear(sizes[-1], 1))
-
-    def _in(self, x: torch.Tensor) -> torch.Tensor:
-        return F.normalize(x, dim=-1, eps=1e-8) if self.config.normalize else x
-
-    def _out(self, s: torch.Tensor) -> torch.Tensor:
-        return torch.tanh(s) if self.config.bounded else s
+        self.scorer = nn.Sequential(mlp(sizes, config.dropout), nn.Linear(sizes[-1], 1))
 
     def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        return self._out(self.scorer(torch.cat([self._in(self.user_emb(users)), self._in(self.item_emb(items))], -1)).squeeze(-1))
+        return self.scorer(torch.cat([self.user_emb(users), self.item_emb(items)], -1)).squeeze(-1)
 
     def score_all(self, users: torch.Tensor, chunk: int = 0) -> torch.Tensor:
-        return self._out(concat_mlp_score_all(self._in(self.user_emb(users)), self._in(self.item_emb.weight), flat_layers(self.scorer)))
+        return concat_mlp_score_all(self.user_emb(users), self.item_emb.weight, flat_layers(self.scorer))
 
 
     def item_embeddings(self) -> torch.Tensor:
