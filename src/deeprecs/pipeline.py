@@ -21,6 +21,8 @@ from deeprecs.losses import get_loss
 from deeprecs.models import PRESETS, build_model, get_model_class
 from deeprecs.models.base import Recommender
 from deeprecs.models.blend import Blend
+from deeprecs.models.ncf import NeuMF
+from deeprecs.sampling import NegativeSampler
 from deeprecs.training import History, RankingTask, RatingTask, TrainConfig, fit, seed_everything
 
 log = logging.getLogger("deeprecs")
@@ -211,17 +213,47 @@ def forget_cold(model: Recommender, train: Interactions) -> None:
 
 
 # ----------------------------------------------------------------------------- train
-def build_for(spec: TrainSpec, train: Interactions, task: str) -> Recommender:
+def build_for(spec: TrainSpec, train: Interactions, task: str, split: Split | None = None) -> Recommender:
+    """The model, with closed-form fitting done and pre-trained runs loaded. ``split``: for
+    choices made on its validation part (NeuMF's fusion weight alpha when ``--alpha`` is not given)."""
     if spec.pretrain and get_model_class(spec.model) is Blend:
         return blend_of_runs(spec.pretrain, train, task, spec.model_options)
     defaults = dict(getattr(get_model_class(spec.model), "model_defaults", {}).get(task, {}))
     if spec.model in PRESETS:
         defaults.update(PRESETS[spec.model].model_options)
+    if spec.pretrain and get_model_class(spec.model) is NeuMF and "factors" not in spec.model_options:
+        from deeprecs.models.ncf import gmf_branch_size
+
+        defaults["factors"] = gmf_branch_size(_neumf_parts(spec.pretrain)[0].model)[0]  # the GMF branch's own size
     model = build_model(spec.model, train.n_users, train.n_items, **{**defaults, **spec.model_options})
     model.fit_extra(train)
     if spec.pretrain:
-        load_pretrained(model, spec.pretrain, train)
+        parts = load_pretrained(model, spec.pretrain, train, spec.seed)
+        if "alpha" not in spec.model_options and split is not None and split.valid is not None and len(split.valid):
+            choose_alpha(model, parts, split, task)
     return model
+
+
+#: NeuMF's fusion weights tried on the validation part when pre-training (the paper fixes 0.5)
+ALPHA_GRID = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+
+
+@torch.no_grad()
+def choose_alpha(model: NeuMF, parts: tuple, split: Split, task: str) -> None:
+    """Fuse the pre-trained branches with the ``alpha`` whose fused model scores best on the
+    validation part (the paper's 0.5 suits a GMF and an MLP of equal strength; a stronger
+    branch, such as ALS vectors, deserves more weight). Ties keep the value closest to 0.5."""
+    validate, metric, higher = validator(task, split.train, split.valid, split.valid_negatives, None)
+    scores = {}
+    for alpha in sorted(ALPHA_GRID, key=lambda a: abs(a - 0.5)):
+        model.config.alpha = alpha
+        model.load_pretrained(*parts)
+        model.eval()
+        scores[alpha] = float(validate(model))
+    best = max(scores, key=scores.get) if higher else min(scores, key=scores.get)
+    model.config.alpha = best
+    model.load_pretrained(*parts)
+    log.info("neumf: alpha %.1f chosen on validation (%s %s)", best, metric, {a: round(v, 4) for a, v in sorted(scores.items())})
 
 
 def _same_data(run, train: Interactions) -> None:  # noqa: ANN001 - a loaded Run
@@ -250,27 +282,46 @@ def blend_of_runs(paths: list[str], train: Interactions, task: str, options: dic
     return model
 
 
-def load_pretrained(model: Recommender, runs: list[str], train: Interactions) -> None:
-    from deeprecs.models.ncf import GMF, NeuMF
-    from deeprecs.models.neural import MLP
-    from deeprecs.runs import load_run
+def load_pretrained(model: Recommender, runs: list[str], train: Interactions, seed: int = 0) -> tuple:
+    """Load NeuMF's two pre-trained runs into ``model``; returns what it loaded,
+    ``(gmf-branch model, mlp model, calibration)``, for :meth:`NeuMF.load_pretrained` again."""
+    from deeprecs.models.ncf import GMF, calibrate
 
     if not isinstance(model, NeuMF):
         raise ConfigError("--pretrain is for neumf (GMF and MLP runs) and blend (the runs to blend)")
-    if len(runs) != 2:
-        raise ConfigError(f"--pretrain needs exactly two runs, a gmf and an mlp one (e.g. runs/gmf,runs/mlp); got {len(runs)}")
-    loaded = [load_run(p) for p in runs]
-    gmf = next((r for r in loaded if isinstance(r.model, GMF)), None)
-    mlp_run = next((r for r in loaded if isinstance(r.model, MLP)), None)
-    if gmf is None or mlp_run is None:
-        kinds = ", ".join(f"{r.path}: {r.model.name}" for r in loaded)
-        raise ConfigError(f"--pretrain needs one gmf run and one mlp run, e.g. --pretrain runs/gmf,runs/mlp (got {kinds})")
+    gmf, mlp_run = _neumf_parts(runs)
     if mlp_run.config.get("task", "ranking") != "ranking":
         raise ConfigError(f"the mlp run {mlp_run.path} was trained for {mlp_run.config.get('task')!r}; pre-train it with --task ranking")
     for r in (gmf, mlp_run):
         _same_data(r, train)
     model.check_pretrained(gmf.model, mlp_run.model)
-    model.load_pretrained(gmf.model, mlp_run.model)
+    calibration = (1.0, 0.0)
+    if not isinstance(gmf.model, GMF):  # another model's scores -> log-odds on NeuMF's own objective
+        sampler = NegativeSampler(train, "uniform-excl")
+        generator = torch.Generator().manual_seed(seed)
+        pick = torch.randperm(len(train), generator=generator)[: 1 << 18]
+        users, items = torch.from_numpy(train.users)[pick], torch.from_numpy(train.items)[pick]
+        calibration = calibrate(gmf.model, users, items, sampler.sample(users, 4, generator))
+        log.info("neumf: %s scores -> log-odds: a=%.4g, b=%.4g", gmf.model.name, *calibration)
+    model.load_pretrained(gmf.model, mlp_run.model, calibration)
+    return gmf.model, mlp_run.model, calibration
+
+
+def _neumf_parts(runs: list[str]):
+    """The two ``--pretrain`` runs of a NeuMF: ``(GMF-branch run, MLP run)``. The GMF branch comes
+    from a gmf run or another dot-product model (mf, biased-mf, als)."""
+    from deeprecs.models.neural import MLP
+    from deeprecs.runs import load_run
+
+    if len(runs) != 2:
+        raise ConfigError(f"--pretrain needs exactly two runs, a gmf (or mf, als) and an mlp one (e.g. runs/gmf,runs/mlp); got {len(runs)}")
+    loaded = [load_run(p) for p in runs]
+    mlp_run = next((r for r in loaded if isinstance(r.model, MLP)), None)
+    gmf = next((r for r in loaded if r is not mlp_run and r.model.retrieval_vectors() is not None), None)
+    if gmf is None or mlp_run is None:
+        kinds = ", ".join(f"{r.path}: {r.model.name}" for r in loaded)
+        raise ConfigError(f"--pretrain needs one gmf (or mf, als) run and one mlp run, e.g. --pretrain runs/gmf,runs/mlp (got {kinds})")
+    return gmf, mlp_run
 
 
 def default_train_options(model_cls: type[Recommender], task: str, pretrained: bool = False) -> dict:
@@ -398,8 +449,10 @@ def train(spec: TrainSpec, out: str | Path | None = None, progress: bool = True)
 
         raise ConfigError(f"invalid training options: {_first_error(exc)}") from None
     seed_everything(spec.seed)  # the seed decides the initial weights too
+    if cfg.threads:  # closed-form fitting (EASE, ALS) happens before the loop sets it
+        torch.set_num_threads(cfg.threads)
     t0 = time.perf_counter()
-    model = build_for(spec, split.train, task)  # closed-form models (EASE, popularity) fit here
+    model = build_for(spec, split.train, task, split)  # closed-form models (EASE, ALS, popularity) fit here
     setup_seconds = time.perf_counter() - t0
     if isinstance(model, Blend):
         history = fit_blend(model, spec, split, ds, progress)

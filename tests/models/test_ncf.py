@@ -118,3 +118,77 @@ def test_min_steps_per_epoch_shrinks_a_large_batch_on_small_data():
     task.loss = lambda m, idx, g: (sizes.append(len(idx)), original(m, idx, g))[1]
     fit(model, task, cfg)
     assert len(sizes) == 10 and sum(sizes) == len(train)
+
+
+@pytest.mark.parametrize("source", ["biased-mf", "als"])
+@pytest.mark.parametrize("alpha", [1.0, 0.5])
+def test_neumf_gmf_branch_from_a_dot_product_model_is_its_calibrated_score(source, alpha):
+    from deeprecs.models import build_model
+
+    _, mlp = _pretrained_pair()
+    torch.manual_seed(1)
+    other = build_model(source, 7, 9, factors=4)
+    with torch.no_grad():
+        for p in other.parameters():
+            p.normal_()
+    k = other.retrieval_vectors()[0].shape[1]  # biased MF: its biases are two more dimensions
+    neumf = NeuMF(NeuMF.Config(n_users=7, n_items=9, factors=k, mlp_factors=3, layers=[6, 3], alpha=alpha))
+    neumf.load_pretrained(other, mlp, calibration=(2.5, -0.75))
+    neumf.eval()
+    users, items = torch.meshgrid(torch.arange(7), torch.arange(9), indexing="ij")
+    users, items = users.flatten(), items.flatten()
+    with torch.no_grad():
+        expected = alpha * (2.5 * other(users, items) - 0.75) + (1 - alpha) * mlp(users, items)
+        torch.testing.assert_close(neumf(users, items), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_calibration_is_the_log_loss_optimum():
+    from deeprecs.models import build_model
+    from deeprecs.models.ncf import calibrate
+
+    torch.manual_seed(0)
+    mf = build_model("mf", 5, 8, factors=3, init_std=1.0)
+    users = torch.tensor([0, 1, 2, 3, 4, 0, 1])
+    items = torch.tensor([1, 2, 3, 4, 5, 6, 7])
+    negatives = torch.randint(0, 8, (7, 4))
+    a, b = calibrate(mf, users, items, negatives)
+    with torch.no_grad():
+        s = torch.cat([mf(users, items), mf(users.repeat_interleave(4), negatives.reshape(-1))]).double()
+    y = torch.cat([torch.ones(7), torch.zeros(28)]).double()
+    residual = torch.sigmoid(a * s + b) - y
+    # the gradient of the mean log loss in (a, b) vanishes at the fitted values
+    assert abs(float(residual.sum())) < 1e-8 and abs(float((residual * s).sum())) < 1e-8
+
+
+def test_a_model_that_is_not_a_dot_product_cannot_start_the_gmf_branch():
+    _, mlp = _pretrained_pair()
+    neumf = NeuMF(NeuMF.Config(n_users=7, n_items=9, factors=4, mlp_factors=3, layers=[6, 3]))
+    with pytest.raises(ConfigError, match="cannot start neumf's GMF branch"):
+        neumf.load_pretrained(mlp, mlp)
+
+
+def test_alpha_is_chosen_on_validation_unless_given(monkeypatch):
+    import deeprecs.pipeline as pipeline
+    from deeprecs.data.dataset import Split
+
+    gmf, mlp = _pretrained_pair()
+    neumf = NeuMF(NeuMF.Config(n_users=7, n_items=9, factors=4, mlp_factors=3, layers=[6, 3]))
+    seen = []
+
+    def fake_validator(task, train, valid, valid_neg, rating_values):
+        def validate(model):
+            seen.append(model.config.alpha)
+            # the fused output layer really is the alpha being scored
+            torch.testing.assert_close(model.out.weight[:, :4], model.config.alpha * gmf.out.weight)
+            return -abs(model.config.alpha - 0.8)
+        return validate, "valid_ndcg@10", True
+
+    monkeypatch.setattr(pipeline, "validator", fake_validator)
+    users, items = np.arange(7), np.arange(7)
+    from deeprecs.data.interactions import IdMap
+
+    part = Interactions(users=users, items=items, user_map=IdMap(np.arange(7)), item_map=IdMap(np.arange(9)))
+    pipeline.choose_alpha(neumf, (gmf, mlp, (1.0, 0.0)), Split(train=part, test=part, valid=part), "ranking")
+    assert sorted(seen) == list(pipeline.ALPHA_GRID)
+    assert neumf.config.alpha == 0.8
+    torch.testing.assert_close(neumf.out.weight[:, :4], 0.8 * gmf.out.weight)

@@ -134,12 +134,15 @@ class NeuMF(Recommender):
     def user_embeddings(self) -> torch.Tensor:
         return torch.cat([self.gmf_user.weight, self.mlp_user.weight], 1)
 
-    def check_pretrained(self, gmf: GMF, mlp_model: MLP) -> None:
-        """Raise a ConfigError naming the first option whose size differs from the two runs'."""
+    def check_pretrained(self, gmf: Recommender, mlp_model: MLP) -> None:
+        """Raise a ConfigError naming the first option whose size differs from the two runs'.
+        ``gmf``: a GMF run, or any dot-product model (MF, biased MF, ALS, ...) whose user and item
+        vectors become the GMF branch (see :meth:`load_pretrained`)."""
         from deeprecs.errors import ConfigError
 
-        c, g, m = self.config, gmf.config, mlp_model.config
-        wanted = [("--factors", c.factors, "the gmf run's factors", g.factors),
+        c, m = self.config, mlp_model.config
+        k, what = gmf_branch_size(gmf)
+        wanted = [("--factors", c.factors, what, k),
                   ("--mlp-factors", c.mlp_factors, "the mlp run's user-factors", m.user_factors),
                   ("--mlp-factors", c.mlp_factors, "the mlp run's item-factors", m.item_factors),
                   ("--layers", list(c.layers), "the mlp run's layers", list(m.layers))]
@@ -150,24 +153,70 @@ class NeuMF(Recommender):
         if getattr(m, "biases", False):
             raise ConfigError("the mlp run has user/item biases, which neumf has no place for: pre-train it with --biases false")
         for part, n in (("users", c.n_users), ("items", c.n_items)):
-            for name, run_n in (("gmf", getattr(g, f"n_{part}")), ("mlp", getattr(m, f"n_{part}"))):
+            for name, run_n in ((gmf.name, getattr(gmf.config, f"n_{part}")), ("mlp", getattr(m, f"n_{part}"))):
                 if run_n != n:
                     raise ConfigError(f"the {name} run has {run_n} {part}, this data {n}: pre-train on the same data and split")
 
     @torch.no_grad()
-    def load_pretrained(self, gmf: GMF, mlp_model: MLP) -> None:
+    def load_pretrained(self, gmf: Recommender, mlp_model: MLP, calibration: tuple[float, float] = (1.0, 0.0)) -> None:
         """Copy trained GMF and MLP weights in; the output layer becomes
         ``[alpha * h_gmf, (1 - alpha) * h_mlp]`` with bias ``alpha * b_gmf + (1 - alpha) * b_mlp``,
-        so the fused logit is ``alpha * logit_gmf + (1 - alpha) * logit_mlp``."""
+        so the fused logit is ``alpha * logit_gmf + (1 - alpha) * logit_mlp``.
+
+        ``gmf`` may also be another dot-product model (``score = U[u] . V[i] + c``: MF, biased MF
+        with its biases as two extra dimensions, ALS): a GMF with ``h = a * 1`` and ``b = a * c + b'``,
+        where ``calibration = (a, b')`` turns its scores into log-odds (see :func:`calibrate`)."""
         self.check_pretrained(gmf, mlp_model)
         a = self.config.alpha
-        self.gmf_user.weight.copy_(gmf.user_emb.weight)
-        self.gmf_item.weight.copy_(gmf.item_emb.weight)
+        if isinstance(gmf, GMF):
+            user, item, h, b = gmf.user_emb.weight, gmf.item_emb.weight, gmf.out.weight, gmf.out.bias
+        else:
+            user, item = gmf.retrieval_vectors()
+            scale, shift = calibration
+            h = torch.full((1, user.shape[1]), float(scale))
+            b = (scale * gmf.score_constant() + shift).reshape(1)
+        self.gmf_user.weight.copy_(user)
+        self.gmf_item.weight.copy_(item)
         self.mlp_user.weight.copy_(mlp_model.user_emb.weight)
         self.mlp_item.weight.copy_(mlp_model.item_emb.weight)
         linear = [k for k, module in enumerate(mlp_model.tower) if isinstance(module, nn.Linear)]
         mine = [k for k, module in enumerate(self.tower) if isinstance(module, nn.Linear)]
         for k, j in zip(mine, linear):  # the MLP run may have had dropout layers in between
             self.tower[k].load_state_dict(mlp_model.tower[j].state_dict())
-        self.out.weight.copy_(torch.cat([a * gmf.out.weight, (1 - a) * mlp_model.out.weight], 1))
-        self.out.bias.copy_(a * gmf.out.bias + (1 - a) * mlp_model.out.bias)
+        self.out.weight.copy_(torch.cat([a * h, (1 - a) * mlp_model.out.weight], 1))
+        self.out.bias.copy_(a * b + (1 - a) * mlp_model.out.bias)
+
+
+def gmf_branch_size(model: Recommender) -> tuple[int, str]:
+    """The GMF branch size a pre-trained run gives NeuMF, and how to name it in an error."""
+    from deeprecs.errors import ConfigError
+
+    if isinstance(model, GMF):
+        return model.config.factors, "the gmf run's factors"
+    vectors = model.retrieval_vectors()
+    if vectors is None or isinstance(model, (MLP, NeuMF)):
+        raise ConfigError(f"a {model.name} run cannot start neumf's GMF branch: use a gmf run or a dot-product model (mf, biased-mf, als)")
+    return int(vectors[0].shape[1]), f"the {model.name} run's vector size"
+
+
+@torch.no_grad()
+def calibrate(model: Recommender, users: torch.Tensor, items: torch.Tensor, negatives: torch.Tensor, steps: int = 50) -> tuple[float, float]:
+    """``(a, b)`` such that ``sigmoid(a * score + b)`` is the log-loss fit of positives
+    ``(users, items)`` (label 1) against their sampled ``negatives (B, n)`` (label 0): NeuMF's
+    own training objective, so that another model's scores start as GMF log-odds. Newton steps on
+    the two parameters."""
+    pos = model(users, items).double()
+    neg = model(users.repeat_interleave(negatives.shape[1]), negatives.reshape(-1)).double()
+    s = torch.cat([pos, neg])
+    y = torch.cat([torch.ones_like(pos), torch.zeros_like(neg)])
+    x = torch.stack([s, torch.ones_like(s)], 1)
+    w = torch.zeros(2, dtype=torch.double)
+    for _ in range(steps):
+        p = torch.sigmoid(x @ w)
+        grad = x.T @ (p - y)
+        hess = (x * (p * (1 - p)).unsqueeze(1)).T @ x + 1e-9 * torch.eye(2, dtype=torch.double)
+        delta = torch.linalg.solve(hess, grad)
+        w -= delta
+        if delta.abs().max() < 1e-10:
+            break
+    return float(w[0]), float(w[1])
