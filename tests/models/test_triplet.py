@@ -35,3 +35,19 @@ def test_dot_triplet_keeps_a_zeroed_item_at_zero():
     model = _with_zero_item("triplet", factors=4, similarity="dot")
     with torch.no_grad():
         assert torch.equal(_all_pairs(model)[:, 2], torch.zeros(3))
+
+
+def test_deep_triplet_scores_an_item_without_train_positives_as_the_zero_vector(checkerboard):
+    train = checkerboard.ranking.subset(checkerboard.ranking.items != 3)  # item 3: no train positive
+    torch.manual_seed(0)
+    model = build_model("deep-triplet", train.n_users, train.n_items, user_factors=4, item_factors=4, hidden_size=8)
+    model.fit_extra(train)
+    users = torch.arange(train.n_users)
+    scores = model.score_all(users)
+    zero = model.scorer(torch.cat([model.user_emb(users), torch.zeros(len(users), 4)], 1)).squeeze(1)
+    torch.testing.assert_close(scores[:, 3], zero)  # as after the pipeline zeroes its row
+    items = torch.tensor([[3, 0, 5]]).expand(len(users), 3)
+    torch.testing.assert_close(model.score_candidates(users, items), scores[:, [3, 0, 5]])
+    torch.testing.assert_close(model(users, items[:, 0]), scores[:, 3])
+    model.score_candidates(users, items).sum().backward()
+    assert not model.item_emb.weight.grad[3].any() and model.item_emb.weight.grad[0].any()
