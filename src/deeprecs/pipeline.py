@@ -215,7 +215,8 @@ def forget_cold(model: Recommender, train: Interactions) -> None:
 # ----------------------------------------------------------------------------- train
 def build_for(spec: TrainSpec, train: Interactions, task: str, split: Split | None = None) -> Recommender:
     """The model, with closed-form fitting done and pre-trained runs loaded. ``split``: for
-    choices made on its validation part (NeuMF's fusion weight alpha when ``--alpha`` is not given)."""
+    choices made on its validation part when the option is not given (a closed-form model's
+    ``validation_grid``; NeuMF's fusion weight alpha)."""
     if spec.pretrain and get_model_class(spec.model) is Blend:
         return blend_of_runs(spec.pretrain, train, task, spec.model_options)
     defaults = dict(getattr(get_model_class(spec.model), "model_defaults", {}).get(task, {}))
@@ -227,11 +228,36 @@ def build_for(spec: TrainSpec, train: Interactions, task: str, split: Split | No
         defaults["factors"] = gmf_branch_size(_neumf_parts(spec.pretrain)[0].model)[0]  # the GMF branch's own size
     model = build_model(spec.model, train.n_users, train.n_items, **{**defaults, **spec.model_options})
     model.fit_extra(train)
+    grid = {k: v for k, v in getattr(model, "validation_grid", {}).items() if k not in spec.model_options}
+    if grid and split is not None and split.valid is not None and len(split.valid):
+        model = choose_on_validation(model, grid, {**defaults, **spec.model_options}, split, task)
     if spec.pretrain:
         parts = load_pretrained(model, spec.pretrain, train, spec.seed)
         if "alpha" not in spec.model_options and split is not None and split.valid is not None and len(split.valid):
             choose_alpha(model, parts, split, task)
     return model
+
+
+def choose_on_validation(model: Recommender, grid: dict[str, tuple], options: dict, split: Split, task: str) -> Recommender:
+    """A closed-form model's ``validation_grid`` (e.g. ALS's confidence ``alpha``, which depends on
+    the data's density): fit each value, keep the model that scores best on the validation part.
+    ``model`` is the one fitted with ``options``; ties keep the earliest in the grid."""
+    import itertools
+
+    validate, metric, higher = validator(task, split.train, split.valid, split.valid_negatives, None)
+    best, best_value, tried = model, float(validate(model)), {}
+    tried[tuple(getattr(model.config, k) for k in grid)] = best_value
+    for values in itertools.product(*grid.values()):
+        if values in tried:
+            continue
+        candidate = build_model(model.name, split.train.n_users, split.train.n_items, **{**options, **dict(zip(grid, values))})
+        candidate.fit_extra(split.train)
+        tried[values] = value = float(validate(candidate))
+        if (value > best_value) if higher else (value < best_value):
+            best, best_value = candidate, value
+    log.info("%s: %s chosen on validation (%s %s)", model.name, {k: getattr(best.config, k) for k in grid}, metric,
+             {str(k): round(v, 4) for k, v in tried.items()})
+    return best
 
 
 #: NeuMF's fusion weights tried on the validation part when pre-training (the paper fixes 0.5)

@@ -75,3 +75,37 @@ def test_duplicates_count_once_and_fitting_ranks_the_planted_block_first():
         other = torch.arange(6) + (1 - u % 2) * 6
         assert scores[u, own].min() > scores[u, other].max()
     assert not a.user_factors.requires_grad  # fitted in closed form, never by the training loop
+
+
+def _planted():
+    users = np.repeat(np.arange(8), 4)
+    items = np.array([(u % 2) * 6 + k for u in range(8) for k in (0, 1, 2, u % 3 + 3)])
+    return Interactions(users=users, items=items, user_map=IdMap(np.arange(8)), item_map=IdMap(np.arange(12)))
+
+
+def test_alpha_is_chosen_on_validation_unless_given(monkeypatch):
+    import deeprecs.pipeline as pipeline
+    from deeprecs.data.dataset import Split
+
+    seen = []
+
+    def fake_validator(task, train, valid, valid_neg, rating_values):
+        def validate(model):
+            seen.append(model.config.alpha)
+            assert model.user_factors.abs().sum() > 0  # scored after fitting
+            return -abs(model.config.alpha - 20.0)
+        return validate, "valid_auc", True
+
+    monkeypatch.setattr(pipeline, "validator", fake_validator)
+    data = _planted()
+    split = Split(train=data, test=data, valid=data)
+    spec = pipeline.TrainSpec(model="als", data="-", model_options={"factors": 2})
+    model = pipeline.build_for(spec, data, "ranking", split)
+    assert sorted(seen) == [10.0, 20.0, 40.0] and model.config.alpha == 20.0
+    reference = build_model("als", 8, 12, factors=2, alpha=20.0)
+    reference.fit_extra(data, progress=False)
+    torch.testing.assert_close(model.user_factors, reference.user_factors)  # the chosen model, fitted as usual
+
+    seen.clear()
+    given = pipeline.build_for(pipeline.TrainSpec(model="als", data="-", model_options={"factors": 2, "alpha": 40.0}), data, "ranking", split)
+    assert seen == [] and given.config.alpha == 40.0  # an explicit option is never overridden

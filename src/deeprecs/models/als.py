@@ -19,6 +19,7 @@ product ``x_u . y_i``, so exact/approximate retrieval, similar items and fold-in
 from __future__ import annotations
 
 import warnings
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -30,11 +31,13 @@ from deeprecs.models.base import ModelConfig, Recommender
 
 
 class ALSConfig(ModelConfig):
-    # defaults chosen on the validation parts of ncf-ml-1m (sampled NDCG@10: alpha 10 best, 20 within 0.01)
-    # and ML-100K ua, positives >= 4 (AUC: alpha 40 best, 20 within 0.001); l2 100 best on both
+    # defaults chosen on the validation parts of ncf-ml-1m (sampled NDCG@10) and ML-100K ua, positives >= 4
+    # (AUC): l2 100 best on both; 128 factors best on ncf-ml-1m, equal to 64 on ua. The best alpha depends
+    # on the data (10 on ncf-ml-1m, 40 on ua), so unless it is given it is chosen on validation (ALS.validation_grid)
     factors: int = Field(128, ge=1, description="embedding size d")
     l2: float = Field(100.0, ge=0, description="ridge penalty on every user and item vector")
-    alpha: float = Field(20.0, ge=0, description="extra confidence of an observed pair (c = 1 + alpha)")
+    alpha: float = Field(10.0, ge=0, description="extra confidence of an observed pair (c = 1 + alpha); "
+                         "`deeprecs train als` picks it from 10, 20, 40 on the validation part unless given")
     iterations: int = Field(15, ge=0, description="alternating sweeps (users, then items)")
     cg_steps: int = Field(3, ge=1, description="conjugate-gradient steps per solve (warm-started)")
     init_std: float = Field(0.01, gt=0, description="std of the normal initialisation")
@@ -49,6 +52,8 @@ class ALS(Recommender):
     tasks = ("ranking",)
     summary = "implicit ALS (Hu et al. 2008): weighted least squares on every cell, conjugate-gradient sweeps"
     default_loss = {"ranking": "none"}
+    #: options the pipeline chooses on the validation part when they are not given (each value: one more fit)
+    validation_grid: ClassVar[dict[str, tuple]] = {"alpha": (10.0, 20.0, 40.0)}
 
     def __init__(self, config: ALSConfig) -> None:
         super().__init__(config)
