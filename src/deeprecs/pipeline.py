@@ -197,9 +197,10 @@ def sampled_candidates(model: Recommender, part: Interactions, negatives: np.nda
 
 # ----------------------------------------------------------------------------- cold start
 @torch.no_grad()
-def forget_cold(model: Recommender, train: Interactions) -> None:
+def forget_cold(model: Recommender, train: Interactions, task: str = "rating") -> None:
     """Zero the embedding rows (and biases) of users/items with no training data, so that
-    they are predicted from the global mean plus what is known (PROTOCOLS.md)."""
+    they are predicted from the global mean plus what is known (PROTOCOLS.md); for ranking,
+    items with no training positive then go to the bottom of every list (:func:`rank_cold_items_last`)."""
     cold_u = torch.from_numpy(train.user_counts() == 0)
     cold_i = torch.from_numpy(train.item_counts() == 0)
     if not (cold_u.any() or cold_i.any()):
@@ -210,6 +211,24 @@ def forget_cold(model: Recommender, train: Interactions) -> None:
                 module.weight[cold_u] = 0
             elif module.num_embeddings == train.n_items and cold_i.any():
                 module.weight[cold_i] = 0
+    if task == "ranking" and cold_i.any() and not cold_i.all():
+        rank_cold_items_last(model, cold_i)
+
+
+@torch.no_grad()
+def rank_cold_items_last(model: Recommender, cold_i: torch.Tensor) -> None:
+    """Ranking: an item with no training positive has no evidence for anyone, so it goes below
+    every item with some. A zero vector alone would score ``0`` (for a dot product: the middle
+    of the list, above many items learned as negatives); a model with item biases gets
+    ``b_cold = min(b_warm) - 2 max|P| max|Q|``, so that (Cauchy-Schwarz) every warm item outscores
+    it for every user. Models without item biases keep the zero vector (the triplet model ranks a
+    zero vector last by itself)."""
+    bias = getattr(model, "item_bias", None)
+    vectors = getattr(model, "user_emb", None), getattr(model, "item_emb", None)
+    if not isinstance(bias, torch.nn.Embedding) or not all(isinstance(v, torch.nn.Embedding) for v in vectors):
+        return
+    bound = vectors[0].weight.norm(dim=1).max() * vectors[1].weight.norm(dim=1).max()
+    bias.weight[cold_i] = bias.weight[~cold_i].min() - 2 * bound - 1
 
 
 # ----------------------------------------------------------------------------- train
@@ -484,7 +503,7 @@ def train(spec: TrainSpec, out: str | Path | None = None, progress: bool = True)
         history = fit_blend(model, spec, split, ds, progress)
     else:
         history = fit_one(model, task, loss, cfg, split, ds)
-    forget_cold(model, split.train)
+    forget_cold(model, split.train, task)
     eval_train = evaluation_train(split)
     metrics = evaluate(model, task, eval_train, split.test, split.test_negatives, ds.rating_values)
     metrics["fit_seconds"] = history.fit_seconds + setup_seconds
