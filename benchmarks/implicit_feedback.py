@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import installed, log, machine, markdown_table, run_isolated, run_models, write_results  # noqa: E402
 
-MODELS = ["popularity", "triplet", "deep-triplet", "bpr-mf", "warp-mf", "two-tower", "mlp", "ease", "rp3beta", "blend"]
+MODELS = ["popularity", "triplet", "deep-triplet", "bpr-mf", "warp-mf", "two-tower", "mlp", "ease", "rp3beta", "als", "blend"]
 QUICK_MODELS = ["popularity", "triplet"]
 PEERS = [("lightfm", "warp"), ("lightfm", "bpr"), ("implicit", "bpr"), ("implicit", "als")]
 SPLIT, POSITIVE = "canonical:ua", 4.0
@@ -46,7 +46,7 @@ def _evaluate(score_fn, train, test) -> tuple[dict, float]:
 
 #: the blend row blends this benchmark's own runs of these rows (``blend --pretrain``), its fit
 #: seconds counting theirs; otherwise it would train the same members a second time
-BLEND_OF = ["ease", "rp3beta", "bpr-mf"]
+BLEND_OF = ["ease", "rp3beta", "bpr-mf", "als"]
 
 
 def ours(model: str, data: str, quick: bool, runs: str = "", pretrain: tuple = ()) -> dict:

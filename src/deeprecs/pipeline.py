@@ -324,6 +324,7 @@ def blend_of_runs(paths: list[str], train: Interactions, task: str, options: dic
     model = build_model("blend", train.n_users, train.n_items, task=task, members=[r.model.name for r in runs], member_options=member_options)
     for member, r in zip(model.members, runs):
         member.load_weights(r.model.state_dict())
+    model.note_items(train)
     return model
 
 
@@ -438,9 +439,12 @@ class _CachedBlend(torch.nn.Module):
         with torch.no_grad():
             self.rows = torch.stack(model.member_scores(torch.from_numpy(users)))  # (k, U, n_items)
         self.weights = torch.zeros(len(model.members))
+        self.warm = model.warm
 
     def score_all(self, users: torch.Tensor, chunk: int = 0) -> torch.Tensor:
-        return torch.einsum("k,kbi->bi", self.weights, self.rows[:, self.pos[users]])
+        from deeprecs.models.blend import cold_items_last
+
+        return cold_items_last(torch.einsum("k,kbi->bi", self.weights, self.rows[:, self.pos[users]]), self.warm)
 
     def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         return torch.einsum("k,kb->b", self.weights, self.rows[:, self.pos[users], items])

@@ -9,7 +9,7 @@ import torch
 from deeprecs.data.dataset import Split
 from deeprecs.data.interactions import Interactions
 from deeprecs.models import build_model
-from deeprecs.models.blend import simplex_grid, standardize
+from deeprecs.models.blend import cold_items_last, simplex_grid, standardize
 from deeprecs.pipeline import _CachedBlend, _fit_ranking_weights
 from deeprecs.training import History
 
@@ -27,6 +27,20 @@ def test_standardize_rows_and_constant_rows():
     z = standardize(s)
     assert torch.allclose(z[0].mean(), torch.tensor(0.0), atol=1e-6) and torch.allclose(z[0].std(), torch.tensor(1.0))
     assert torch.equal(z[1], torch.zeros(4))
+
+
+def test_standardize_over_some_columns_ignores_the_others():
+    s = torch.tensor([[1.0, 2.0, 3.0, -1000.0]])
+    z = standardize(s, over=torch.tensor([True, True, True, False]))
+    torch.testing.assert_close(z[0, :3], torch.tensor([-1.0, 0.0, 1.0]))  # the outlier changes nothing
+    assert z[0, 3] < -100
+
+
+def test_cold_items_go_below_every_warm_item():
+    s = torch.tensor([[0.5, 9.0, -2.0], [3.0, -7.0, 1.0]])
+    out = cold_items_last(s.clone(), torch.tensor([True, False, True]))
+    torch.testing.assert_close(out[:, [0, 2]], s[:, [0, 2]])
+    assert torch.all(out[:, 1] < out[:, [0, 2]].min(1).values)
 
 
 def _blend_on(train: Interactions):

@@ -6,7 +6,7 @@ test data. Members are full models, saved inside the blend's state dict.
 
 * ``rating``: ``r_hat = w_0 + sum_k w_k * r_hat_k``, weights by least squares.
 * ``ranking``: ``s = sum_k w_k * z_k``, with ``z_k`` member ``k``'s scores standardised per user
-  (over all items: members' scales differ wildly, EASE's from MF's), weights on a grid of the
+  (over the items with training data: members' scales differ wildly, EASE's from MF's), weights on a grid of the
   simplex (steps of 0.1) maximising the validation metric of the protocol (AUC, or sampled
   NDCG@10 for leave-one-out); a member that does not help gets weight 0.
 """
@@ -62,10 +62,19 @@ class Blend(Recommender):
             built.append(build_model(name, config.n_users, config.n_items, **{**defaults, **opts}))
         self.members = nn.ModuleList(built)
         self.register_buffer("weights", torch.cat([torch.zeros(1), torch.full((len(built),), 1.0 / max(len(built), 1))]))
+        #: items with training data: ranking scores are standardised over these (a member that puts
+        #: items without data far below the rest would otherwise squash its own spread)
+        self.register_buffer("warm", torch.ones(config.n_items, dtype=torch.bool))
 
     def fit_extra(self, train) -> None:  # noqa: ANN001
         for m in self.members:
             m.fit_extra(train)
+        self.note_items(train)
+
+    def note_items(self, train) -> None:  # noqa: ANN001 - Interactions
+        """Remember which items have training data (all of them if none has)."""
+        warm = torch.from_numpy(train.item_counts() > 0)
+        self.warm = warm if warm.any() else torch.ones_like(warm)
 
     def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         if self.config.task == "ranking":  # standardising needs each user's whole row
@@ -77,14 +86,14 @@ class Blend(Recommender):
     def member_scores(self, users: torch.Tensor) -> list[torch.Tensor]:
         """Each member's ``(B, n_items)`` scores, standardised per user for ranking."""
         rows = [m.score_all(users).float() for m in self.members]
-        return [standardize(r) for r in rows] if self.config.task == "ranking" else rows
+        return [standardize(r, self.warm) for r in rows] if self.config.task == "ranking" else rows
 
     def score_all(self, users: torch.Tensor, chunk: int = 1 << 20) -> torch.Tensor:
         out = self.weights[0].expand(len(users), self.config.n_items).clone()
         for w, s in zip(self.weights[1:], self.member_scores(users)):
             if w != 0:
                 out += w * s
-        return out
+        return cold_items_last(out, self.warm) if self.config.task == "ranking" else out
 
     @torch.no_grad()
     def fit_weights(self, users: torch.Tensor, items: torch.Tensor, ratings: torch.Tensor, clamp: tuple[float, float] | None) -> None:
@@ -106,10 +115,20 @@ class Blend(Recommender):
         return self.members[0].user_embeddings()
 
 
-def standardize(scores: torch.Tensor) -> torch.Tensor:
-    """Per-row ``(s - mean) / std`` (a constant row becomes zeros)."""
-    mean = scores.mean(1, keepdim=True)
-    std = scores.std(1, keepdim=True)
+def cold_items_last(scores: torch.Tensor, warm: torch.Tensor) -> torch.Tensor:
+    """Ranking scores ``(B, n_items)`` with the items that have no training data (``~warm``) put
+    below every item that has some, in place."""
+    if not warm.all():
+        scores[:, ~warm] = scores[:, warm].min(1, keepdim=True).values - 1
+    return scores
+
+
+def standardize(scores: torch.Tensor, over: torch.Tensor | None = None) -> torch.Tensor:
+    """Per-row ``(s - mean) / std`` (a constant row becomes zeros); ``over (n_items,)`` bool: the
+    columns the mean and std are taken over (default: all)."""
+    part = scores if over is None else scores[:, over]
+    mean = part.mean(1, keepdim=True)
+    std = part.std(1, keepdim=True)
     return (scores - mean) / torch.where(std > 0, std, torch.ones_like(std))
 
 
