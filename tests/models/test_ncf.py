@@ -192,3 +192,20 @@ def test_alpha_is_chosen_on_validation_unless_given(monkeypatch):
     assert sorted(seen) == list(pipeline.ALPHA_GRID)
     assert neumf.config.alpha == 0.8
     torch.testing.assert_close(neumf.out.weight[:, :4], 0.8 * gmf.out.weight)
+
+
+def test_neumf_pretrained_from_als_and_mlp_runs_end_to_end(movielens_dir, tmp_path):
+    from deeprecs.pipeline import TrainSpec, train
+    from deeprecs.runs import load_run
+
+    base = {"data": str(movielens_dir), "split": "holdout:2", "positive": 4.0, "seed": 0, "train_options": {"epochs": 2, "threads": 1}}
+    train(TrainSpec(model="als", model_options={"factors": 6, "iterations": 3}, **base), out=tmp_path / "als", progress=False)
+    mlp_opts = {"user_factors": 4, "item_factors": 4, "layers": [8, 4]}
+    train(TrainSpec(model="mlp", task="ranking", model_options=mlp_opts, **base), out=tmp_path / "mlp", progress=False)
+    spec = TrainSpec(model="neumf", pretrain=[str(tmp_path / "als"), str(tmp_path / "mlp")],
+                     model_options={"mlp_factors": 4, "layers": [8, 4]}, **base)
+    model, metrics, *_ = train(spec, out=tmp_path / "neumf", progress=False)
+    assert model.config.factors == 6  # the GMF branch takes the ALS run's size
+    assert model.config.alpha in (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)  # chosen on validation
+    assert 0.0 <= metrics["auc"] <= 1.0 and "ndcg@10" in metrics
+    assert load_run(tmp_path / "neumf").model.config.alpha == model.config.alpha  # saved with the run
