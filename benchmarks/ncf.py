@@ -309,6 +309,8 @@ def main() -> None:
     if args.render:
         path = RESULTS / ("ncf-quick.json" if args.quick else "ncf.json")
         results = {**json.loads(path.read_text()), "defaults": defaults()}  # a "note" in the JSON is kept
+        for rows in results["datasets"].values():
+            ratios(rows)
         path.write_text(json.dumps(results, indent=2) + "\n")
         path.with_suffix(".md").write_text(markdown(results))
         return
@@ -343,12 +345,12 @@ def main() -> None:
                         rows[row] = r
             failed += [f"{label}/{row}" for row in wanted if row in FAILED]
             FAILED.clear()
-            ratios(rows)
             if args.merge and path.is_file():  # another chunk may have written meanwhile
                 results["datasets"] = json.loads(path.read_text()).get("datasets", {})
             merged = {**results["datasets"].get(label, {}), **rows}
             order = [r for r, _, _ in MODELS] + PEERS
             results["datasets"][label] = {r: merged[r] for r in order if r in merged}
+            ratios(results["datasets"][label])  # over the merged rows: peers of an earlier --merge chunk count
             RESULTS.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(results, indent=2) + "\n")
             (RESULTS / f"{stem}.md").write_text(markdown(results))

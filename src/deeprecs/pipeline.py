@@ -252,7 +252,7 @@ def build_for(spec: TrainSpec, train: Interactions, task: str, split: Split | No
         model = choose_on_validation(model, grid, {**defaults, **spec.model_options}, split, task)
     if spec.pretrain:
         parts = load_pretrained(model, spec.pretrain, train, spec.seed)
-        if "alpha" not in spec.model_options and split is not None and split.valid is not None and len(split.valid):
+        if isinstance(model, NeuMF) and "alpha" not in spec.model_options and split is not None and split.valid is not None and len(split.valid):
             choose_alpha(model, parts, split, task)
     return model
 
@@ -332,9 +332,19 @@ def load_pretrained(model: Recommender, runs: list[str], train: Interactions, se
     """Load NeuMF's two pre-trained runs into ``model``; returns what it loaded,
     ``(gmf-branch model, mlp model, calibration)``, for :meth:`NeuMF.load_pretrained` again."""
     from deeprecs.models.ncf import GMF, calibrate
+    from deeprecs.models.triplet import DeepTriplet
 
+    if isinstance(model, DeepTriplet):
+        if len(runs) != 1:
+            raise ConfigError(f"deep-triplet --pretrain takes one triplet run (e.g. runs/triplet); got {len(runs)}")
+        from deeprecs.runs import load_run
+
+        run = load_run(runs[0])
+        _same_data(run, train)
+        model.load_pretrained(run.model)
+        return ()
     if not isinstance(model, NeuMF):
-        raise ConfigError("--pretrain is for neumf (GMF and MLP runs) and blend (the runs to blend)")
+        raise ConfigError("--pretrain is for neumf (GMF and MLP runs), deep-triplet (a triplet run) and blend (the runs to blend)")
     gmf, mlp_run = _neumf_parts(runs)
     if mlp_run.config.get("task", "ranking") != "ranking":
         raise ConfigError(f"the mlp run {mlp_run.path} was trained for {mlp_run.config.get('task')!r}; pre-train it with --task ranking")

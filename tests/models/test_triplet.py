@@ -1,7 +1,8 @@
-"""Triplet models: what a zeroed (cold) item scores."""
+"""Triplet models: what a zeroed (cold) item scores; the deep triplet started from a triplet run."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from deeprecs.models import build_model
@@ -51,3 +52,33 @@ def test_deep_triplet_scores_an_item_without_train_positives_as_the_zero_vector(
     torch.testing.assert_close(model(users, items[:, 0]), scores[:, 3])
     model.score_candidates(users, items).sum().backward()
     assert not model.item_emb.weight.grad[3].any() and model.item_emb.weight.grad[0].any()
+
+
+def test_deep_triplet_starts_from_the_triplet_runs_unit_vectors():
+    from torch.nn import functional as F
+
+    from deeprecs.errors import ConfigError
+    from deeprecs.models import build_model
+
+    torch.manual_seed(0)
+    tri = build_model("triplet", 5, 7, factors=4)
+    deep = build_model("deep-triplet", 5, 7, user_factors=4, item_factors=4, hidden_size=8)
+    deep.load_pretrained(tri)
+    torch.testing.assert_close(deep.user_emb.weight, F.normalize(tri.user_emb.weight, dim=-1))
+    torch.testing.assert_close(deep.item_emb.weight, F.normalize(tri.item_emb.weight, dim=-1))
+    with pytest.raises(ConfigError, match="--user-factors is 6 but the triplet run's factors is 4"):
+        build_model("deep-triplet", 5, 7, user_factors=6, item_factors=4).load_pretrained(tri)
+    with pytest.raises(ConfigError, match="has 7 items, this data 8"):
+        build_model("deep-triplet", 5, 8, user_factors=4, item_factors=4).load_pretrained(tri)
+
+
+def test_deep_triplet_pretrain_end_to_end(movielens_dir, tmp_path):
+    from deeprecs.pipeline import TrainSpec, train
+
+    base = {"data": str(movielens_dir), "split": "holdout:2", "positive": 4.0, "seed": 0, "train_options": {"epochs": 2, "threads": 1}}
+    train(TrainSpec(model="triplet", model_options={"factors": 4}, **base), out=tmp_path / "t", progress=False)
+    model, metrics, *_ = train(TrainSpec(model="deep-triplet", pretrain=[str(tmp_path / "t")],
+                                         model_options={"user_factors": 4, "item_factors": 4}, **base), progress=False)
+    assert 0.0 <= metrics["auc"] <= 1.0
+    with pytest.raises(Exception, match="one triplet run"):
+        train(TrainSpec(model="deep-triplet", pretrain=[str(tmp_path / "t"), str(tmp_path / "t")], **base), progress=False)

@@ -63,7 +63,7 @@ def _parse_value(value: str):
 @click.option("--from", "from_path", type=click.Path(exists=True), default=None, help="Local archive/folder for the dataset.")
 @click.option("--valid-fraction", default=0.05, show_default=True, type=float,
               help="Fraction of train held out for early stopping when the split has no validation part.")
-@click.option("--pretrain", default=None, help="neumf: a GMF (or other dot-product: mf, als) run and an MLP run, e.g. runs/gmf,runs/mlp; blend: trained runs to blend as they are")
+@click.option("--pretrain", default=None, help="neumf: a GMF (or other dot-product: mf, als) run and an MLP run, e.g. runs/gmf,runs/mlp; deep-triplet: a triplet run; blend: trained runs to blend as they are")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
 @click.pass_context
 def train(ctx: click.Context, model: str, data: str, split_spec: str | None, seed: int, out: str, task: str | None,
