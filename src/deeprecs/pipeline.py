@@ -241,18 +241,20 @@ def build_for(spec: TrainSpec, train: Interactions, task: str, split: Split | No
     defaults = dict(getattr(get_model_class(spec.model), "model_defaults", {}).get(task, {}))
     if spec.model in PRESETS:
         defaults.update(PRESETS[spec.model].model_options)
-    if spec.pretrain and get_model_class(spec.model) is NeuMF and "factors" not in spec.model_options:
+    neumf_runs = _neumf_parts(spec.pretrain) if spec.pretrain and get_model_class(spec.model) is NeuMF else None
+    if neumf_runs and "factors" not in spec.model_options:
         from deeprecs.models.ncf import gmf_branch_size
 
-        defaults["factors"] = gmf_branch_size(_neumf_parts(spec.pretrain)[0].model)[0]  # the GMF branch's own size
+        defaults["factors"] = gmf_branch_size(neumf_runs[0].model)[0]  # the GMF branch's own size
     model = build_model(spec.model, train.n_users, train.n_items, **{**defaults, **spec.model_options})
     model.fit_extra(train)
+    validating = split is not None and split.valid is not None and len(split.valid) > 0
     grid = {k: v for k, v in getattr(model, "validation_grid", {}).items() if k not in spec.model_options}
-    if grid and split is not None and split.valid is not None and len(split.valid):
+    if grid and validating:
         model = choose_on_validation(model, grid, {**defaults, **spec.model_options}, split, task)
     if spec.pretrain:
-        parts = load_pretrained(model, spec.pretrain, train, spec.seed)
-        if isinstance(model, NeuMF) and "alpha" not in spec.model_options and split is not None and split.valid is not None and len(split.valid):
+        parts = load_pretrained(model, spec.pretrain, train, spec.seed, neumf_runs)
+        if isinstance(model, NeuMF) and "alpha" not in spec.model_options and validating:
             choose_alpha(model, parts, split, task)
     return model
 
@@ -328,9 +330,10 @@ def blend_of_runs(paths: list[str], train: Interactions, task: str, options: dic
     return model
 
 
-def load_pretrained(model: Recommender, runs: list[str], train: Interactions, seed: int = 0) -> tuple:
-    """Load NeuMF's two pre-trained runs into ``model``; returns what it loaded,
-    ``(gmf-branch model, mlp model, calibration)``, for :meth:`NeuMF.load_pretrained` again."""
+def load_pretrained(model: Recommender, runs: list[str], train: Interactions, seed: int = 0, neumf_runs: tuple | None = None) -> tuple:
+    """Load the pre-trained runs into ``model`` (NeuMF: a GMF-branch run and an MLP run, already
+    loaded by :func:`_neumf_parts` when ``neumf_runs`` is given; deep-triplet: a triplet run).
+    NeuMF: returns ``(gmf-branch model, mlp model, calibration)``, for :meth:`NeuMF.load_pretrained` again."""
     from deeprecs.models.ncf import GMF, calibrate
     from deeprecs.models.triplet import DeepTriplet
 
@@ -345,7 +348,7 @@ def load_pretrained(model: Recommender, runs: list[str], train: Interactions, se
         return ()
     if not isinstance(model, NeuMF):
         raise ConfigError("--pretrain is for neumf (GMF and MLP runs), deep-triplet (a triplet run) and blend (the runs to blend)")
-    gmf, mlp_run = _neumf_parts(runs)
+    gmf, mlp_run = neumf_runs or _neumf_parts(runs)
     if mlp_run.config.get("task", "ranking") != "ranking":
         raise ConfigError(f"the mlp run {mlp_run.path} was trained for {mlp_run.config.get('task')!r}; pre-train it with --task ranking")
     for r in (gmf, mlp_run):

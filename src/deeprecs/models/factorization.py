@@ -10,7 +10,7 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from deeprecs.models.base import ModelConfig, Recommender, csr_gather, init_embedding
+from deeprecs.models.base import ModelConfig, Recommender, csr_gather, dot_candidates, init_embedding
 
 
 class MFConfig(ModelConfig):
@@ -55,7 +55,7 @@ class MF(Recommender):
 
     def score_candidates(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         u = self.user_factors(users)  # (B, d): once per user, not once per candidate
-        s = (self.item_emb(items) * u.unsqueeze(1)).sum(-1) + self.rating_offset
+        s = dot_candidates(u, self.item_emb(items)) + self.rating_offset
         if self.biased:
             s = s + self.user_bias(users) + self.item_bias(items).squeeze(-1)
         return s

@@ -11,8 +11,8 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from deeprecs.models.base import (ModelConfig, Recommender, concat_mlp_score_all, concat_mlp_candidates, flat_layers,
-                                  init_embedding, mlp)
+from deeprecs.models.base import (ModelConfig, Recommender, concat_mlp_score_all, concat_mlp_candidates, dot_candidates,
+                                  flat_layers, init_embedding, mlp)
 from deeprecs.models.neural import MLP
 
 
@@ -48,7 +48,7 @@ class GMF(Recommender):
 
     def score_candidates(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         u = self.user_emb(users) * self.out.weight  # (B, d)
-        return (self.item_emb(items) * u.unsqueeze(1)).sum(-1) + self.out.bias
+        return dot_candidates(u, self.item_emb(items)) + self.out.bias
 
     def retrieval_vectors(self) -> tuple[torch.Tensor, torch.Tensor]:
         return self.user_emb.weight * self.out.weight, self.item_emb.weight
@@ -106,10 +106,10 @@ class NeuMF(Recommender):
 
     def score_candidates(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """The output layer splits over the branches, ``h_g . g + h_m . m + b``: the GMF branch is
-        one batched product per user, the MLP branch splits its first layer per side."""
+        one product per candidate with the user looked up once, the MLP branch splits its first layer per side."""
         k = self.config.factors
         h_g, h_m = self.out.weight[0, :k], self.out.weight[0, k:]
-        gmf = torch.bmm(self.gmf_item(items), (self.gmf_user(users) * h_g).unsqueeze(-1)).squeeze(-1)
+        gmf = dot_candidates(self.gmf_user(users) * h_g, self.gmf_item(items))
         hidden = concat_mlp_candidates(self.mlp_user(users), self.mlp_item(items), flat_layers(self.tower))  # (B, m, h)
         return gmf + hidden @ h_m + self.out.bias
 

@@ -6,7 +6,8 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from deeprecs.models.base import ModelConfig, Recommender, concat_mlp_score_all, concat_mlp_candidates, flat_layers, init_embedding, mlp
+from deeprecs.models.base import (ModelConfig, Recommender, concat_mlp_score_all, concat_mlp_candidates, dot_candidates, flat_layers,
+                                  init_embedding, mlp)
 
 
 class MLPConfig(ModelConfig):
@@ -124,7 +125,7 @@ class TwoTower(Recommender):
 
     def score_candidates(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         u = self.user_tower(self.user_emb(users))  # (B, d): the user tower once per user, not per candidate
-        return (self._items(items) * u.unsqueeze(1)).sum(-1) + self.rating_offset
+        return dot_candidates(u, self._items(items)) + self.rating_offset
 
     def retrieval_vectors(self) -> tuple[torch.Tensor, torch.Tensor]:
         return self.user_tower(self.user_emb.weight), self._items(torch.arange(self.config.n_items))
