@@ -106,15 +106,13 @@ def log(*parts: Any) -> None:
 
 # ----------------------------------------------------------------------------- our rows
 def run_models(ours: Callable[..., dict], models: list[str], blend_of: list[str], threads: int, label: str,
-               args: Callable[[str, str, tuple], tuple], extra: dict | None = None,
-               pretrained: dict[str, tuple[str, ...]] | None = None) -> list[dict]:
+               args: Callable[[str, str, tuple], tuple], extra: dict | None = None) -> list[dict]:
     """Our rows, each in its own process: ``ours(*args(model, runs_dir, pretrain))``.
 
     Every run is saved in a temporary folder so that the ``blend`` row can blend this
     benchmark's own runs of ``blend_of`` (``blend --pretrain``) instead of training the same
     members a second time; its ``fit_seconds`` then include theirs (``fit_seconds_own``: the
     blend weights alone). Without all of them among the rows before it, the blend trains its own.
-    ``pretrained``: other rows started from earlier rows' runs the same way (row -> those rows).
     """
     import tempfile
 
@@ -123,8 +121,7 @@ def run_models(ours: Callable[..., dict], models: list[str], blend_of: list[str]
         for model in models:
             log(f"[{label}] {model} ...")
             done = models[: models.index(model)]
-            sources = tuple(blend_of) if model == "blend" else tuple((pretrained or {}).get(model, ()))
-            pretrain = sources if sources and all(m in done for m in sources) else ()
+            pretrain = tuple(blend_of) if model == "blend" and all(m in done for m in blend_of) else ()
             row = {"library": "deeprecs", "model": model, **(extra or {}), **run_isolated(ours, *args(model, runs, pretrain), threads=threads)}
             if pretrain and "error" not in row:
                 row["fit_seconds_own"] = row["fit_seconds"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from deeprecs.data.interactions import IdMap, Interactions
@@ -109,3 +110,34 @@ def test_alpha_is_chosen_on_validation_unless_given(monkeypatch):
     seen.clear()
     given = pipeline.build_for(pipeline.TrainSpec(model="als", data="-", model_options={"factors": 2, "alpha": 40.0}), data, "ranking", split)
     assert seen == [] and given.config.alpha == 40.0  # an explicit option is never overridden
+
+
+@pytest.mark.parametrize("name", ["deep-triplet", "mlp"])
+def test_models_start_from_als_vectors_scaled_to_the_asked_norm(checkerboard, name):
+    from deeprecs.errors import ConfigError
+
+    train = checkerboard.ranking
+    als = build_model("als", train.n_users, train.n_items, factors=4)
+    als.fit_extra(train, progress=False)
+    deep = build_model(name, train.n_users, train.n_items, user_factors=4, item_factors=4, init="als", init_norm=3.0)
+    deep.fit_extra(train)
+    users, items = als.retrieval_vectors()
+    scale = 3.0 / users.norm(dim=1).mean()
+    torch.testing.assert_close(deep.user_emb.weight, users * scale)
+    torch.testing.assert_close(deep.item_emb.weight, items * scale)
+    assert deep.user_emb.weight.norm(dim=1).mean().item() == pytest.approx(3.0)
+    rand = build_model(name, train.n_users, train.n_items, user_factors=4, item_factors=4, init="random")
+    before = rand.user_emb.weight.clone()
+    rand.fit_extra(train)
+    assert torch.equal(rand.user_emb.weight, before)  # init random: fit_extra leaves the embeddings alone
+    with pytest.raises(ConfigError, match="init 'als' needs user_factors == item_factors .* or --init random"):
+        build_model(name, 5, 7, user_factors=6, item_factors=4, init="als")
+
+
+def test_defaults_start_from_als_where_it_was_measured_to_help():
+    from deeprecs.models import get_model_class
+
+    assert build_model("deep-triplet", 5, 7).config.init == "als"
+    assert build_model("mlp", 5, 7).config.init == "random"  # ratings: the default
+    assert get_model_class("mlp").model_defaults["ranking"]["init"] == "als"
+    assert "init" not in get_model_class("mlp").model_defaults["rating"]

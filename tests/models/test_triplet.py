@@ -67,7 +67,7 @@ def test_deep_triplet_starts_from_the_triplet_runs_unit_vectors():
     torch.testing.assert_close(deep.user_emb.weight, F.normalize(tri.user_emb.weight, dim=-1))
     torch.testing.assert_close(deep.item_emb.weight, F.normalize(tri.item_emb.weight, dim=-1))
     with pytest.raises(ConfigError, match="--user-factors is 6 but the triplet run's factors is 4"):
-        build_model("deep-triplet", 5, 7, user_factors=6, item_factors=4).load_pretrained(tri)
+        build_model("deep-triplet", 5, 7, user_factors=6, item_factors=4, init="random").load_pretrained(tri)
     with pytest.raises(ConfigError, match="has 7 items, this data 8"):
         build_model("deep-triplet", 5, 8, user_factors=4, item_factors=4).load_pretrained(tri)
 

@@ -66,7 +66,8 @@ def _first_error(exc: Exception) -> str:
     errors = getattr(exc, "errors", None)
     if callable(errors):
         e = errors()[0]
-        return f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
+        msg = e["msg"].removeprefix("Value error, ")  # a whole-config check has no field to name
+        return f"{'.'.join(map(str, e['loc']))}: {msg}" if e["loc"] else msg
     return str(exc)
 
 

@@ -80,6 +80,28 @@ class ALS(Recommender):
             solve_cg(y, x, by_item, c.alpha, c.l2, c.cg_steps)
 
 
+@torch.no_grad()
+def start_from_als(user_emb: nn.Embedding, item_emb: nn.Embedding, train, norm: float) -> None:  # noqa: ANN001 - Interactions
+    """Set a model's user and item embeddings to an implicit ALS fit of ``train``'s pairs (ALS's
+    defaults, as many factors as the embeddings are wide), scaled by one common factor so that
+    the users' mean norm is ``norm`` (the dot products keep their order).
+
+    An MLP over concatenated embeddings learns a scorer far more easily than it learns the
+    embeddings and the scorer at once (an MLP approximates a dot product poorly, Rendle et al.
+    2020). Scaling the vectors up keeps Adam's fixed-size steps small relative to them, so the
+    geometry survives the first epochs. Measured (``init als`` against ``random``): the deep
+    triplet on the validation part of ML-100K ua, positives >= 4, AUC 0.917 -> 0.932-0.936
+    (seeds 0-2; 0.9285 at norm 1, 0.932 at 4-10); NCF's MLP on ncf-ml-1m, test HR@10
+    0.666 -> 0.698 in 91 s instead of 239 s."""
+    factors = user_emb.weight.shape[1]
+    als = ALS(ALS.Config(n_users=user_emb.num_embeddings, n_items=item_emb.num_embeddings, factors=factors))
+    als.fit_extra(train, progress=False)
+    users, items = als.retrieval_vectors()
+    scale = norm / users.norm(dim=1).mean().clamp_min(1e-12)
+    user_emb.weight.copy_(users * scale)
+    item_emb.weight.copy_(items * scale)
+
+
 def pattern(rows: np.ndarray, cols: np.ndarray, n_rows: int, n_cols: int) -> torch.Tensor:
     """The observed pairs as a sparse CSR ``(n_rows, n_cols)`` matrix of ones."""
     order = np.lexsort((cols, rows))

@@ -10,10 +10,10 @@ retrieval layer uses for exact/approximate top-K, similar items and fold-in of n
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import nn
 
 
@@ -24,6 +24,23 @@ class ModelConfig(BaseModel):
 
     n_users: int = 0
     n_items: int = 0
+
+
+class ALSStartConfig(ModelConfig):
+    """Options of a model whose user and item embeddings can start from an ALS fit
+    (:func:`deeprecs.models.als.start_from_als`; the model calls it in ``fit_extra``)."""
+
+    init: Literal["random", "als"] = Field("random", description="how the embeddings start: als = from a quick implicit ALS "
+                                           "fit of the train pairs (seconds), random = normal with init_std")
+    init_norm: float = Field(6.0, gt=0, description="init als: the ALS vectors are scaled so that users' mean norm is this")
+
+    @model_validator(mode="after")
+    def _als_needs_one_size(self) -> "ALSStartConfig":
+        sizes = getattr(self, "user_factors", None), getattr(self, "item_factors", None)
+        if self.init == "als" and sizes[0] != sizes[1]:
+            raise ValueError(f"init 'als' needs user_factors == item_factors (got {sizes[0]} and {sizes[1]}): "
+                             "give both the same size, or --init random")
+        return self
 
 
 class Recommender(nn.Module):

@@ -15,7 +15,7 @@ from pydantic import Field
 from torch import nn
 from torch.nn import functional as F
 
-from deeprecs.models.base import ModelConfig, Recommender, concat_mlp_candidates, concat_mlp_score_all, flat_layers, init_embedding, mlp
+from deeprecs.models.base import ALSStartConfig, ModelConfig, Recommender, concat_mlp_candidates, concat_mlp_score_all, flat_layers, init_embedding, mlp
 
 
 class TripletConfig(ModelConfig):
@@ -82,13 +82,15 @@ class Triplet(Recommender):
         return self.item_emb.weight
 
 
-class DeepTripletConfig(ModelConfig):
+class DeepTripletConfig(ALSStartConfig):
     user_factors: int = Field(64, ge=1)
     item_factors: int = Field(64, ge=1)
     n_hidden: int = Field(1, ge=0, description="number of hidden layers of the scorer")
     hidden_size: int = Field(64, ge=1)
     dropout: float = Field(0.0, ge=0, lt=1)
     l2: float = Field(0.0, ge=0, description="per-example L2 on the embeddings a batch touches")
+    init: Literal["random", "als"] = Field("als", description="how the embeddings start: als = from a quick implicit ALS fit "
+                                           "of the train positives (about a second on ML-100K), random = normal with init_std")
     init_std: float = Field(0.1, gt=0)
 
 
@@ -100,6 +102,8 @@ class DeepTriplet(Recommender):
     tasks = ("ranking",)
     summary = "deep triplet model: an MLP scores concatenated user/item embeddings, margin loss"
     default_loss = {"ranking": "margin"}
+    # The embeddings start from ALS by default (deeprecs.models.als.start_from_als): validation part of ML-100K
+    # ua, positives >= 4, AUC 0.9173 from a random start -> 0.932-0.936 (seeds 0-2), in fewer epochs.
     # Defaults kept after a search on the validation part of ML-100K ua, positives >= 4 (valid AUC):
     # 0.9173 with them; margin 0.5, 128 hidden units, 32 factors, L2 1e-2: 0.914-0.9172; margin 2 (0.9187),
     # 8 negatives and dropout 0.2 (0.9184), 16 negatives (0.9179): a little better at twice the fit time. Before cold items were masked in training (so these
@@ -123,6 +127,10 @@ class DeepTriplet(Recommender):
         already (not a row each that is trained and then reset to an input it never saw).
         Validation part of ML-100K ua, positives >= 4: AUC after the reset 0.906 -> 0.917."""
         self.item_known = torch.from_numpy(train.item_counts() > 0)
+        if self.config.init == "als":
+            from deeprecs.models.als import start_from_als
+
+            start_from_als(self.user_emb, self.item_emb, train, self.config.init_norm)
 
     def _items(self, items: torch.Tensor) -> torch.Tensor:
         return self.item_emb(items) * self.item_known[items].unsqueeze(-1)
