@@ -246,6 +246,8 @@ def build_for(spec: TrainSpec, train: Interactions, task: str, split: Split | No
         from deeprecs.models.ncf import gmf_branch_size
 
         defaults["factors"] = gmf_branch_size(neumf_runs[0].model)[0]  # the GMF branch's own size
+    if spec.pretrain and "init" in get_model_class(spec.model).Config.model_fields:
+        defaults["init"] = "random"  # the embeddings come from the pre-trained run: no ALS start to fit and overwrite
     model = build_model(spec.model, train.n_users, train.n_items, **{**defaults, **spec.model_options})
     model.fit_extra(train)
     validating = split is not None and split.valid is not None and len(split.valid) > 0

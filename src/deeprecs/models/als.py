@@ -102,6 +102,13 @@ def start_from_als(user_emb: nn.Embedding, item_emb: nn.Embedding, train, norm: 
     item_emb.weight.copy_(items * scale)
 
 
+def start_if_asked(model: Recommender, train) -> None:  # noqa: ANN001 - Interactions
+    """``fit_extra`` of a model with an :class:`~deeprecs.models.base.ALSStartConfig`: its
+    ``user_emb``/``item_emb`` start from ALS when ``init`` is ``als``."""
+    if model.config.init == "als":
+        start_from_als(model.user_emb, model.item_emb, train, model.config.init_norm)
+
+
 def pattern(rows: np.ndarray, cols: np.ndarray, n_rows: int, n_cols: int) -> torch.Tensor:
     """The observed pairs as a sparse CSR ``(n_rows, n_cols)`` matrix of ones."""
     order = np.lexsort((cols, rows))

@@ -6,6 +6,7 @@ import torch
 from pydantic import Field
 from torch import nn
 
+from deeprecs.models.als import start_if_asked
 from deeprecs.models.base import (ALSStartConfig, ModelConfig, Recommender, concat_mlp_score_all, concat_mlp_candidates, dot_candidates, flat_layers,
                                   init_embedding, mlp)
 
@@ -52,10 +53,7 @@ class MLP(Recommender):
             nn.init.zeros_(self.item_bias.weight)
 
     def fit_extra(self, train) -> None:  # noqa: ANN001 - Interactions
-        if self.config.init == "als":
-            from deeprecs.models.als import start_from_als
-
-            start_from_als(self.user_emb, self.item_emb, train, self.config.init_norm)
+        start_if_asked(self, train)
 
     def hidden(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:  # (B, layers[-1])
         return self.tower(torch.cat([self.user_emb(users), self.item_emb(items)], -1))
