@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -176,3 +177,52 @@ def test_warp_task_scores_candidates_without_autograd_but_has_the_full_loss_and_
     assert fast.item() > 0 and fast.item() == pytest.approx(full.item(), rel=1e-6)
     for key, grad in full_grads.items():
         torch.testing.assert_close(fast_grads[key], grad, rtol=1e-5, atol=1e-7)
+
+
+def test_weighted_epochs_draw_rows_in_proportion_to_their_weights():
+    from deeprecs.training import _batches
+
+    weights = torch.tensor([1.0, 1.0, 2.0, 6.0])
+    g = torch.Generator().manual_seed(0)
+    counts = torch.zeros(4)
+    for _ in range(3000):
+        idx = torch.cat(list(_batches(4, 3, g, weights)))
+        assert len(idx) == 4  # an epoch has as many draws as rows
+        counts += torch.bincount(idx, minlength=4)
+    torch.testing.assert_close(counts / counts.sum(), weights / weights.sum(), atol=0.01, rtol=0)
+    plain = torch.cat(list(_batches(4, 3, g)))
+    assert sorted(plain.tolist()) == [0, 1, 2, 3]  # unweighted: each row once
+
+
+def test_ranking_task_weights_come_from_recency_and_need_timestamps():
+    from deeprecs.data.interactions import IdMap, Interactions
+    from deeprecs.data.recency import recency_weights
+
+    users, items, ts = np.array([0, 0, 1, 0]), np.array([1, 2, 0, 3]), np.array([5, 9, 1, 7])
+    maps = {"user_map": IdMap(np.arange(2)), "item_map": IdMap(np.arange(4))}
+    cfg = TrainConfig(loss="bce", recency=10.0, recency_scale=2.0)
+    task = RankingTask(Interactions(users=users, items=items, timestamps=ts, **maps), cfg)
+    torch.testing.assert_close(task.weights, torch.from_numpy(recency_weights(users, items, ts, 10.0, 2.0)))
+    torch.testing.assert_close(task.weights, torch.tensor([1 + 10 * np.exp(-1.0), 11.0, 11.0, 1 + 10 * np.exp(-0.5)], dtype=torch.float64))
+    assert RankingTask(Interactions(users=users, items=items, **maps), cfg).weights is None
+    assert RankingTask(Interactions(users=users, items=items, timestamps=ts, **maps), TrainConfig(loss="bce")).weights is None
+
+
+def test_recency_is_a_default_only_where_the_test_items_are_the_latest(checkerboard):
+    from deeprecs.data.dataset import Split
+    from deeprecs.models.neural import MLP
+    from deeprecs.pipeline import NEXT_ITEM_DEFAULTS, train_options
+
+    data = checkerboard.ranking
+    timed = data.replace(timestamps=np.arange(len(data.users)))
+
+    def options(split: Split, **train_opts):
+        spec = TrainSpec(model="mlp", data="-", task="ranking", train_options=train_opts)
+        return train_options(MLP, "mlp", "ranking", spec, split, progress=False)
+
+    loo = Split(train=timed, test=timed, spec="loo")
+    assert {k: options(loo)[k] for k in NEXT_ITEM_DEFAULTS} == NEXT_ITEM_DEFAULTS == {"recency": 20.0, "recency_scale": 5.0}
+    assert {k: options(Split(train=timed, test=timed, spec="ncf"))[k] for k in NEXT_ITEM_DEFAULTS} == NEXT_ITEM_DEFAULTS
+    assert "recency" not in options(Split(train=timed, test=timed, spec="random:0.2"))  # test items not the latest
+    assert "recency" not in options(Split(train=data, test=data, spec="loo"))  # no timestamps to tell
+    assert options(loo, recency=0.0)["recency"] == 0.0  # the user's choice wins

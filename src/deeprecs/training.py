@@ -22,6 +22,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from deeprecs.data.interactions import Interactions
+from deeprecs.data.recency import recency_weights
 from deeprecs.losses import get_loss, mse, warp_choice
 from deeprecs.models.base import Recommender
 from deeprecs.sampling import NegativeSampler
@@ -49,6 +50,9 @@ class TrainConfig(BaseModel):
     sampler: str = Field("uniform-excl", description="negative sampler (ranking)")
     sampler_alpha: float = Field(0.75, description="popularity exponent of the popularity sampler")
     margin: float = Field(1.0, description="margin of the margin and warp losses")
+    recency: float = Field(0.0, ge=0, description="ranking, data with timestamps: draw a user's latest positives more "
+                           "often, in proportion to 1 + recency exp(-r / recency_scale), r = the user's positives after it (0: uniformly)")
+    recency_scale: float = Field(5.0, gt=0, description="how many of a user's latest positives the recency boost spans (e-folding)")
     threads: int = Field(0, ge=0, description="torch threads (0: all cores)")
     progress: bool = True
 
@@ -98,6 +102,9 @@ class RankingTask:
     def __init__(self, train: Interactions, cfg: TrainConfig) -> None:
         self.users = torch.from_numpy(train.users)
         self.items = torch.from_numpy(train.items)
+        w = recency_weights(train.users, train.items, train.timestamps, cfg.recency, cfg.recency_scale)
+        #: how often each positive is drawn per epoch, relative (None: each once, in a random order)
+        self.weights = None if w is None else torch.from_numpy(w)
         self.loss_name = cfg.loss
         self.loss_fn = get_loss("ranking", cfg.loss)
         kind = "hard" if cfg.loss == "warp" and cfg.sampler == "uniform-excl" else cfg.sampler
@@ -183,8 +190,13 @@ def _optimizer(model: Recommender, cfg: TrainConfig):
     return torch.optim.SGD(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
-def _batches(n: int, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
-    perm = torch.randperm(n, generator=generator)
+def _batches(n: int, batch_size: int, generator: torch.Generator, weights: torch.Tensor | None = None) -> Iterator[torch.Tensor]:
+    """One epoch of row indices: a permutation of ``range(n)``, or, with ``weights``, ``n`` rows
+    drawn with replacement in proportion to them (the weighted loss, in expectation)."""
+    if weights is None:
+        perm = torch.randperm(n, generator=generator)
+    else:
+        perm = torch.multinomial(weights, n, replacement=True, generator=generator)
     for start in range(0, n, batch_size):
         yield perm[start : start + batch_size]
 
@@ -229,7 +241,7 @@ def fit(
         model.train()
         t0 = time.perf_counter()
         total, count = 0.0, 0
-        for idx in _batches(len(task), batch_size, generator):
+        for idx in _batches(len(task), batch_size, generator, getattr(task, "weights", None)):
             opt.zero_grad(set_to_none=True)
             loss = task.loss(model, idx, generator)
             loss.backward()

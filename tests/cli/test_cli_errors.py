@@ -76,6 +76,15 @@ def test_bad_model_options(cli, tmp_path, write_ml, args, fragment):
     assert_nothing_written(tmp_path, tmp_path / "run")
 
 
+@pytest.mark.parametrize("model", ["mlp", "als"])
+def test_recency_on_data_without_timestamps(cli, tmp_path, model):
+    data = tmp_path / "log.csv"
+    data.write_text("user,item\n1,1\n1,2\n2,2\n2,3\n3,1\n3,3\n")
+    cli.error("train", model, "--data", data, "--task", "ranking", "--out", tmp_path / "run", "--recency", "5",
+              contains=("--recency needs timestamps", "drop --recency"))
+    assert_nothing_written(tmp_path, tmp_path / "run")
+
+
 @pytest.mark.parametrize("command", [("evaluate",), ("recommend", "--user", "1"), ("similar", "--item", "1"),
                                      ("embeddings", "--out", "x.parquet"), ("params",)])
 def test_missing_run_directory(cli, tmp_path, command):

@@ -8,17 +8,17 @@ import torch
 
 from deeprecs.data.interactions import IdMap, Interactions
 from deeprecs.models import build_model
-from deeprecs.models.als import pattern, solve_cg
+from deeprecs.models.als import ALS, pair_weights, pattern, solve_cg
 
 
-def exact_rows(y: torch.Tensor, observed: list[list[int]], alpha: float, l2: float) -> torch.Tensor:
+def exact_rows(y: torch.Tensor, observed: list[list[int]], alpha: float, l2: float, weights: list[list[float]] | None = None) -> torch.Tensor:
     """The slow, obvious solve: each row's weighted ridge system written out cell by cell."""
     n_cols, d = y.shape
     out = []
-    for cols in observed:
+    for r, cols in enumerate(observed):
         c = torch.ones(n_cols, dtype=torch.float64)  # confidence of every cell
         p = torch.zeros(n_cols, dtype=torch.float64)  # preference of every cell
-        c[cols] += alpha
+        c[cols] += alpha * (torch.tensor(weights[r], dtype=torch.float64) if weights else 1.0)
         p[cols] = 1.0
         a = (y.T * c) @ y + l2 * torch.eye(d, dtype=torch.float64)
         out.append(torch.linalg.solve(a, (y.T * c) @ p))
@@ -39,6 +39,63 @@ def test_cg_converges_to_the_exact_least_squares_solution():
     expected = exact_rows(y, observed, alpha=3.0, l2=0.5)
     torch.testing.assert_close(x, expected, rtol=1e-6, atol=1e-8)
     assert torch.all(x[[r for r, cs in enumerate(observed) if not cs]] == 0)  # no data: the ridge gives 0
+
+
+def test_weighted_cg_converges_to_the_exact_weighted_solution():
+    rng = np.random.default_rng(2)
+    n, m, d = 7, 10, 4
+    observed = [sorted(rng.choice(m, size=rng.integers(0, 6), replace=False).tolist()) for _ in range(n)]
+    weights = [rng.uniform(1, 30, size=len(cols)).tolist() for cols in observed]
+    rows = np.array([r for r, cols in enumerate(observed) for _ in cols], dtype=np.int64)
+    cols = np.array([c for cs in observed for c in cs], dtype=np.int64)
+    y = torch.from_numpy(rng.normal(size=(m, d)))
+    csr = pattern(rows, cols, n, m, np.array([w for ws in weights for w in ws]))
+    csr = torch.sparse_csr_tensor(csr.crow_indices(), csr.col_indices(), csr.values().double(), csr.shape)
+    x = torch.zeros(n, d, dtype=torch.float64)
+    solve_cg(x, y, csr, alpha=3.0, l2=0.5, steps=d)
+    # float32 weights in the pattern: compare against the same rounding
+    expected = exact_rows(y, observed, 3.0, 0.5, [np.float32(ws).astype(np.float64).tolist() for ws in weights])
+    torch.testing.assert_close(x, expected, rtol=1e-5, atol=1e-7)
+
+
+def test_pair_weights_by_recency_rank():
+    maps = {"user_map": IdMap(np.arange(2)), "item_map": IdMap(np.arange(5))}
+    # user 0: item 3 (t=1), item 1 (t=5), item 4 (t=5, ties go to the larger item: later), item 3 again (t=9)
+    # user 1: item 0 (t=2), item 2 (t=1)
+    inter = Interactions(users=np.array([0, 0, 0, 1, 0, 1]), items=np.array([3, 1, 4, 0, 3, 2]),
+                         timestamps=np.array([1, 5, 5, 2, 9, 1]), **maps)
+    pairs, w = pair_weights(inter, 5, recency=10.0, scale=2.0)
+    assert pairs.tolist() == [1, 3, 4, 5, 7]  # (0,1), (0,3), (0,4), (1,0), (1,2): one per pair
+    later = [2, 0, 1, 0, 1]  # (0,3) is user 0's latest (t=9), then (0,4), then (0,1)
+    np.testing.assert_allclose(w, [1 + 10 * np.exp(-r / 2.0) for r in later])
+    assert pair_weights(inter, 5, recency=0.0, scale=2.0)[1] is None
+    untimed = Interactions(users=inter.users, items=inter.items, **maps)
+    assert pair_weights(untimed, 5, recency=10.0, scale=2.0)[1] is None  # no timestamps: no effect
+    assert "recency" in ALS.grid_for(inter) and "recency" not in ALS.grid_for(untimed)
+
+
+def test_recency_fit_equals_the_slow_dense_weighted_als():
+    # every cell written out: confidence 1 + alpha w on observed pairs (w from recency), 1 elsewhere;
+    # exact alternating solves from the same start. With cg_steps = d each CG solve is exact too.
+    rng = np.random.default_rng(0)
+    n, m, d, alpha, l2 = 9, 12, 3, 2.0, 0.5
+    users, items = rng.integers(0, n, 40), rng.integers(0, m, 40)
+    inter = Interactions(users=users, items=items, timestamps=rng.integers(0, 6, 40),
+                         user_map=IdMap(np.arange(n)), item_map=IdMap(np.arange(m)))
+    als = build_model("als", n, m, factors=d, l2=l2, alpha=alpha, iterations=6, cg_steps=d, recency=20.0, recency_scale=2.0)
+    x, y = als.user_factors.detach().double().numpy().copy(), als.item_factors.detach().double().numpy().copy()
+    als.fit_extra(inter, progress=False)
+    pairs, w = pair_weights(inter, m, 20.0, 2.0)
+    c, p = np.ones((n, m)), np.zeros((n, m))
+    c[pairs // m, pairs % m] += alpha * w
+    p[pairs // m, pairs % m] = 1.0
+    for _ in range(6):
+        x = np.stack([np.linalg.solve((y.T * c[u]) @ y + l2 * np.eye(d), (y.T * c[u]) @ p[u]) for u in range(n)])
+        y = np.stack([np.linalg.solve((x.T * c[:, i]) @ x + l2 * np.eye(d), (x.T * c[:, i]) @ p[:, i]) for i in range(m)])
+    np.testing.assert_allclose(als.score_all(torch.arange(n)).numpy(), x @ y.T, atol=2e-3)
+    plain = build_model("als", n, m, factors=d, l2=l2, alpha=alpha, iterations=6, cg_steps=d)
+    plain.fit_extra(inter, progress=False)
+    assert not torch.allclose(plain.user_factors, als.user_factors, atol=1e-2)  # the weights changed the fit
 
 
 def test_a_few_warm_started_steps_get_close():
@@ -102,7 +159,7 @@ def test_alpha_is_chosen_on_validation_unless_given(monkeypatch):
     split = Split(train=data, test=data, valid=data)
     spec = pipeline.TrainSpec(model="als", data="-", model_options={"factors": 2})
     model = pipeline.build_for(spec, data, "ranking", split)
-    assert sorted(seen) == [10.0, 20.0, 40.0] and model.config.alpha == 20.0
+    assert sorted(seen) == [4.0, 10.0, 20.0, 40.0] and model.config.alpha == 20.0  # no timestamps: no recency tried
     reference = build_model("als", 8, 12, factors=2, alpha=20.0)
     reference.fit_extra(data, progress=False)
     torch.testing.assert_close(model.user_factors, reference.user_factors)  # the chosen model, fitted as usual

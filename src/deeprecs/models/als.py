@@ -14,6 +14,13 @@ operations: a sweep costs ``O(nnz * d + n * d^2)``.
 
 Positive-only: every training pair counts once (ratings, if any, are ignored). Scores are the dot
 product ``x_u . y_i``, so exact/approximate retrieval, similar items and fold-in work as for MF.
+
+Recency (``recency > 0``, data with timestamps): a pair's extra confidence grows for the user's
+latest interactions, ``c_ui = 1 + alpha (1 + recency exp(-r_ui / recency_scale))`` with ``r_ui``
+the number of the user's pairs that came after it (0 for the latest; ties in time go to the larger
+item index, as in leave-latest-one-out). Where the item to predict is the user's next one, their
+recent taste matters most: on ML-100K ``--split loo`` (validation = each user's latest train item)
+sampled HR@10 goes from 0.568 to 0.638. Without timestamps it has no effect.
 """
 
 from __future__ import annotations
@@ -27,21 +34,27 @@ from pydantic import Field
 from torch import nn
 from tqdm.auto import tqdm
 
+from deeprecs.data.recency import recency_weights
 from deeprecs.models.base import ModelConfig, Recommender
 
 
 class ALSConfig(ModelConfig):
     # defaults chosen on the validation parts of ncf-ml-1m (sampled NDCG@10) and ML-100K ua, positives >= 4
     # (AUC): l2 100 best on both; 128 factors best on ncf-ml-1m, equal to 64 on ua. The best alpha depends
-    # on the data (10 on ncf-ml-1m, 40 on ua), so unless it is given it is chosen on validation (ALS.validation_grid)
+    # on the data (10 on ncf-ml-1m, 40 on ua), so unless it is given it is chosen on validation (ALS.validation_grid),
+    # and so is the recency boost where the data has timestamps (ML-100K loo: alpha 4 with recency 50)
     factors: int = Field(128, ge=1, description="embedding size d")
     l2: float = Field(100.0, ge=0, description="ridge penalty on every user and item vector")
     alpha: float = Field(10.0, ge=0, description="extra confidence of an observed pair (c = 1 + alpha); "
-                         "`deeprecs train als` picks it from 10, 20, 40 on the validation part unless given")
+                         "`deeprecs train als` picks it from 4, 10, 20, 40 on the validation part unless given")
     iterations: int = Field(15, ge=0, description="alternating sweeps (users, then items)")
     cg_steps: int = Field(3, ge=1, description="conjugate-gradient steps per solve (warm-started)")
     init_std: float = Field(0.01, gt=0, description="std of the normal initialisation")
     seed: int = Field(0, description="seed of the initialisation")
+    recency: float = Field(0.0, ge=0, description="extra weight of a user's latest pairs (needs timestamps): "
+                           "c = 1 + alpha (1 + recency exp(-r / recency_scale)), r = the user's pairs after it; "
+                           "`deeprecs train als` tries 0 and 50 on the validation part of data with timestamps unless given")
+    recency_scale: float = Field(5.0, gt=0, description="how many of a user's latest pairs the recency boost spans (e-folding)")
 
 
 class ALS(Recommender):
@@ -53,7 +66,7 @@ class ALS(Recommender):
     summary = "implicit ALS (Hu et al. 2008): weighted least squares on every cell, conjugate-gradient sweeps"
     default_loss = {"ranking": "none"}
     #: options the pipeline chooses on the validation part when they are not given (each value: one more fit)
-    validation_grid: ClassVar[dict[str, tuple]] = {"alpha": (10.0, 20.0, 40.0)}
+    validation_grid: ClassVar[dict[str, tuple]] = {"alpha": (4.0, 10.0, 20.0, 40.0), "recency": (0.0, 50.0)}
 
     def __init__(self, config: ALSConfig) -> None:
         super().__init__(config)
@@ -68,12 +81,17 @@ class ALS(Recommender):
     def retrieval_vectors(self) -> tuple[torch.Tensor, torch.Tensor]:
         return self.user_factors, self.item_factors
 
+    @classmethod
+    def grid_for(cls, train) -> dict[str, tuple]:  # noqa: ANN001 - Interactions
+        """The validation grid for ``train``: recency only matters where there are timestamps."""
+        return {k: v for k, v in cls.validation_grid.items() if k != "recency" or train.timestamps is not None}
+
     @torch.no_grad()
     def fit_extra(self, train, progress: bool | None = None) -> None:  # noqa: ANN001 - Interactions
         c = self.config
-        pairs = np.unique(train.users.astype(np.int64) * c.n_items + train.items)  # one count per pair
-        by_user = pattern(pairs // c.n_items, pairs % c.n_items, c.n_users, c.n_items)
-        by_item = pattern(pairs % c.n_items, pairs // c.n_items, c.n_items, c.n_users)
+        pairs, weights = pair_weights(train, c.n_items, c.recency, c.recency_scale)  # one count per pair
+        by_user = pattern(pairs // c.n_items, pairs % c.n_items, c.n_users, c.n_items, weights)
+        by_item = pattern(pairs % c.n_items, pairs // c.n_items, c.n_items, c.n_users, weights)
         x, y = self.user_factors.data, self.item_factors.data
         for _ in tqdm(range(c.iterations), desc="als", unit="sweep", disable=None if progress is None else not progress, leave=False):
             solve_cg(x, y, by_user, c.alpha, c.l2, c.cg_steps)
@@ -109,36 +127,55 @@ def start_if_asked(model: Recommender, train) -> None:  # noqa: ANN001 - Interac
         start_from_als(model.user_emb, model.item_emb, train, model.config.init_norm)
 
 
-def pattern(rows: np.ndarray, cols: np.ndarray, n_rows: int, n_cols: int) -> torch.Tensor:
-    """The observed pairs as a sparse CSR ``(n_rows, n_cols)`` matrix of ones."""
+def pair_weights(train, n_items: int, recency: float, scale: float) -> tuple[np.ndarray, np.ndarray | None]:  # noqa: ANN001
+    """``(pairs, weights)``: the distinct pairs as sorted codes ``user * n_items + item``, and each
+    pair's confidence weight from :func:`deeprecs.data.recency.recency_weights` (a pair's time:
+    its latest timestamp), or ``None`` (all 1) when ``recency`` is 0 or there are no timestamps."""
+    codes = train.users.astype(np.int64) * n_items + train.items
+    if recency <= 0 or train.timestamps is None:
+        return np.unique(codes), None
+    order = np.lexsort((train.timestamps, codes))  # by pair, latest timestamp last
+    codes, ts = codes[order], train.timestamps[order]
+    last = np.r_[codes[1:] != codes[:-1], True]
+    pairs = codes[last]  # sorted distinct pairs
+    return pairs, recency_weights(pairs // n_items, pairs % n_items, ts[last], recency, scale)
+
+
+def pattern(rows: np.ndarray, cols: np.ndarray, n_rows: int, n_cols: int, values: np.ndarray | None = None) -> torch.Tensor:
+    """The observed pairs as a sparse CSR ``(n_rows, n_cols)`` matrix of ``values`` (default ones:
+    every pair's confidence weight is 1)."""
     order = np.lexsort((cols, rows))
     crow = np.zeros(n_rows + 1, dtype=np.int64)
     crow[1:] = np.cumsum(np.bincount(rows, minlength=n_rows))
+    vals = torch.ones(len(rows)) if values is None else torch.from_numpy(np.asarray(values, dtype=np.float32)[order])
     with warnings.catch_warnings():  # "sparse CSR support is in beta"
         warnings.simplefilter("ignore", UserWarning)
-        return torch.sparse_csr_tensor(torch.from_numpy(crow), torch.from_numpy(cols[order].astype(np.int64)),
-                                       torch.ones(len(rows)), (n_rows, n_cols))
+        return torch.sparse_csr_tensor(torch.from_numpy(crow), torch.from_numpy(cols[order].astype(np.int64)), vals, (n_rows, n_cols))
 
 
 def solve_cg(x: torch.Tensor, y: torch.Tensor, observed: torch.Tensor, alpha: float, l2: float, steps: int) -> None:
     """Update ``x`` in place: a few CG steps on every row's system, all rows at once.
 
     ``x (n, d)`` the side being solved, ``y (m, d)`` the fixed side, ``observed`` the ``(n, m)``
-    CSR pattern of observed pairs. Row ``r`` solves
-    ``(y^T y + l2 I + alpha sum_{c in r} y_c y_c^T) x_r = (1 + alpha) sum_{c in r} y_c``.
+    CSR matrix of observed pairs holding each pair's weight ``w`` (1 without recency). Row ``r``
+    solves ``(y^T y + l2 I + alpha sum_{c in r} w_rc y_c y_c^T) x_r = sum_{c in r} (1 + alpha w_rc) y_c``.
     The sparse part of ``A v`` is two sparse products: ``v_r . y_c`` on the observed cells
     (a sampled matrix product), then those values times ``y``.
     """
     d = x.shape[1]
     gram = y.T @ y + l2 * torch.eye(d, dtype=y.dtype)
-    crow, col = observed.crow_indices(), observed.col_indices()
+    crow, col, w = observed.crow_indices(), observed.col_indices(), observed.values()
+    unit = bool((w == 1).all())
 
     def apply(v: torch.Tensor) -> torch.Tensor:  # A v for every row, (n, d)
         dots = torch.sparse.sampled_addmm(observed, v, y.T, beta=0.0).values()
-        weighted = torch.sparse_csr_tensor(crow, col, alpha * dots, observed.shape)
+        weighted = torch.sparse_csr_tensor(crow, col, alpha * dots if unit else alpha * w * dots, observed.shape)
         return v @ gram + weighted @ y
 
-    r = (1 + alpha) * (observed @ y) - apply(x)
+    if unit:
+        r = (1 + alpha) * (observed @ y) - apply(x)
+    else:
+        r = torch.sparse_csr_tensor(crow, col, torch.ones_like(w), observed.shape) @ y + alpha * (observed @ y) - apply(x)
     p = r.clone()
     rs = (r * r).sum(1, keepdim=True)
     for _ in range(steps):
