@@ -15,6 +15,7 @@ import torch
 
 from deeprecs.data.dataset import Dataset, Split
 from deeprecs.data.interactions import Interactions
+from deeprecs.data.recency import predicts_next_item
 from deeprecs.errors import ConfigError
 from deeprecs.evaluation.protocols import evaluate_ranking, evaluate_ratings, evaluate_sampled
 from deeprecs.losses import get_loss
@@ -252,7 +253,7 @@ def build_for(spec: TrainSpec, train: Interactions, task: str, split: Split | No
     model.fit_extra(train)
     validating = split is not None and split.valid is not None and len(split.valid) > 0
     grid_for = getattr(model, "grid_for", None)
-    grid = grid_for(train) if grid_for else getattr(model, "validation_grid", {})
+    grid = grid_for(split) if grid_for and split is not None else getattr(model, "validation_grid", {})
     grid = {k: v for k, v in grid.items() if k not in spec.model_options}
     if grid and validating:
         model = choose_on_validation(model, grid, {**defaults, **spec.model_options}, split, task)
@@ -393,12 +394,6 @@ def _neumf_parts(runs: list[str]):
 #: NDCG@10: 0.395 off, 0.404 at recency 3, 0.415 at 10, 0.424 at 20, 0.410 at 30 with scale 20;
 #: scale 5 beat 2 and 20); test HR@10 0.576 -> 0.610. ``--recency 0`` turns it off.
 NEXT_ITEM_DEFAULTS = {"recency": 20.0, "recency_scale": 5.0}
-
-
-def predicts_next_item(split: Split) -> bool:
-    """Leave-latest-one-out (``--split loo``, or NCF files with timestamps): the held-out items are
-    each user's latest, and the train part has timestamps to tell which positives are recent."""
-    return split.spec in ("loo", "ncf") and split.train.timestamps is not None
 
 
 def default_train_options(model_cls: type[Recommender], task: str, pretrained: bool = False) -> dict:

@@ -71,7 +71,13 @@ def test_pair_weights_by_recency_rank():
     assert pair_weights(inter, 5, recency=0.0, scale=2.0)[1] is None
     untimed = Interactions(users=inter.users, items=inter.items, **maps)
     assert pair_weights(untimed, 5, recency=10.0, scale=2.0)[1] is None  # no timestamps: no effect
-    assert "recency" in ALS.grid_for(inter) and "recency" not in ALS.grid_for(untimed)
+    from deeprecs.data.dataset import Split
+
+    assert ALS.grid_for(Split(train=inter, test=inter, spec="loo")) == ALS.next_item_grid
+    assert "recency" in ALS.next_item_grid
+    assert ALS.grid_for(Split(train=untimed, test=untimed, spec="loo")) == ALS.validation_grid  # no timestamps
+    assert ALS.grid_for(Split(train=inter, test=inter, spec="canonical:ua")) == ALS.validation_grid  # not the latest
+    assert "recency" not in ALS.validation_grid
 
 
 def test_recency_fit_equals_the_slow_dense_weighted_als():
@@ -159,7 +165,7 @@ def test_alpha_is_chosen_on_validation_unless_given(monkeypatch):
     split = Split(train=data, test=data, valid=data)
     spec = pipeline.TrainSpec(model="als", data="-", model_options={"factors": 2})
     model = pipeline.build_for(spec, data, "ranking", split)
-    assert sorted(seen) == [4.0, 10.0, 20.0, 40.0] and model.config.alpha == 20.0  # no timestamps: no recency tried
+    assert sorted(seen) == [10.0, 20.0, 40.0] and model.config.alpha == 20.0
     reference = build_model("als", 8, 12, factors=2, alpha=20.0)
     reference.fit_extra(data, progress=False)
     torch.testing.assert_close(model.user_factors, reference.user_factors)  # the chosen model, fitted as usual

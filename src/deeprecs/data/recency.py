@@ -18,6 +18,12 @@ import numpy as np
 from deeprecs.errors import ConfigError
 
 
+def predicts_next_item(split) -> bool:  # noqa: ANN001 - deeprecs.data.dataset.Split
+    """Leave-latest-one-out (``--split loo``, or NCF files with timestamps): the held-out items are
+    each user's latest, and the train part has timestamps to tell which positives are recent."""
+    return split.spec in ("loo", "ncf") and split.train.timestamps is not None
+
+
 def rows_after(users: np.ndarray, items: np.ndarray, timestamps: np.ndarray) -> np.ndarray:
     """For each row, how many rows of the same user come after it (0: the user's latest)."""
     n = len(users)

@@ -34,7 +34,7 @@ from pydantic import Field
 from torch import nn
 from tqdm.auto import tqdm
 
-from deeprecs.data.recency import recency_weights
+from deeprecs.data.recency import predicts_next_item, recency_weights
 from deeprecs.models.base import ModelConfig, Recommender
 
 
@@ -42,18 +42,18 @@ class ALSConfig(ModelConfig):
     # defaults chosen on the validation parts of ncf-ml-1m (sampled NDCG@10) and ML-100K ua, positives >= 4
     # (AUC): l2 100 best on both; 128 factors best on ncf-ml-1m, equal to 64 on ua. The best alpha depends
     # on the data (10 on ncf-ml-1m, 40 on ua), so unless it is given it is chosen on validation (ALS.validation_grid),
-    # and so is the recency boost where the data has timestamps (ML-100K loo: alpha 4 with recency 50)
+    # and so is the recency boost on leave-latest-one-out splits with timestamps (ML-100K loo: alpha 4 with recency 50)
     factors: int = Field(128, ge=1, description="embedding size d")
     l2: float = Field(100.0, ge=0, description="ridge penalty on every user and item vector")
     alpha: float = Field(10.0, ge=0, description="extra confidence of an observed pair (c = 1 + alpha); "
-                         "`deeprecs train als` picks it from 4, 10, 20, 40 on the validation part unless given")
+                         "`deeprecs train als` picks it from 10, 20, 40 (4 too, on loo splits) on the validation part unless given")
     iterations: int = Field(15, ge=0, description="alternating sweeps (users, then items)")
     cg_steps: int = Field(3, ge=1, description="conjugate-gradient steps per solve (warm-started)")
     init_std: float = Field(0.01, gt=0, description="std of the normal initialisation")
     seed: int = Field(0, description="seed of the initialisation")
     recency: float = Field(0.0, ge=0, description="extra weight of a user's latest pairs (needs timestamps): "
                            "c = 1 + alpha (1 + recency exp(-r / recency_scale)), r = the user's pairs after it; "
-                           "`deeprecs train als` tries 0 and 50 on the validation part of data with timestamps unless given")
+                           "`deeprecs train als` tries 0 and 50 on the validation part of a loo split with timestamps unless given")
     recency_scale: float = Field(5.0, gt=0, description="how many of a user's latest pairs the recency boost spans (e-folding)")
 
 
@@ -66,7 +66,10 @@ class ALS(Recommender):
     summary = "implicit ALS (Hu et al. 2008): weighted least squares on every cell, conjugate-gradient sweeps"
     default_loss = {"ranking": "none"}
     #: options the pipeline chooses on the validation part when they are not given (each value: one more fit)
-    validation_grid: ClassVar[dict[str, tuple]] = {"alpha": (4.0, 10.0, 20.0, 40.0), "recency": (0.0, 50.0)}
+    validation_grid: ClassVar[dict[str, tuple]] = {"alpha": (10.0, 20.0, 40.0)}
+    #: where the test items are each user's latest (leave-latest-one-out with timestamps): with
+    #: recency the best alpha is lower (ML-100K loo: alpha 4, recency 50)
+    next_item_grid: ClassVar[dict[str, tuple]] = {"alpha": (4.0, 10.0, 20.0, 40.0), "recency": (0.0, 50.0)}
 
     def __init__(self, config: ALSConfig) -> None:
         super().__init__(config)
@@ -82,9 +85,10 @@ class ALS(Recommender):
         return self.user_factors, self.item_factors
 
     @classmethod
-    def grid_for(cls, train) -> dict[str, tuple]:  # noqa: ANN001 - Interactions
-        """The validation grid for ``train``: recency only matters where there are timestamps."""
-        return {k: v for k, v in cls.validation_grid.items() if k != "recency" or train.timestamps is not None}
+    def grid_for(cls, split) -> dict[str, tuple]:  # noqa: ANN001 - deeprecs.data.dataset.Split
+        """The validation grid for ``split``: recency is tried only where the items to predict are
+        each user's latest (elsewhere, e.g. ML-100K ua, the validation part is a random sample)."""
+        return cls.next_item_grid if predicts_next_item(split) else cls.validation_grid
 
     @torch.no_grad()
     def fit_extra(self, train, progress: bool | None = None) -> None:  # noqa: ANN001 - Interactions
