@@ -240,6 +240,9 @@ def build_for(spec: TrainSpec, train: Interactions, task: str, split: Split | No
     if spec.pretrain and get_model_class(spec.model) is Blend:
         return blend_of_runs(spec.pretrain, train, task, spec.model_options)
     defaults = dict(getattr(get_model_class(spec.model), "model_defaults", {}).get(task, {}))
+    if task == "ranking" and split is not None and predicts_next_item(split):
+        fields = get_model_class(spec.model).Config.model_fields
+        defaults.update({k: v for k, v in NEXT_ITEM_MODEL_DEFAULTS.items() if k in fields})
     if spec.model in PRESETS:
         defaults.update(PRESETS[spec.model].model_options)
     neumf_runs = _neumf_parts(spec.pretrain) if spec.pretrain and get_model_class(spec.model) is NeuMF else None
@@ -394,6 +397,9 @@ def _neumf_parts(runs: list[str]):
 #: NDCG@10: 0.395 off, 0.404 at recency 3, 0.415 at 10, 0.424 at 20, 0.410 at 30 with scale 20;
 #: scale 5 beat 2 and 20); test HR@10 0.576 -> 0.610. ``--recency 0`` turns it off.
 NEXT_ITEM_DEFAULTS = {"recency": 20.0, "recency_scale": 5.0}
+#: model options there, for the models that have them: an ALS start fitted as ALS chooses on
+#: leave-latest-one-out (ML-100K loo: alpha 4, recency 50; NeuMF valid NDCG@10 0.4405 -> 0.4461)
+NEXT_ITEM_MODEL_DEFAULTS = {"init_alpha": 4.0, "init_recency": 50.0}
 
 
 def default_train_options(model_cls: type[Recommender], task: str, pretrained: bool = False) -> dict:

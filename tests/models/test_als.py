@@ -204,3 +204,41 @@ def test_defaults_start_from_als_where_it_was_measured_to_help():
     assert build_model("mlp", 5, 7).config.init == "random"  # ratings: the default
     assert get_model_class("mlp").model_defaults["ranking"]["init"] == "als"
     assert "init" not in get_model_class("mlp").model_defaults["rating"]
+    assert get_model_class("neumf").model_defaults["ranking"]["init"] == "als"
+
+
+def test_neumf_starts_both_branches_from_als(checkerboard):
+    train = checkerboard.ranking
+    n, m = train.n_users, train.n_items
+    neumf = build_model("neumf", n, m, factors=6, mlp_factors=4, layers=[8, 4], init="als", init_norm=3.0, init_gmf=5.0,
+                        init_alpha=20.0)
+    neumf.fit_extra(train)
+    for emb_u, emb_i, d in ((neumf.mlp_user, neumf.mlp_item, 4), (neumf.gmf_user, neumf.gmf_item, 6)):
+        als = build_model("als", n, m, factors=d, alpha=20.0)
+        als.fit_extra(train, progress=False)
+        users, items = als.retrieval_vectors()
+        scale = 3.0 / users.norm(dim=1).mean()
+        torch.testing.assert_close(emb_u.weight, users * scale)
+        torch.testing.assert_close(emb_i.weight, items * scale)
+    # the GMF branch's logit is init_gmf times the (6-factor) ALS score
+    gmf_logit = (neumf.gmf_user.weight * neumf.out.weight[0, :6]) @ neumf.gmf_item.weight.T
+    torch.testing.assert_close(gmf_logit, 5.0 * als.score_all(torch.arange(n)), rtol=1e-4, atol=1e-5)
+    plain = build_model("neumf", n, m, factors=6, mlp_factors=4, layers=[8, 4], init="random")
+    before = plain.gmf_user.weight.clone()
+    plain.fit_extra(train)
+    assert torch.equal(plain.gmf_user.weight, before)
+
+
+def test_the_als_start_follows_als_on_leave_latest_one_out(checkerboard):
+    import deeprecs.pipeline as pipeline
+    from deeprecs.data.dataset import Split
+
+    timed = checkerboard.ranking.replace(timestamps=np.arange(len(checkerboard.ranking.users)))
+    spec = pipeline.TrainSpec(model="mlp", data="-", task="ranking", model_options={"user_factors": 4, "item_factors": 4})
+    loo = pipeline.build_for(spec, timed, "ranking", Split(train=timed, test=timed, spec="loo"))
+    assert loo.config.als_options() == {"alpha": 4.0, "recency": 50.0}
+    other = pipeline.build_for(spec, timed, "ranking", Split(train=timed, test=timed, spec="random:0.2"))
+    assert other.config.als_options() == {"alpha": 10.0, "recency": 0.0}
+    given = pipeline.build_for(pipeline.TrainSpec(model="mlp", data="-", task="ranking", model_options={
+        "user_factors": 4, "item_factors": 4, "init_recency": 5.0}), timed, "ranking", Split(train=timed, test=timed, spec="loo"))
+    assert given.config.init_recency == 5.0

@@ -33,6 +33,13 @@ class ALSStartConfig(ModelConfig):
     init: Literal["random", "als"] = Field("random", description="how the embeddings start: als = from a quick implicit ALS "
                                            "fit of the train pairs (seconds), random = normal with init_std")
     init_norm: float = Field(6.0, gt=0, description="init als: the ALS vectors are scaled so that users' mean norm is this")
+    init_alpha: float = Field(10.0, ge=0, description="init als: the ALS fit's confidence alpha")
+    init_recency: float = Field(0.0, ge=0, description="init als: the ALS fit's recency boost (data with timestamps; "
+                                "on loo splits the default is 50, with init_alpha 4, as ALS chooses there)")
+
+    def als_options(self) -> dict:
+        """The options of the ALS fit that the embeddings start from."""
+        return {"alpha": self.init_alpha, "recency": self.init_recency}
 
     @model_validator(mode="after")
     def _als_needs_one_size(self) -> "ALSStartConfig":
