@@ -229,6 +229,24 @@ def test_neumf_starts_both_branches_from_als(checkerboard):
     assert torch.equal(plain.gmf_user.weight, before)
 
 
+def test_gmf_starts_from_als_with_its_logit_a_multiple_of_the_als_score(checkerboard):
+    train = checkerboard.ranking
+    n, m = train.n_users, train.n_items
+    gmf = build_model("gmf", n, m, factors=4, init="als", init_norm=2.0, init_gmf=5.0, init_alpha=20.0)
+    gmf.fit_extra(train)
+    als = build_model("als", n, m, factors=4, alpha=20.0)
+    als.fit_extra(train, progress=False)
+    assert gmf.user_emb.weight.norm(dim=1).mean().item() == pytest.approx(2.0)
+    torch.testing.assert_close(gmf.score_all(torch.arange(n)), 5.0 * als.score_all(torch.arange(n)), rtol=1e-4, atol=1e-5)
+    assert get_model_class_defaults("gmf")["init"] == "als"
+
+
+def get_model_class_defaults(name: str) -> dict:
+    from deeprecs.models import get_model_class
+
+    return get_model_class(name).model_defaults["ranking"]
+
+
 def test_the_als_start_follows_als_on_leave_latest_one_out(checkerboard):
     import deeprecs.pipeline as pipeline
     from deeprecs.data.dataset import Split

@@ -16,10 +16,11 @@ from deeprecs.models.base import (ALSStartConfig, ModelConfig, Recommender, conc
 from deeprecs.models.neural import MLP
 
 
-class GMFConfig(ModelConfig):
+class GMFConfig(ALSStartConfig):
     factors: int = Field(64, ge=1)
     l2: float = Field(0.0, ge=0)
     init_std: float = Field(0.01, gt=0)
+    init_gmf: float = Field(5.0, gt=0, description="init als: the output weights make the logit init_gmf times the ALS score")
 
 
 class GMF(Recommender):
@@ -30,10 +31,15 @@ class GMF(Recommender):
     tasks = ("ranking",)
     summary = "NCF's generalised MF: weighted element-wise product of embeddings, log loss"
     default_loss = {"ranking": "bce"}
-    #: chosen on the validation hold-out of ncf-ml-1m (benchmarks/ncf.py)
-    model_defaults = {"ranking": {"factors": 64, "l2": 1e-2}}
-    # sparse-adam at 2048 rows: the same HR@10 as dense Adam at 8192 in about a third of the time (ncf-ml-1m)
-    train_defaults = {"ranking": {"optimizer": "sparse-adam", "batch_size": 2048, "min_steps_per_epoch": 50, "lr": 3e-3, "epochs": 20, "patience": 3, "n_negatives": 4}}
+    #: chosen on the validation hold-out of ncf-ml-1m (benchmarks/ncf.py). From ALS (norm 2: the
+    #: output weights start near 1, so Adam's steps on them stay small relative to them; at norm 15
+    #: they start near 0.02 and the first epoch scrambles them): valid NDCG@10 0.563 -> 0.594, test
+    #: HR@10 0.693 in 44 s -> 0.716 in 16 s; ML-100K loo valid 0.433 -> 0.443. The per-example L2
+    #: would pull the ALS vectors back (valid 0.555 at l2 1e-2).
+    model_defaults = {"ranking": {"factors": 64, "l2": 0.0, "init": "als", "init_norm": 2.0, "init_gmf": 5.0}}
+    # sparse-adam at 2048 rows: the same HR@10 as dense Adam at 8192 in about a third of the time (ncf-ml-1m);
+    # lr 1e-3 from ALS (3e-3 from a random start)
+    train_defaults = {"ranking": {"optimizer": "sparse-adam", "batch_size": 2048, "min_steps_per_epoch": 50, "lr": 1e-3, "epochs": 20, "patience": 3, "n_negatives": 4}}
 
     def __init__(self, config: GMFConfig) -> None:
         super().__init__(config)
@@ -42,6 +48,17 @@ class GMF(Recommender):
         self.out = nn.Linear(config.factors, 1)
         nn.init.ones_(self.out.weight)  # start as a plain dot product
         nn.init.zeros_(self.out.bias)
+
+    @torch.no_grad()
+    def fit_extra(self, train, progress: bool | None = None) -> None:  # noqa: ANN001 - Interactions
+        """``init als``: the embeddings start from ALS scaled to norm ``init_norm``, the output
+        weights making the logit ``init_gmf`` times the ALS score."""
+        from deeprecs.models.als import copy_scaled_als
+
+        c = self.config
+        if c.init == "als":
+            t = copy_scaled_als(self.user_emb, self.item_emb, train, c.init_norm, c.als_options())
+            self.out.weight.fill_(c.init_gmf / t**2)
 
     def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         return self.out(self.user_emb(users) * self.item_emb(items)).squeeze(-1)
