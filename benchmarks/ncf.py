@@ -31,7 +31,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import deeprecs.pipeline as pipeline  # noqa: E402
-from common import installed, run_isolated  # noqa: E402
+from common import installed, machine, run_isolated  # noqa: E402
 from deeprecs.pipeline import TrainSpec, load_data, prepare_split, sampled_candidates  # noqa: E402
 from deeprecs.training import fit  # noqa: E402
 
@@ -323,7 +323,7 @@ def main() -> None:
     path = RESULTS / f"{stem}.json"
     results = json.loads(path.read_text()) if args.merge and path.is_file() else {"datasets": {}}
     results.update(threads=args.threads, machine=f"{platform.machine()} {platform.processor() or ''}".strip(),
-                   torch=torch.__version__, quick=args.quick, defaults=defaults())
+                   torch=torch.__version__, quick=args.quick, defaults=defaults(), run=machine())
     failed: list[str] = []
     with tempfile.TemporaryDirectory(prefix="ncf-bench-") as tmp:
         for label in names:

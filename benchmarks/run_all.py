@@ -164,6 +164,15 @@ def seeds_of(payload: dict | None) -> str:
     return "not recorded"
 
 
+def run_date(payload: dict | None) -> str:
+    """When a result file was written (its ``machine``/``run`` info), for results collected but not run now."""
+    for key in ("run", "machine"):
+        info = (payload or {}).get(key)
+        if isinstance(info, dict) and info.get("date"):
+            return str(info["date"])[:10]
+    return "not recorded"
+
+
 def demote(markdown: str, levels: int = 1) -> str:
     """Headings one level down, so each section sits under its own ``##`` heading."""
     return re.sub(r"^(#{1,5}) ", lambda m: "#" * (len(m.group(1)) + levels) + " ", markdown, flags=re.M)
@@ -179,7 +188,8 @@ def relink(markdown: str, results: Path, out_dir: Path) -> str:
     return re.sub(r"(!?\[[^\]]*\])\(([^)\s]+)\)", fix, markdown)
 
 
-def render(outcomes: list[Outcome], quick: bool, info: dict, out_dir: Path, lanes_note: str = "") -> str:
+def render(outcomes: list[Outcome], quick: bool, info: dict, out_dir: Path, lanes_note: str = "",
+           notes: list[str] | None = None) -> str:
     """The whole collected Markdown file."""
     versions = ", ".join(f"{k} {info[k]}" for k in ("python", "torch", "numpy", "surprise", "lightfm", "implicit", "cornac") if info.get(k))
     lines = [f"# deeprecs benchmarks{' (quick)' if quick else ''}", "",
@@ -188,16 +198,19 @@ def render(outcomes: list[Outcome], quick: bool, info: dict, out_dir: Path, lane
              f"- Versions: {versions}",
              "- Peers not installed: " + (", ".join(k for k in ("surprise", "lightfm", "implicit", "cornac") if not info.get(k)) or "none"),
              *([f"- Run: {lanes_note}"] if lanes_note else []),
+             *(f"- {n}" for n in notes or []),
              ""]
     if quick:
         lines += ["Quick mode (CI smoke test): fewer models, sizes and epochs; the numbers show the code runs, "
                   "not how good or fast it is. See BENCHMARKS.md for the full runs.", ""]
-    lines += ["| benchmark | status | seconds | seeds | note |", "|---|---|---|---|---|"]
+    lines += ["| benchmark | status | run | seconds | seeds | note |", "|---|---|---|---|---|---|"]
     sections = []
     for o in outcomes:
         payload, md = read_results(o.bench, quick) if o.status != "skipped" else (None, None)
         note = o.note or ("" if md else "no results file written")
-        lines.append(f"| [{o.bench.name}](#{o.bench.name}) | {o.status} | {o.seconds:.0f} | {seeds_of(payload)} | {note} |")
+        when = run_date(payload) if o.note == "collected, not run" else info.get("date", "?")[:10]
+        seconds = "-" if o.note == "collected, not run" else f"{o.seconds:.0f}"
+        lines.append(f"| [{o.bench.name}](#{o.bench.name}) | {o.status} | {when} | {seconds} | {seeds_of(payload)} | {note} |")
         body = relink(demote(md.strip(), 2), o.bench.results, out_dir) if md else f"_{note or 'no results'}_"
         sections += ["", f'<a id="{o.bench.name}"></a>', "", f"## {o.bench.name}", "",
                      f"Status: {o.status}{f' ({note})' if note else ''}; "
@@ -222,6 +235,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="benchmarks side by side, 1 thread each (default: 2 for a full run, 1 with --quick)")
     ap.add_argument("--timeout", type=float, default=None, help="seconds per script (default: 600 quick, 6 h full)")
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--note", action="append", default=[],
+                    help="a line for the header (how the results collected were run); repeatable")
     args = ap.parse_args(argv)
     timeout = args.timeout or (600 if args.quick else 6 * 3600)
     threads = args.threads or (1 if args.quick else None)  # a smoke test: small models gain little from a 2nd thread
@@ -246,8 +261,8 @@ def main(argv: list[str] | None = None) -> int:
     order = {b.name: i for i, b in enumerate(benches)}
     outcomes = sorted(merge_outcomes(outcomes), key=lambda o: order[o.bench.name])
     out.parent.mkdir(parents=True, exist_ok=True)
-    wall = f"whole run {time.perf_counter() - t0:.0f} s wall-clock"
-    write_atomic(render(outcomes, args.quick, machine(), out.parent, f"{lanes_note}; {wall}" if lanes_note else wall), out)
+    wall = f"whole run {time.perf_counter() - t0:.0f} s wall-clock" if run else ""
+    write_atomic(render(outcomes, args.quick, machine(), out.parent, "; ".join(filter(None, (lanes_note, wall))), args.note), out)
     failed = [o.bench.name for o in outcomes if o.status == "failed"]
     log(f"wrote {out} in {time.perf_counter() - t0:.0f} s" + (f"; FAILED: {', '.join(failed)}" if failed else ""))
     return 1 if failed else 0

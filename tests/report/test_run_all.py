@@ -58,9 +58,9 @@ def test_collect_quick(run_all, fake, tmp_path):
     md = run_all.render(outcomes, quick=True, info=info, out_dir=fake / "results")
     assert md.startswith("# deeprecs benchmarks (quick)")
     assert "Test CPU, 2 CPUs" in md and "torch 2.13" in md
-    assert "| [ratings](#ratings) | ok | 12 | – |" in md  # quick results have no JSON: no seed
-    assert "| [scaling](#scaling) | ok | 40 | 7 |" in md
-    assert "| [implicit](#implicit) | failed | 3 |" in md and "exit status 3" in md
+    assert "| [ratings](#ratings) | ok | today | 12 | – |" in md  # quick results have no JSON: no seed
+    assert "| [scaling](#scaling) | ok | today | 40 | 7 |" in md
+    assert "| [implicit](#implicit) | failed | today | 3 |" in md and "exit status 3" in md
     assert "does not exist (yet)" in md
     assert "### Ratings (quick)" in md and "# Explicit ratings" not in md  # the quick file, demoted
     assert "![scaling](scaling-quick.png)" in md and "(https://example.org)" in md
@@ -75,6 +75,19 @@ def test_collect_full_relinks_images_from_the_root(run_all, fake):
     assert "\n### Explicit ratings" in md and "\n#### Targets" in md and "| mf | 0.91 |" in md
     assert "| 0 |" in md  # the ratings seed
     assert "![plot](benchmarks/results/scaling.png)" in md
+
+
+def test_collected_rows_show_when_their_results_were_run(run_all, fake):
+    O = run_all.Outcome
+    by = {b.name: b for b in run_all.discover(fake)}
+    (fake / "results" / "scaling.json").write_text(json.dumps({"seed": 7, "run": {"date": "2026-11-23 21:42:57"}}))
+    (fake / "results" / "scaling.md").write_text("# Scaling\n")
+    md = run_all.render([O(by["scaling"], "ok", 0.0, "collected, not run"), O(by["ratings"], "ok", 0.0, "collected, not run")],
+                        quick=False, info={"date": "2026-12-02 15:00:00"}, out_dir=fake.parent,
+                        notes=["Run: scaling from the full make bench"])
+    assert "| [scaling](#scaling) | ok | 2026-11-23 | - | 7 | collected, not run |" in md
+    assert "| [ratings](#ratings) | ok | not recorded | - |" in md  # no date in its JSON
+    assert "- Run: scaling from the full make bench" in md and "wall-clock" not in md
 
 
 def test_main_exits_non_zero_when_a_script_fails(run_all, fake, monkeypatch, tmp_path):
