@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import logging
 import math
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, Literal
@@ -277,7 +278,8 @@ def fit(
             post[valid_metric] = f"{row[valid_metric]:.4f}"
         bar.set_postfix(post)
         if cfg.progress:
-            tqdm.write(f"epoch {epoch + 1:3d}  loss {train_loss:.4f}  " + (f"{valid_metric} {row.get(valid_metric, float('nan')):.4f}  " if validate else "") + f"{row['examples_per_s']:,.0f} examples/s  {seconds:.2f} s")
+            tqdm.write(f"epoch {epoch + 1:3d}  loss {train_loss:.4f}  " + (f"{valid_metric} {row.get(valid_metric, float('nan')):.4f}  " if validate else "") + f"{row['examples_per_s']:,.0f} examples/s  {seconds:.2f} s",
+                       file=sys.stderr)  # stdout stays for results (`train --json`)
         if validate is not None and cfg.patience and bad_epochs >= cfg.patience:
             history.stopped_early = True
             break

@@ -91,6 +91,15 @@ def test_ranking_task_metrics(cli, tmp_path, write_ml):
     assert json.loads((tmp_path / "rank" / "config.json").read_text())["task"] == "ranking"
 
 
+def test_train_json_stdout_is_only_the_metrics(cli, tmp_path, write_ml):
+    """Epoch lines and progress go to stderr, so `train --json | jq` works."""
+    folder = write_ml(tmp_path / "ml")
+    result = cli.ok("train", "mf", "--data", folder, "--out", tmp_path / "r", "--epochs", "2", "--factors", "4", "--json", *cli.fast)
+    metrics = json.loads(result.stdout)
+    assert metrics["epochs"] == 2 and "rmse" in metrics
+    assert "epoch   1" in result.stderr
+
+
 def test_leave_one_out_metrics(cli, tmp_path, write_ml):
     folder = write_ml(tmp_path / "ml", n_users=30, n_items=120, per_user=5)  # 99 negatives need room
     cli.ok("-q", "train", "mf", "--data", folder, "--out", tmp_path / "loo", "--split", "loo",
