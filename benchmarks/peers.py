@@ -50,20 +50,50 @@ def lightfm_tuned(loss: str, ui, validate, max_epochs: int = 100, every: int = 5
     return best
 
 
-def implicit_tuned(algo: str, ui, validate, threads: int = 1, small: bool = False) -> dict:
-    """implicit's BPR or ALS with 64 factors; its main knobs on a small grid (defaults first;
-    ``small``: a coarser ALS grid for large data)."""
-    import numpy as np
+def implicit_model(algo: str, params: dict, threads: int = 1):
+    """implicit's BPR or ALS with 64 factors and ``params`` (ALS: 15 iterations)."""
     from implicit.cpu.als import AlternatingLeastSquares
     from implicit.cpu.bpr import BayesianPersonalizedRanking
 
     if algo == "bpr":
+        return BayesianPersonalizedRanking(factors=64, random_state=0, num_threads=threads, **params)
+    return AlternatingLeastSquares(factors=64, iterations=15, random_state=0, num_threads=threads, **params)
+
+
+def implicit_refit(algo: str, params: dict, ui, threads: int = 1) -> dict:
+    """The chosen setting fitted again on ``ui`` (train + validation): ``{"scores", "fit_seconds"}``."""
+    import numpy as np
+
+    t0 = time.perf_counter()
+    model = implicit_model(algo, params, threads)
+    model.fit(ui, show_progress=False)
+    scores = torch.from_numpy(np.asarray(model.user_factors @ model.item_factors.T, dtype=np.float32))
+    return {"scores": scores, "fit_seconds": time.perf_counter() - t0}
+
+
+def lightfm_refit(loss: str, params: dict, ui, threads: int = 1) -> dict:
+    """The chosen setting (its ``epochs`` included) fitted again on ``ui``: ``{"scores", "fit_seconds"}``."""
+    from lightfm import LightFM
+
+    t0 = time.perf_counter()
+    model = LightFM(no_components=64, loss=loss, learning_rate=params["learning_rate"], item_alpha=params["alpha"],
+                    user_alpha=params["alpha"], random_state=0)
+    model.fit_partial(ui, epochs=params["epochs"], num_threads=threads)
+    return {"scores": lightfm_scores(model), "fit_seconds": time.perf_counter() - t0}
+
+
+def implicit_tuned(algo: str, ui, validate, threads: int = 1, small: bool = False) -> dict:
+    """implicit's BPR or ALS with 64 factors; its main knobs on a small grid (defaults first;
+    ``small``: a coarser ALS grid for large data)."""
+    import numpy as np
+
+    if algo == "bpr":
         points = grid(learning_rate=[0.01, 0.05], regularization=[0.01, 0.001], iterations=[100, 300])
-        make = lambda p: BayesianPersonalizedRanking(factors=64, random_state=0, num_threads=threads, **p)  # noqa: E731
+        make = lambda p: implicit_model("bpr", p, threads)  # noqa: E731
     else:
         points = (grid(regularization=[0.1, 1.0, 10.0, 100.0], alpha=[1.0, 10.0]) if small else
                   grid(regularization=[0.01, 0.1, 1.0, 10.0, 30.0, 100.0], alpha=[1.0, 10.0, 40.0]))
-        make = lambda p: AlternatingLeastSquares(factors=64, iterations=15, random_state=0, num_threads=threads, **p)  # noqa: E731
+        make = lambda p: implicit_model("als", p, threads)  # noqa: E731
 
     def fit(p):
         model = make(p)

@@ -4,6 +4,8 @@ Layout of ``runs/NAME/``::
 
     config.json    model name, model config, task, loss, data, split, seed, training options
     model.pt       the state dict (tensors only; loaded with ``torch.load(weights_only=True)``)
+    model-before-refit.pt  (refitted runs) the same model fitted on the train part only, as it was
+                   when the validation part chose its settings: what ``--pretrain`` validates with
     idmaps.json    raw user and item ids in index order
     train.npz      the training interactions (indices), for seen-item filtering and fold-in
     test.npz       the test part (and sampled negatives), for ``deeprecs evaluate``
@@ -50,6 +52,14 @@ class Run:
     items: pd.DataFrame | None = None
     metrics: dict = field(default_factory=dict)
     history: dict = field(default_factory=dict)
+    before_refit: Recommender | None = None
+
+    @property
+    def validation_model(self) -> Recommender:
+        """The model that never saw the validation part: the one fitted on train only when the
+        run was refitted on train + validation, else the run's model. A run pre-training
+        another validates with this one, and ends with :attr:`model`."""
+        return self.before_refit if self.before_refit is not None else self.model
 
     @property
     def seen(self) -> sp.csr_matrix:
@@ -105,8 +115,10 @@ def save_run(
     metrics: dict | None = None,
     history: dict | None = None,
     figures: dict[str, "callable"] | None = None,
+    before_refit: Recommender | None = None,
 ) -> Path:
-    """Write a run directory atomically (temporary sibling, then rename)."""
+    """Write a run directory atomically (temporary sibling, then rename). ``before_refit``: the
+    model as fitted on train only, for a run whose ``model`` was refitted on train + validation."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
@@ -114,6 +126,8 @@ def save_run(
         full_config = {**config, "format_version": FORMAT_VERSION, "model_config": model.config.model_dump()}
         (tmp / "config.json").write_text(json.dumps(full_config, indent=2, default=str))
         torch.save(model.state_dict(), tmp / "model.pt")
+        if before_refit is not None:
+            torch.save(before_refit.state_dict(), tmp / "model-before-refit.pt")
         (tmp / "idmaps.json").write_text(json.dumps({"users": train.user_map.to_json(), "items": train.item_map.to_json()}))
         _save_part(tmp / "train.npz", train)
         if test is not None:
@@ -151,6 +165,11 @@ def load_run(path: str | Path) -> Run:
     state = torch.load(path / "model.pt", map_location="cpu", weights_only=True)
     model.load_weights(state)
     model.eval()
+    before_refit = None
+    if (path / "model-before-refit.pt").is_file():
+        before_refit = build_model(config["model"], len(user_map), len(item_map), **model_config)
+        before_refit.load_weights(torch.load(path / "model-before-refit.pt", map_location="cpu", weights_only=True))
+        before_refit.eval()
     train, _ = _load_part(path / "train.npz", user_map, item_map)
     test, negatives = (None, None)
     if (path / "test.npz").is_file():
@@ -160,7 +179,7 @@ def load_run(path: str | Path) -> Run:
         items = pd.read_csv(path / "items.csv", index_col=0)
     metrics = json.loads((path / "metrics.json").read_text()) if (path / "metrics.json").is_file() else {}
     history = json.loads((path / "history.json").read_text()) if (path / "history.json").is_file() else {}
-    return Run(path, model, config, user_map, item_map, train, test, negatives, items, metrics, history)
+    return Run(path, model, config, user_map, item_map, train, test, negatives, items, metrics, history, before_refit)
 
 
 __all__ = ["Run", "UnknownIdError", "load_run", "save_run"]

@@ -66,6 +66,8 @@ class History:
     valid_metric: str = ""
     fit_seconds: float = 0.0
     stopped_early: bool = False
+    #: a blend's: each trained member's best epoch (-1: closed form), in member order
+    member_best_epochs: list[int] = field(default_factory=list)
 
 
 # ---------------------------------------------------------------------------- tasks

@@ -1,0 +1,135 @@
+"""Refit on train + validation: the settings validation chose are kept, the model is the same as
+one trained on the merged data from the start, evaluation candidates stay the protocol's, and
+a run pre-training another is validated as it was before its own refit."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import deeprecs.pipeline as pipeline
+from deeprecs.errors import ConfigError
+from deeprecs.models import build_model
+from deeprecs.pipeline import TrainSpec, train
+from deeprecs.runs import load_run
+from deeprecs.training import RankingTask, TrainConfig, fit, seed_everything
+
+
+@pytest.fixture
+def loo_data(tmp_path, monkeypatch, write_ml):
+    monkeypatch.setenv("DEEPRECS_HOME", str(tmp_path / "home"))
+    return str(write_ml(tmp_path / "ml", n_users=30, n_items=120, per_user=6))  # 99 negatives need room
+
+
+def _pairs(part) -> set:
+    return set(zip(part.users.tolist(), part.items.tolist()))
+
+
+def test_refit_is_on_by_default_only_for_a_protocol_hold_out(loo_data):
+    spec = TrainSpec(model="popularity", data=loo_data, split="loo", task="ranking")
+    ds = pipeline.load_data(spec)
+    loo = pipeline.prepare_split(spec, ds, "ranking")
+    assert pipeline.refits_by_default(loo)
+    carved = pipeline.prepare_split(TrainSpec(model="popularity", data=loo_data, split="random:0.2", task="ranking"), ds, "ranking")
+    assert carved.valid is not None and not pipeline.refits_by_default(carved)
+    full = pipeline.with_validation_in_train(loo)
+    assert full.valid is None and _pairs(full.train) == _pairs(loo.train) | _pairs(loo.valid)
+    assert len(full.train) == len(loo.train) + len(loo.valid)
+
+
+def test_a_refitted_model_is_the_one_trained_on_train_plus_validation_for_the_best_epochs(loo_data, tmp_path):
+    options = {"factors": 8, "init": "random"}
+    spec = TrainSpec(model="gmf", data=loo_data, split="loo", model_options=options,
+                     train_options={"epochs": 4, "patience": 0, "threads": 1})
+    model, metrics, history, split, ds = train(spec, out=tmp_path / "gmf", progress=False)
+    assert metrics["refit"] is True and metrics["refit_seconds"] > 0 and history.best_epoch >= 1
+
+    full = pipeline.with_validation_in_train(split)
+    cfg = TrainConfig(**{**pipeline.train_options(type(model), "gmf", "ranking", spec, split, False), "loss": "bce",
+                         "epochs": history.best_epoch})
+    seed_everything(0)
+    reference = build_model("gmf", full.train.n_users, full.train.n_items,
+                            **{**type(model).model_defaults["ranking"], **options})
+    reference.fit_extra(full.train)
+    fit(reference, RankingTask(full.train, cfg), cfg)
+    pipeline.forget_cold(reference, full.train, "ranking")
+    for name, tensor in reference.state_dict().items():
+        assert torch.equal(tensor, model.state_dict()[name]), name
+
+    run = load_run(tmp_path / "gmf")
+    assert run.before_refit is not None and run.validation_model is run.before_refit
+    assert not torch.equal(run.before_refit.item_emb.weight, run.model.item_emb.weight)
+    # evaluation candidates stay the protocol's: validation items are not train data of the run
+    assert _pairs(run.train) == _pairs(split.train) and not _pairs(split.valid) & _pairs(run.train)
+
+
+def test_als_refit_keeps_what_the_validation_grid_chose(loo_data):
+    spec = TrainSpec(model="als", data=loo_data, split="loo", model_options={"factors": 6, "iterations": 3},
+                     train_options={"threads": 1})
+    model, metrics, _, split, _ = train(spec, progress=False)
+    assert metrics["refit"] is True
+    chosen = {k: getattr(model.config, k) for k in ("alpha", "recency")}
+    full = pipeline.with_validation_in_train(split)
+    seed_everything(0)
+    reference = build_model("als", full.train.n_users, full.train.n_items, factors=6, iterations=3, **chosen)
+    reference.fit_extra(full.train)
+    assert torch.allclose(reference.score_all(torch.arange(5)), model.score_all(torch.arange(5)), atol=1e-5)
+
+
+def test_no_refit_keeps_the_validated_model_and_writes_no_second_weights(loo_data, tmp_path):
+    spec = TrainSpec(model="gmf", data=loo_data, split="loo", model_options={"factors": 4, "init": "random"},
+                     train_options={"epochs": 2, "threads": 1}, refit=False)
+    _, metrics, *_ = train(spec, out=tmp_path / "r", progress=False)
+    assert metrics["refit"] is False and "refit_seconds" not in metrics
+    assert not (tmp_path / "r" / "model-before-refit.pt").exists()
+    assert load_run(tmp_path / "r").before_refit is None
+
+
+def test_refit_without_a_validation_part_is_a_clear_error(loo_data):
+    spec = TrainSpec(model="gmf", data=loo_data, split="random:0.2", valid_fraction=0.0, refit=True,
+                     model_options={"factors": 4, "init": "random"}, train_options={"epochs": 1})
+    with pytest.raises(ConfigError, match="--refit needs a validation part"):
+        train(spec, progress=False)
+
+
+def test_pretraining_validates_with_the_runs_before_their_refit_and_ends_with_their_final_models(loo_data, tmp_path,
+                                                                                                 monkeypatch):
+    base = {"data": loo_data, "split": "loo", "train_options": {"epochs": 2, "patience": 0, "threads": 1}}
+    train(TrainSpec(model="gmf", model_options={"factors": 4, "init": "random"}, **base), out=tmp_path / "gmf", progress=False)
+    train(TrainSpec(model="mlp", task="ranking", model_options={"user_factors": 4, "item_factors": 4, "layers": [8, 4],
+                                                                "init": "random"}, **base),
+          out=tmp_path / "mlp", progress=False)
+    gmf_run = load_run(tmp_path / "gmf")
+    seen = []
+    original = pipeline.load_pretrained
+
+    def recording(model, runs, train_part, seed=0, neumf_runs=None, final=False):
+        parts = original(model, runs, train_part, seed, neumf_runs, final)
+        seen.append((final, parts[0].item_emb.weight.detach().clone()))
+        return parts
+
+    monkeypatch.setattr(pipeline, "load_pretrained", recording)
+    spec = TrainSpec(model="neumf", pretrain=[str(tmp_path / "gmf"), str(tmp_path / "mlp")],
+                     model_options={"mlp_factors": 4, "layers": [8, 4]}, **base)
+    model, metrics, *_ = train(spec, out=tmp_path / "neumf", progress=False)
+    assert [final for final, _ in seen] == [False, True]
+    assert torch.equal(seen[0][1], gmf_run.before_refit.item_emb.weight)  # validated before the GMF run's refit
+    assert torch.equal(seen[1][1], gmf_run.model.item_emb.weight)  # ends from its refitted model
+    assert metrics["refit"] is True and 0.0 <= metrics["hr@10"] <= 1.0
+
+
+def test_a_blend_refit_keeps_its_weights_and_refits_its_members(loo_data, tmp_path):
+    spec = TrainSpec(model="blend", data=loo_data, split="loo", task="ranking",
+                     model_options={"members": ["popularity", "ease"]}, train_options={"threads": 1})
+    model, metrics, history, split, _ = train(spec, out=tmp_path / "b", progress=False)
+    run = load_run(tmp_path / "b")
+    assert metrics["refit"] is True and history.member_best_epochs == [-1, -1]
+    assert torch.equal(run.before_refit.weights, run.model.weights)
+    full = pipeline.with_validation_in_train(split)
+    for i, name in enumerate(["popularity", "ease"]):
+        reference = build_model(name, full.train.n_users, full.train.n_items)
+        reference.fit_extra(full.train)
+        users = torch.arange(4)
+        assert torch.allclose(reference.score_all(users), model.members[i].score_all(users), atol=1e-5), name
+    users = torch.arange(full.train.n_users)
+    assert not torch.allclose(run.before_refit.members[0].score_all(users), run.model.members[0].score_all(users))
