@@ -4,6 +4,7 @@ a run pre-training another is validated as it was before its own refit."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -61,6 +62,16 @@ def test_a_refitted_model_is_the_one_trained_on_train_plus_validation_for_the_be
     assert not torch.equal(run.before_refit.item_emb.weight, run.model.item_emb.weight)
     # evaluation candidates stay the protocol's: validation items are not train data of the run
     assert _pairs(run.train) == _pairs(split.train) and not _pairs(split.valid) & _pairs(run.train)
+    # ... but recommendations treat them as seen: the user had them
+    assert _pairs(run.valid) == _pairs(split.valid)
+    seen = run.seen.tocoo()
+    assert set(zip(seen.row.tolist(), seen.col.tolist())) == _pairs(split.train) | _pairs(split.valid)
+    from deeprecs.retrieval import topk
+
+    users = np.unique(split.valid.users)
+    items, _ = topk(run.model, users, 20, exclude=run.seen)
+    recommended = {(int(u), int(i)) for u, row in zip(users, np.asarray(items)) for i in row}
+    assert not recommended & (_pairs(split.valid) | _pairs(split.train))
 
 
 def test_als_refit_keeps_what_the_validation_grid_chose(loo_data):

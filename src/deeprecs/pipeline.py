@@ -666,6 +666,7 @@ def train(spec: TrainSpec, out: str | Path | None = None, progress: bool = True)
                   "rating_values": None if ds.rating_values is None else np.asarray(ds.rating_values).tolist(),
                   "train": cfg.model_dump(), "split_notes": split.notes, "pretrain": spec.pretrain, "refit": refitting}
         save_run(out, model, config, eval_train, test=split.test, test_negatives=split.test_negatives, before_refit=before_refit,
+                 valid=None if split.notes.get("valid_carved") else split.valid,
                  items=ds.items, metrics=metrics, history=hist,
                  figures={"loss.png": lambda path: plot_history(hist, path, title=f"{spec.model} on {ds.name}")})
     return model, metrics, history, split, ds

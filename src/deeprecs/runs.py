@@ -8,6 +8,8 @@ Layout of ``runs/NAME/``::
                    when the validation part chose its settings: what ``--pretrain`` validates with
     idmaps.json    raw user and item ids in index order
     train.npz      the training interactions (indices), for seen-item filtering and fold-in
+    valid.npz      (leave-one-out protocols) the held-out validation interactions: evaluation keeps
+                   them as candidates, recommendations treat them as seen
     test.npz       the test part (and sampled negatives), for ``deeprecs evaluate``
     items.csv      item side data (title, year, genres) where the dataset has it
     metrics.json   flat test metrics (+ fit_seconds)
@@ -53,6 +55,7 @@ class Run:
     metrics: dict = field(default_factory=dict)
     history: dict = field(default_factory=dict)
     before_refit: Recommender | None = None
+    valid: Interactions | None = None
 
     @property
     def validation_model(self) -> Recommender:
@@ -63,9 +66,13 @@ class Run:
 
     @property
     def seen(self) -> sp.csr_matrix:
-        """``(n_users, n_items)`` CSR of each user's training interactions."""
+        """``(n_users, n_items)`` CSR of what each user is known to have interacted with (train,
+        and a protocol's validation part where the run has one): what recommendations exclude."""
         if not hasattr(self, "_seen"):
-            self._seen = self.train.tocsr()
+            seen = self.train.tocsr()
+            if self.valid is not None and len(self.valid):
+                seen = ((seen + self.valid.tocsr()) != 0).astype(seen.dtype)
+            self._seen = seen.tocsr()
         return self._seen
 
     def title(self, raw_item_id) -> str:
@@ -116,6 +123,7 @@ def save_run(
     history: dict | None = None,
     figures: dict[str, "callable"] | None = None,
     before_refit: Recommender | None = None,
+    valid: Interactions | None = None,
 ) -> Path:
     """Write a run directory atomically (temporary sibling, then rename). ``before_refit``: the
     model as fitted on train only, for a run whose ``model`` was refitted on train + validation."""
@@ -130,6 +138,8 @@ def save_run(
             torch.save(before_refit.state_dict(), tmp / "model-before-refit.pt")
         (tmp / "idmaps.json").write_text(json.dumps({"users": train.user_map.to_json(), "items": train.item_map.to_json()}))
         _save_part(tmp / "train.npz", train)
+        if valid is not None and len(valid):
+            _save_part(tmp / "valid.npz", valid)
         if test is not None:
             _save_part(tmp / "test.npz", test, test_negatives)
         if items is not None:
@@ -171,6 +181,7 @@ def load_run(path: str | Path) -> Run:
         before_refit.load_weights(torch.load(path / "model-before-refit.pt", map_location="cpu", weights_only=True))
         before_refit.eval()
     train, _ = _load_part(path / "train.npz", user_map, item_map)
+    valid = _load_part(path / "valid.npz", user_map, item_map)[0] if (path / "valid.npz").is_file() else None
     test, negatives = (None, None)
     if (path / "test.npz").is_file():
         test, negatives = _load_part(path / "test.npz", user_map, item_map)
@@ -179,7 +190,7 @@ def load_run(path: str | Path) -> Run:
         items = pd.read_csv(path / "items.csv", index_col=0)
     metrics = json.loads((path / "metrics.json").read_text()) if (path / "metrics.json").is_file() else {}
     history = json.loads((path / "history.json").read_text()) if (path / "history.json").is_file() else {}
-    return Run(path, model, config, user_map, item_map, train, test, negatives, items, metrics, history, before_refit)
+    return Run(path, model, config, user_map, item_map, train, test, negatives, items, metrics, history, before_refit, valid)
 
 
 __all__ = ["Run", "UnknownIdError", "load_run", "save_run"]
