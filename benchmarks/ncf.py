@@ -235,7 +235,53 @@ def targets(results: dict) -> list[tuple[str, str, str, str]]:
     return out
 
 
-def markdown(results: dict) -> str:
+def plot(results: dict, path: Path) -> None:
+    """Per dataset: sampled HR@10 against fit seconds (ours filled, peers hollow; ALS's 0.723 dashed),
+    and sampled against full-ranking HR@10 (the two protocols need not agree on the order)."""
+    from deeprecs.plots import plt
+
+    datasets = [d for d, rows in results["datasets"].items() if rows]
+    if not datasets:
+        return
+    fig, axes = plt.subplots(2, len(datasets), figsize=(6.2 * len(datasets), 8.4), squeeze=False)
+    for col, data in enumerate(datasets):
+        every = results["datasets"][data]
+        floor = max(r["hr@10"] for r in every.values()) - 0.06  # the contenders; weaker rows are listed, not drawn
+        rows = {n: r for n, r in every.items() if r["hr@10"] >= floor}
+        left_out = sorted(set(every) - set(rows))
+        top, bottom = axes[0][col], axes[1][col]
+        for name, r in rows.items():
+            peer = name in PEERS
+            style = {"marker": "o", "s": 36, "facecolors": "none" if peer else "tab:blue", "edgecolors": "tab:gray" if peer else "tab:blue"}
+            top.scatter(max(r["fit_seconds"] or 0.0, 0.05), r["hr@10"], **style)
+            top.annotate(name, (max(r["fit_seconds"] or 0.0, 0.05), r["hr@10"]), fontsize=7, xytext=(3, 2), textcoords="offset points")
+            bottom.scatter(r["full_hr@10"], r["hr@10"], **style)
+            bottom.annotate(name, (r["full_hr@10"], r["hr@10"]), fontsize=7, xytext=(3, 2), textcoords="offset points")
+        if data.startswith("ncf"):
+            top.axhline(ALS_HR, color="tab:red", linestyle="--", linewidth=0.8, label=f"HR@10 {ALS_HR}")
+            top.legend(loc="center right", fontsize=8)
+        top.set_xscale("log")
+        if left_out:
+            top.text(0.01, 0.01, f"not drawn (HR@10 < {floor:.2f}): {', '.join(left_out)}", transform=top.transAxes, fontsize=7,
+                     color="tab:gray")
+        top.set(title=f"{data}: quality against fit time", xlabel="fit seconds (log; pre-training included)", ylabel="sampled HR@10")
+        bottom.set(title=f"{data}: sampled against full ranking", xlabel="full-ranking HR@10", ylabel="sampled HR@10")
+        for ax in (top, bottom):
+            ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def write_outputs(results: dict, stem: str) -> None:
+    """``{stem}.json``, ``{stem}.md`` and ``{stem}.png`` under the results folder."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{stem}.json").write_text(json.dumps(results, indent=2) + "\n")
+    plot(results, RESULTS / f"{stem}.png")
+    (RESULTS / f"{stem}.md").write_text(markdown(results, f"{stem}.png"))
+
+
+def markdown(results: dict, figure: str | None = None) -> str:
     lines = ["# NCF benchmark (leave-one-out, 1 test item + 99 negatives; full ranking beside)", "",
              f"Threads: {results['threads']}; {results['machine']}. Every model with its default options; early stopping "
              "on the validation hold-out (one train item per user + 99 sampled negatives). Each row runs in its own process "
@@ -266,6 +312,8 @@ def markdown(results: dict) -> str:
                       + "; ".join(chosen) + "."]
         quirks = next(iter(rows.values()))["quirks"]
         lines += ["", "Quirks of the test file (rows affected): " + ", ".join(f"{k} = {v}" for k, v in quirks.items()), ""]
+    if figure:
+        lines += [f"![quality against time, and sampled against full ranking]({figure})", ""]
     lines += ["## Targets (issue 4)", "", "| what | measured (HR@10 / NDCG@10) | target | met |", "|---|---|---|---|"]
     lines += [f"| {w} | {v} | {t} | {m} |" for w, v, t, m in targets(results)] + [""]
     if results.get("defaults"):
@@ -333,8 +381,7 @@ def main() -> None:
         results = {**json.loads(path.read_text()), "defaults": defaults()}  # a "note" in the JSON is kept
         for rows in results["datasets"].values():
             ratios(rows)
-        path.write_text(json.dumps(results, indent=2) + "\n")
-        path.with_suffix(".md").write_text(markdown(results))
+        write_outputs(results, path.stem)
         return
     every = {"ncf-ml-1m": (f"ncf:{args.prefix}", "fixed"), "ml-100k": ("ml-100k", "loo")}
     names = ["ml-100k"] if args.quick else args.datasets.split(",")
@@ -373,10 +420,8 @@ def main() -> None:
             order = [r for r, _, _ in MODELS] + PEERS
             results["datasets"][label] = {r: merged[r] for r in order if r in merged}
             ratios(results["datasets"][label])  # over the merged rows: peers of an earlier --merge chunk count
-            RESULTS.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(results, indent=2) + "\n")
-            (RESULTS / f"{stem}.md").write_text(markdown(results))
-    print(f"wrote {path} and {stem}.md")
+            write_outputs(results, stem)
+    print(f"wrote {path}, {stem}.md and {stem}.png")
     if failed:
         raise SystemExit(f"failed rows: {', '.join(failed)}")
 

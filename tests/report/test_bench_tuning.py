@@ -23,3 +23,17 @@ def test_tune_picks_the_best_validation_point_and_keeps_the_earlier_on_ties(benc
     assert fitted == [3, 1, 2, 1]  # every point fitted once
     low = common.tune(lambda p: p["x"], common.grid(x=[5, 2, 2]), validate=float, higher_is_better=False)
     assert low["params"] == {"x": 2} and low["tuning_seconds"] >= low["fit_seconds"] >= 0
+
+
+def test_ncf_figure_and_markdown_from_results(bench, tmp_path, monkeypatch):
+    ncf = bench("ncf")
+    row = {"hr@10": 0.72, "ndcg@10": 0.44, "full_hr@10": 0.09, "full_ndcg@10": 0.045, "fit_seconds": 12.0, "fit_seconds_own": 12.0,
+           "eval_seconds": 0.1, "examples_per_s": None, "threads": 1, "epochs": 0, "best_epoch": -1, "time_to_als_hr": None,
+           "quirks": {}}
+    results = {"threads": 1, "machine": "x86_64", "datasets": {"ml-100k": {
+        "als": row, "popularity": {**row, "hr@10": 0.31, "full_hr@10": 0.05}, "implicit-als": {**row, "hr@10": 0.70}}}}
+    monkeypatch.setattr(ncf, "RESULTS", tmp_path)
+    ncf.write_outputs(results, "ncf-test")
+    assert (tmp_path / "ncf-test.png").read_bytes()[:4] == b"\x89PNG"
+    md = (tmp_path / "ncf-test.md").read_text()
+    assert "![quality against time, and sampled against full ranking](ncf-test.png)" in md and "| als | 0.7200 |" in md
