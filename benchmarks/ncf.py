@@ -153,9 +153,8 @@ def run_peer(row: str, data: str, split: str, threads: int, cornac_epochs: int =
     from common import ranking_parts
     from peers import implicit_refit, implicit_tuned, lightfm_refit, lightfm_tuned
 
-    from deeprecs.pipeline import _merge
-
     from deeprecs.evaluation.protocols import evaluate_sampled
+    from deeprecs.pipeline import _merge
 
     library = row.split("-")[0]
     train, valid, valid_neg, eval_train, test, test_neg = ranking_parts(data, split, None)

@@ -22,18 +22,23 @@ def lightfm_scores(model) -> "torch.Tensor":  # noqa: ANN001
     return torch.from_numpy((user_emb @ item_emb.T + item_bias[None, :] + user_bias[:, None]).astype(np.float32))
 
 
+def lightfm_model(loss: str, params: dict):
+    """LightFM with 64 components, ``params``' learning rate and L2 (``item_alpha = user_alpha``)."""
+    from lightfm import LightFM
+
+    return LightFM(no_components=64, loss=loss, learning_rate=params["learning_rate"], item_alpha=params["alpha"],
+                   user_alpha=params["alpha"], random_state=0)
+
+
 def lightfm_tuned(loss: str, ui, validate, max_epochs: int = 100, every: int = 5, threads: int = 1,
                   learning_rates: tuple = (0.05, 0.02), alphas: tuple = (0.0, 1e-5)) -> dict:
     """LightFM with 64 components; learning rate and L2 (``item_alpha = user_alpha``) on a grid,
     epochs by early stopping (checked every ``every`` epochs), all on the validation part."""
-    from lightfm import LightFM
-
     best: dict = {}
     t_all = time.perf_counter()
     points = grid(learning_rate=list(learning_rates), alpha=list(alphas))
     for params in points:
-        model = LightFM(no_components=64, loss=loss, learning_rate=params["learning_rate"], item_alpha=params["alpha"],
-                        user_alpha=params["alpha"], random_state=0)
+        model = lightfm_model(loss, params)
         train_s = 0.0
         for epoch in range(1, max_epochs + 1):
             t0 = time.perf_counter()
@@ -50,55 +55,47 @@ def lightfm_tuned(loss: str, ui, validate, max_epochs: int = 100, every: int = 5
     return best
 
 
-def implicit_model(algo: str, params: dict, threads: int = 1):
-    """implicit's BPR or ALS with 64 factors and ``params`` (ALS: 15 iterations)."""
+def lightfm_refit(loss: str, params: dict, ui, threads: int = 1) -> dict:
+    """The chosen setting (its ``epochs`` included) fitted again on ``ui``: ``{"scores", "fit_seconds"}``."""
+    t0 = time.perf_counter()
+    model = lightfm_model(loss, params)
+    model.fit_partial(ui, epochs=params["epochs"], num_threads=threads)
+    return {"scores": lightfm_scores(model), "fit_seconds": time.perf_counter() - t0}
+
+
+def implicit_scores(algo: str, params: dict, ui, threads: int = 1) -> "torch.Tensor":
+    """implicit's BPR or ALS with 64 factors and ``params`` (ALS: 15 iterations) fitted on ``ui``:
+    the dense ``(n_users, n_items)`` scores."""
+    import numpy as np
     from implicit.cpu.als import AlternatingLeastSquares
     from implicit.cpu.bpr import BayesianPersonalizedRanking
 
     if algo == "bpr":
-        return BayesianPersonalizedRanking(factors=64, random_state=0, num_threads=threads, **params)
-    return AlternatingLeastSquares(factors=64, iterations=15, random_state=0, num_threads=threads, **params)
+        model = BayesianPersonalizedRanking(factors=64, random_state=0, num_threads=threads, **params)
+    else:
+        model = AlternatingLeastSquares(factors=64, iterations=15, random_state=0, num_threads=threads, **params)
+    model.fit(ui, show_progress=False)
+    return torch.from_numpy(np.asarray(model.user_factors @ model.item_factors.T, dtype=np.float32))
 
 
 def implicit_refit(algo: str, params: dict, ui, threads: int = 1) -> dict:
     """The chosen setting fitted again on ``ui`` (train + validation): ``{"scores", "fit_seconds"}``."""
-    import numpy as np
-
     t0 = time.perf_counter()
-    model = implicit_model(algo, params, threads)
-    model.fit(ui, show_progress=False)
-    scores = torch.from_numpy(np.asarray(model.user_factors @ model.item_factors.T, dtype=np.float32))
+    scores = implicit_scores(algo, params, ui, threads)
     return {"scores": scores, "fit_seconds": time.perf_counter() - t0}
-
-
-def lightfm_refit(loss: str, params: dict, ui, threads: int = 1) -> dict:
-    """The chosen setting (its ``epochs`` included) fitted again on ``ui``: ``{"scores", "fit_seconds"}``."""
-    from lightfm import LightFM
-
-    t0 = time.perf_counter()
-    model = LightFM(no_components=64, loss=loss, learning_rate=params["learning_rate"], item_alpha=params["alpha"],
-                    user_alpha=params["alpha"], random_state=0)
-    model.fit_partial(ui, epochs=params["epochs"], num_threads=threads)
-    return {"scores": lightfm_scores(model), "fit_seconds": time.perf_counter() - t0}
 
 
 def implicit_tuned(algo: str, ui, validate, threads: int = 1, small: bool = False) -> dict:
     """implicit's BPR or ALS with 64 factors; its main knobs on a small grid (defaults first;
     ``small``: a coarser ALS grid for large data)."""
-    import numpy as np
-
     if algo == "bpr":
         points = grid(learning_rate=[0.01, 0.05], regularization=[0.01, 0.001], iterations=[100, 300])
-        make = lambda p: implicit_model("bpr", p, threads)  # noqa: E731
     else:
         points = (grid(regularization=[0.1, 1.0, 10.0, 100.0], alpha=[1.0, 10.0]) if small else
                   grid(regularization=[0.01, 0.1, 1.0, 10.0, 30.0, 100.0], alpha=[1.0, 10.0, 40.0]))
-        make = lambda p: implicit_model("als", p, threads)  # noqa: E731
 
     def fit(p):
-        model = make(p)
-        model.fit(ui, show_progress=False)
-        return torch.from_numpy(np.asarray(model.user_factors @ model.item_factors.T, dtype=np.float32))
+        return implicit_scores(algo, p, ui, threads)
 
     best = tune(fit, points, validate)
     best["scores"] = best.pop("fitted")

@@ -208,8 +208,9 @@ def render(outcomes: list[Outcome], quick: bool, info: dict, out_dir: Path, lane
     for o in outcomes:
         payload, md = read_results(o.bench, quick) if o.status != "skipped" else (None, None)
         note = o.note or ("" if md else "no results file written")
-        when = run_date(payload) if o.note == "collected, not run" else info.get("date", "?")[:10]
-        seconds = "-" if o.note == "collected, not run" else f"{o.seconds:.0f}"
+        collected = o.note == "collected, not run"
+        when = run_date(payload) if collected else info.get("date", "?")[:10]
+        seconds = "-" if collected else f"{o.seconds:.0f}"
         lines.append(f"| [{o.bench.name}](#{o.bench.name}) | {o.status} | {when} | {seconds} | {seeds_of(payload)} | {note} |")
         body = relink(demote(md.strip(), 2), o.bench.results, out_dir) if md else f"_{note or 'no results'}_"
         sections += ["", f'<a id="{o.bench.name}"></a>', "", f"## {o.bench.name}", "",

@@ -321,6 +321,11 @@ def _same_data(run, train: Interactions) -> None:  # noqa: ANN001 - a loaded Run
         raise ConfigError(f"pre-trained run {run.path} was trained on other data (ids differ): use the same --data and --split")
 
 
+def _model_options(model: Recommender) -> dict:
+    """The options ``model`` was built with (its config, less the data's sizes)."""
+    return {k: v for k, v in model.config.model_dump().items() if k not in ("n_users", "n_items")}
+
+
 def blend_of_runs(paths: list[str], train: Interactions, task: str, options: dict, final: bool = False) -> Blend:
     """A blend whose members are already-trained runs (``blend --pretrain runs/a,runs/b``):
     their weights are taken as they are; only the blend weights remain to be fitted. The members
@@ -337,7 +342,7 @@ def blend_of_runs(paths: list[str], train: Interactions, task: str, options: dic
         _same_data(r, train)
         if r.config.get("task") != task:
             raise ConfigError(f"run {r.path} was trained for {r.config.get('task')!r}, this blend is for {task!r}")
-    member_options = [{k: v for k, v in r.model.config.model_dump().items() if k not in ("n_users", "n_items")} for r in runs]
+    member_options = [_model_options(r.model) for r in runs]
     model = build_model("blend", train.n_users, train.n_items, task=task, members=[r.model.name for r in runs], member_options=member_options)
     for member, r in zip(model.members, runs):
         member.load_weights((r.model if final else r.validation_model).state_dict())
@@ -448,6 +453,16 @@ def fit_one(model: Recommender, task: str, loss: str, cfg: TrainConfig, split: S
     return fit(model, task_obj, cfg)
 
 
+def _member_training(name: str, member: Recommender, task: str, spec: TrainSpec, split: Split, progress: bool) -> tuple[str, TrainConfig]:
+    """A blend member's loss and training options: its own defaults (a preset's, if it is one)."""
+    preset = PRESETS.get(name)
+    loss = preset.loss if preset else type(member).default_loss[task]
+    options = train_options(type(member), name, task, spec, split, progress)
+    if task == "ranking" and loss != "none":
+        options["loss"] = loss
+    return loss, TrainConfig(**options)
+
+
 def fit_blend(model: Blend, spec: TrainSpec, split: Split, ds: Dataset, progress: bool) -> History:
     """Train each member with its own defaults (unless they are trained runs, ``--pretrain``),
     then fit the blend weights on validation data."""
@@ -457,12 +472,8 @@ def fit_blend(model: Blend, spec: TrainSpec, split: Split, ds: Dataset, progress
     total = History(valid_metric="valid_rmse" if task == "rating" else "")
     trained_runs = bool(spec.pretrain)  # members loaded as they are: nothing to train
     for name, member in [] if trained_runs else zip(model.config.members, model.members):
-        preset = PRESETS.get(name)
-        loss = preset.loss if preset else type(member).default_loss[task]
-        options = train_options(type(member), name, task, spec, split, progress)
-        if task == "ranking" and loss != "none":
-            options["loss"] = loss
-        history = fit_one(member, task, loss, TrainConfig(**options), split, ds)
+        loss, cfg = _member_training(name, member, task, spec, split, progress)
+        history = fit_one(member, task, loss, cfg, split, ds)
         total.member_best_epochs.append(history.best_epoch if history.epochs else -1)
         total.fit_seconds += history.fit_seconds
         total.epochs.extend({**row, "member": name} for row in history.epochs)
@@ -541,30 +552,28 @@ def with_validation_in_train(split: Split) -> Split:
     return Split(_merge(split.train, split.valid), split.test, None, split.test_negatives, None, split.spec, dict(split.notes))
 
 
-def _model_options(model: Recommender) -> dict:
-    return {k: v for k, v in model.config.model_dump().items() if k not in ("n_users", "n_items")}
-
-
 def _refit_one(model: Recommender, best_epoch: int, task: str, loss: str, cfg: TrainConfig, full: Split,
-               ds: Dataset) -> tuple[Recommender, History]:
+               ds: Dataset, start=None) -> tuple[Recommender, History]:  # noqa: ANN001 - start: Recommender -> None
     """``model``'s settings (as chosen on validation) fitted again on ``full``'s train part, for
-    the ``best_epoch`` epochs early stopping chose (closed-form models: ``best_epoch`` -1)."""
+    the ``best_epoch`` epochs early stopping chose (closed-form models: ``best_epoch`` -1);
+    ``start(fresh)``, if given, loads its pre-trained weights before the training."""
     fresh = build_model(model.name, full.train.n_users, full.train.n_items, **_model_options(model))
     fresh.fit_extra(full.train)
+    if start is not None:
+        start(fresh)
     if best_epoch < 1:
         return fresh, History()
     return fresh, fit_one(fresh, task, loss, cfg.model_copy(update={"epochs": best_epoch}), full, ds)
 
 
-def refit(model: Recommender, history: History, spec: TrainSpec, cfg: TrainConfig, loss: str, task: str, split: Split,
+def refit(model: Recommender, history: History, spec: TrainSpec, cfg: TrainConfig, loss: str, task: str, full: Split,
           ds: Dataset, progress: bool) -> tuple[Recommender, History]:
-    """``model`` fitted again on train + validation with everything the validation part chose
-    kept: the settings a closed-form model's grid picked (ALS's alpha), NeuMF's fusion weight,
-    the number of epochs early stopping kept (the best one), a blend's weights. Pre-trained runs
-    contribute their final models (refitted ones included), having been validated as they were
-    before their own refit. Returns the refitted model and its history (fit seconds of this
-    second fit)."""
-    full = with_validation_in_train(split)
+    """``model`` fitted again on ``full`` (train + validation, :func:`with_validation_in_train`)
+    with everything the validation part chose kept: the settings a closed-form model's grid
+    picked (ALS's alpha), NeuMF's fusion weight, the number of epochs early stopping kept (the
+    best one), a blend's weights. Pre-trained runs contribute their final models (refitted ones
+    included), having been validated as they were before their own refit. Returns the refitted
+    model and its history (fit seconds of this second fit)."""
     seed_everything(spec.seed)
     t0 = time.perf_counter()
     if isinstance(model, Blend):
@@ -573,26 +582,17 @@ def refit(model: Recommender, history: History, spec: TrainSpec, cfg: TrainConfi
         else:
             fresh = build_model("blend", full.train.n_users, full.train.n_items, **_model_options(model))
             for i, (name, member) in enumerate(zip(model.config.members, model.members)):
-                preset = PRESETS.get(name)
-                member_loss = preset.loss if preset else type(member).default_loss[task]
-                options = train_options(type(member), name, task, spec, split, progress)
-                if task == "ranking" and member_loss != "none":
-                    options["loss"] = member_loss
+                member_loss, member_cfg = _member_training(name, member, task, spec, full, progress)
                 best = history.member_best_epochs[i] if i < len(history.member_best_epochs) else -1
-                fresh.members[i], _ = _refit_one(member, best, task, member_loss, TrainConfig(**options), full, ds)
+                fresh.members[i], _ = _refit_one(member, best, task, member_loss, member_cfg, full, ds)
             fresh.note_items(full.train)
         fresh.weights = model.weights.clone()
         return fresh, History(fit_seconds=time.perf_counter() - t0)
+    start = None
     if spec.pretrain:
-        fresh = build_model(model.name, full.train.n_users, full.train.n_items, **_model_options(model))
-        fresh.fit_extra(full.train)
         neumf_runs = _neumf_parts(spec.pretrain) if isinstance(model, NeuMF) else None
-        load_pretrained(fresh, spec.pretrain, full.train, spec.seed, neumf_runs, final=True)
-        fitted = History()
-        if history.best_epoch >= 1:
-            fitted = fit_one(fresh, task, loss, cfg.model_copy(update={"epochs": history.best_epoch}), full, ds)
-    else:
-        fresh, fitted = _refit_one(model, history.best_epoch, task, loss, cfg, full, ds)
+        start = lambda fresh: load_pretrained(fresh, spec.pretrain, full.train, spec.seed, neumf_runs, final=True)  # noqa: E731
+    fresh, fitted = _refit_one(model, history.best_epoch, task, loss, cfg, full, ds, start)
     fitted.fit_seconds = time.perf_counter() - t0
     return fresh, fitted
 
@@ -634,16 +634,15 @@ def train(spec: TrainSpec, out: str | Path | None = None, progress: bool = True)
     refitting = refits_by_default(split) if spec.refit is None else bool(spec.refit)
     if refitting and (split.valid is None or not len(split.valid)):
         raise ConfigError("--refit needs a validation part to choose the settings first (--valid-fraction > 0)")
+    forget_cold(model, split.train, task)
     before_refit, refit_seconds = None, 0.0
     if refitting:
-        forget_cold(model, split.train, task)
+        full = with_validation_in_train(split)
         before_refit = model
-        model, again = refit(model, history, spec, cfg, loss, task, split, ds, progress)
+        model, again = refit(model, history, spec, cfg, loss, task, full, ds, progress)
         refit_seconds = again.fit_seconds
         log.info("%s: refitted on train + validation (%d epochs, %.1f s)", model.name, max(history.best_epoch, 0), refit_seconds)
-        forget_cold(model, with_validation_in_train(split).train, task)
-    else:
-        forget_cold(model, split.train, task)
+        forget_cold(model, full.train, task)
     eval_train = evaluation_train(split)
     metrics = evaluate(model, task, eval_train, split.test, split.test_negatives, ds.rating_values)
     metrics["fit_seconds"] = history.fit_seconds + setup_seconds + refit_seconds
