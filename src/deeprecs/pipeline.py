@@ -20,7 +20,7 @@ from deeprecs.errors import ConfigError
 from deeprecs.evaluation.protocols import evaluate_ranking, evaluate_ratings, evaluate_sampled
 from deeprecs.losses import get_loss
 from deeprecs.models import PRESETS, build_model, get_model_class
-from deeprecs.models.base import Recommender
+from deeprecs.models.base import Recommender, fit_extra
 from deeprecs.models.blend import Blend
 from deeprecs.models.ncf import NeuMF
 from deeprecs.sampling import NegativeSampler
@@ -53,6 +53,9 @@ class TrainSpec:
     #: of epochs; None: where the validation part is a protocol's hold-out of one item per user
     #: (leave-one-out, NCF files), see :func:`refits_by_default`
     refit: bool | None = None
+    #: with ``positive``: keep the train ratings below it as known dislikes, ranked last for
+    #: their user in evaluation and never recommended (False: drop them, as before)
+    dislikes: bool = True
 
 
 # ----------------------------------------------------------------------------- data
@@ -110,11 +113,18 @@ def prepare_split(spec: TrainSpec, ds: Dataset, task: str) -> Split:
         from deeprecs.data import with_validation
 
         split = with_validation(split, seed=spec.seed)  # one held-out train item per user + 99 negatives
+    dislikes = None
+    if task == "ranking" and spec.dislikes and spec.positive is not None and split.train.ratings is not None:
+        below = split.train.ratings < spec.positive
+        dislikes = split.train.subset(below).positives(None) if below.any() else None
     if task == "ranking":
         train, _ = _keep_rows(split.train, None, spec.positive)
         test, test_neg = _keep_rows(split.test, split.test_negatives, spec.positive)
         valid, valid_neg = _keep_rows(split.valid, split.valid_negatives, spec.positive)
         split = Split(train, test, valid, test_neg, valid_neg, split.spec, dict(split.notes))
+    if dislikes is not None:
+        split.dislikes = dislikes
+        split.notes["train_dislikes"] = len(dislikes)
     if split.valid is None and spec.valid_fraction > 0:
         rng = np.random.default_rng(spec.seed + 1)
         n_valid = int(round(spec.valid_fraction * len(split.train)))
@@ -148,10 +158,19 @@ def predict_fn(model: Recommender, bounds: tuple[float, float] | None):
     return predict
 
 
+def _dislikes_csr(dislikes: Interactions | None):
+    return None if dislikes is None or not len(dislikes) else dislikes.tocsr()
+
+
 def evaluate(model: Recommender, task: str, train: Interactions, test: Interactions,
-             negatives: np.ndarray | None = None, rating_values: np.ndarray | None = None) -> dict:
-    """The test metrics of a run (flat dict), by task and protocol."""
+             negatives: np.ndarray | None = None, rating_values: np.ndarray | None = None,
+             dislikes: Interactions | None = None) -> dict:
+    """The test metrics of a run (flat dict), by task and protocol. ``dislikes``: the users'
+    known dislikes (:attr:`Split.dislikes`), ranked last (:mod:`deeprecs.evaluation.dislikes`)."""
+    from deeprecs.evaluation.dislikes import dislikes_last
+
     model.eval()
+    score_all = dislikes_last(model.score_all, _dislikes_csr(dislikes))
     t0 = time.perf_counter()
     with torch.no_grad():
         if task == "rating":
@@ -161,40 +180,47 @@ def evaluate(model: Recommender, task: str, train: Interactions, test: Interacti
             metrics["n_test_cold_users"] = int((~seen_u[test.users]).sum())
             metrics["n_test_cold_items"] = int((~seen_i[test.items]).sum())
         elif negatives is not None:
-            metrics = evaluate_sampled(model.score_all, train, test, negatives, ks=(10,))
+            metrics = evaluate_sampled(score_all, train, test, negatives, ks=(10,))
         else:
-            metrics = evaluate_ranking(model.score_all, train, test, ks=RANK_KS)
+            metrics = evaluate_ranking(score_all, train, test, ks=RANK_KS)
     metrics["eval_seconds"] = time.perf_counter() - t0
     return metrics
 
 
 def validator(task: str, train: Interactions, valid: Interactions, valid_neg: np.ndarray | None,
-              rating_values: np.ndarray | None):
-    """``(validate(model) -> float, metric name, higher_is_better)`` on validation data only."""
+              rating_values: np.ndarray | None, dislikes: Interactions | None = None):
+    """``(validate(model) -> float, metric name, higher_is_better)`` on validation data only
+    (known ``dislikes`` ranked last, as in :func:`evaluate`)."""
+    from deeprecs.evaluation.dislikes import dislikes_last
+
     if task == "rating":
         rr = rating_range(rating_values)
         return (lambda m: evaluate_ratings(predict_fn(m, rr), valid)["rmse"]), "valid_rmse", False
+    csr = _dislikes_csr(dislikes)
     if valid_neg is not None:  # candidates only: a full score_all of an MLP scorer costs ~30x more
-        return (lambda m: sampled_candidates(m, valid, valid_neg)["ndcg@10"]), "valid_ndcg@10", True
-    return (lambda m: evaluate_ranking(m.score_all, train, valid, ks=(10,))["auc"]), "valid_auc", True
+        return (lambda m: sampled_candidates(m, valid, valid_neg, dislikes=csr)["ndcg@10"]), "valid_ndcg@10", True
+    return (lambda m: evaluate_ranking(dislikes_last(m.score_all, csr), train, valid, ks=(10,))["auc"]), "valid_auc", True
 
 
 @torch.no_grad()
 def sampled_candidates(model: Recommender, part: Interactions, negatives: np.ndarray, k: int = 10,
-                       batch_size: int = 1024) -> dict[str, float]:
+                       batch_size: int = 1024, dislikes=None) -> dict[str, float]:  # noqa: ANN001 - csr
     """``hr@k``/``ndcg@k`` of the leave-one-out protocol with sampled negatives, scoring only
     the candidates (item + its negatives) with ``model(users, items)``; the same ranks as
-    :func:`evaluate_sampled`, without its full-ranking half."""
+    :func:`evaluate_sampled`, without its full-ranking half. ``dislikes``: CSR of known
+    dislikes, ranked last."""
+    from deeprecs.evaluation.dislikes import dislikes_last_pairs
     from deeprecs.evaluation.sampled import hit_ndcg, sampled_rank
 
     model.eval()
+    forward = dislikes_last_pairs(model, dislikes)
     sums = {f"hr@{k}": 0.0, f"ndcg@{k}": 0.0}
     for start in range(0, len(part), batch_size):
         users = torch.from_numpy(part.users[start : start + batch_size])
         items = torch.from_numpy(part.items[start : start + batch_size])
         neg = torch.from_numpy(np.asarray(negatives[start : start + batch_size], dtype=np.int64))
         cand = torch.cat([items.unsqueeze(1), neg], 1)  # (B, 1 + n_neg)
-        scores = model(users.repeat_interleave(cand.shape[1]), cand.flatten()).view(cand.shape).float()
+        scores = forward(users.repeat_interleave(cand.shape[1]), cand.flatten()).view(cand.shape).float()
         for name, values in hit_ndcg(sampled_rank(scores[:, 0], scores[:, 1:]), (k,)).items():
             sums[name] += float(values.sum())
     return {name: value / max(len(part), 1) for name, value in sums.items()}
@@ -257,7 +283,7 @@ def build_for(spec: TrainSpec, train: Interactions, task: str, split: Split | No
     if spec.pretrain and "init" in get_model_class(spec.model).Config.model_fields:
         defaults["init"] = "random"  # the embeddings come from the pre-trained run: no ALS start to fit and overwrite
     model = build_model(spec.model, train.n_users, train.n_items, **{**defaults, **spec.model_options})
-    model.fit_extra(train)
+    fit_extra(model, train, None if split is None else split.dislikes)
     validating = split is not None and split.valid is not None and len(split.valid) > 0
     grid_for = getattr(model, "grid_for", None)
     grid = grid_for(split) if grid_for and split is not None else getattr(model, "validation_grid", {})
@@ -278,14 +304,14 @@ def choose_on_validation(model: Recommender, grid: dict[str, tuple], options: di
     ``model`` is the one fitted with ``options``; ties keep the earliest in the grid."""
     import itertools
 
-    validate, metric, higher = validator(task, split.train, split.valid, split.valid_negatives, None)
+    validate, metric, higher = validator(task, split.train, split.valid, split.valid_negatives, None, split.dislikes)
     best, best_value, tried = model, float(validate(model)), {}
     tried[tuple(getattr(model.config, k) for k in grid)] = best_value
     for values in itertools.product(*grid.values()):
         if values in tried:
             continue
         candidate = build_model(model.name, split.train.n_users, split.train.n_items, **{**options, **dict(zip(grid, values))})
-        candidate.fit_extra(split.train)
+        fit_extra(candidate, split.train, split.dislikes)
         tried[values] = value = float(validate(candidate))
         if (value > best_value) if higher else (value < best_value):
             best, best_value = candidate, value
@@ -303,7 +329,7 @@ def choose_alpha(model: NeuMF, parts: tuple, split: Split, task: str) -> None:
     """Fuse the pre-trained branches with the ``alpha`` whose fused model scores best on the
     validation part (the paper's 0.5 suits a GMF and an MLP of equal strength; a stronger
     branch, such as ALS vectors, deserves more weight). Ties keep the value closest to 0.5."""
-    validate, metric, higher = validator(task, split.train, split.valid, split.valid_negatives, None)
+    validate, metric, higher = validator(task, split.train, split.valid, split.valid_negatives, None, split.dislikes)
     scores = {}
     for alpha in sorted(ALPHA_GRID, key=lambda a: abs(a - 0.5)):
         model.config.alpha = alpha
@@ -448,7 +474,7 @@ def fit_one(model: Recommender, task: str, loss: str, cfg: TrainConfig, split: S
     if task_obj is None:
         return History()
     if split.valid is not None and len(split.valid):
-        validate, metric, higher = validator(task, split.train, split.valid, split.valid_negatives, ds.rating_values)
+        validate, metric, higher = validator(task, split.train, split.valid, split.valid_negatives, ds.rating_values, split.dislikes)
         return fit(model, task_obj, cfg, validate, metric, higher)
     return fit(model, task_obj, cfg)
 
@@ -525,7 +551,7 @@ def _fit_ranking_weights(model: Blend, split: Split, total: History, max_users: 
         keep = np.isin(valid.users, users)
         valid = valid.subset(keep)
         negatives = None if negatives is None else np.asarray(negatives)[keep]
-    validate, metric, _ = validator("ranking", split.train, valid, negatives, None)
+    validate, metric, _ = validator("ranking", split.train, valid, negatives, None, split.dislikes)
     cached = _CachedBlend(model, users)
     best, best_w = -np.inf, None
     for w in simplex_grid(len(model.members)):
@@ -549,7 +575,8 @@ def refits_by_default(split: Split) -> bool:
 
 def with_validation_in_train(split: Split) -> Split:
     """The split whose train part is train + validation, and no validation part."""
-    return Split(_merge(split.train, split.valid), split.test, None, split.test_negatives, None, split.spec, dict(split.notes))
+    return Split(_merge(split.train, split.valid), split.test, None, split.test_negatives, None, split.spec, dict(split.notes),
+                 split.dislikes)
 
 
 def _refit_one(model: Recommender, best_epoch: int, task: str, loss: str, cfg: TrainConfig, full: Split,
@@ -558,7 +585,7 @@ def _refit_one(model: Recommender, best_epoch: int, task: str, loss: str, cfg: T
     the ``best_epoch`` epochs early stopping chose (closed-form models: ``best_epoch`` -1);
     ``start(fresh)``, if given, loads its pre-trained weights before the training."""
     fresh = build_model(model.name, full.train.n_users, full.train.n_items, **_model_options(model))
-    fresh.fit_extra(full.train)
+    fit_extra(fresh, full.train, full.dislikes)
     if start is not None:
         start(fresh)
     if best_epoch < 1:
@@ -644,7 +671,7 @@ def train(spec: TrainSpec, out: str | Path | None = None, progress: bool = True)
         log.info("%s: refitted on train + validation (%d epochs, %.1f s)", model.name, max(history.best_epoch, 0), refit_seconds)
         forget_cold(model, full.train, task)
     eval_train = evaluation_train(split)
-    metrics = evaluate(model, task, eval_train, split.test, split.test_negatives, ds.rating_values)
+    metrics = evaluate(model, task, eval_train, split.test, split.test_negatives, ds.rating_values, split.dislikes)
     metrics["fit_seconds"] = history.fit_seconds + setup_seconds + refit_seconds
     metrics["refit"] = refitting
     if refitting:
@@ -663,9 +690,10 @@ def train(spec: TrainSpec, out: str | Path | None = None, progress: bool = True)
                   "dataset": ds.name, "source": ds.source, "split": spec.split, "seed": spec.seed,
                   "positive": spec.positive, "threshold": spec.threshold, "rating_map": spec.rating_map,
                   "rating_values": None if ds.rating_values is None else np.asarray(ds.rating_values).tolist(),
-                  "train": cfg.model_dump(), "split_notes": split.notes, "pretrain": spec.pretrain, "refit": refitting}
+                  "train": cfg.model_dump(), "split_notes": split.notes, "pretrain": spec.pretrain, "refit": refitting,
+                  "dislikes": split.dislikes is not None}
         save_run(out, model, config, eval_train, test=split.test, test_negatives=split.test_negatives, before_refit=before_refit,
-                 valid=None if split.notes.get("valid_carved") else split.valid,
+                 valid=None if split.notes.get("valid_carved") else split.valid, dislikes=split.dislikes,
                  items=ds.items, metrics=metrics, history=hist,
                  figures={"loss.png": lambda path: plot_history(hist, path, title=f"{spec.model} on {ds.name}")})
     return model, metrics, history, split, ds

@@ -10,6 +10,8 @@ Layout of ``runs/NAME/``::
     train.npz      the training interactions (indices), for seen-item filtering and fold-in
     valid.npz      (leave-one-out protocols) the held-out validation interactions: evaluation keeps
                    them as candidates, recommendations treat them as seen
+    dislikes.npz   (``--positive R`` on rated data) the train pairs rated below ``R``: known dislikes,
+                   ranked last by evaluation, never recommended
     test.npz       the test part (and sampled negatives), for ``deeprecs evaluate``
     items.csv      item side data (title, year, genres) where the dataset has it
     metrics.json   flat test metrics (+ fit_seconds)
@@ -56,6 +58,7 @@ class Run:
     history: dict = field(default_factory=dict)
     before_refit: Recommender | None = None
     valid: Interactions | None = None
+    dislikes: Interactions | None = None
 
     @property
     def validation_model(self) -> Recommender:
@@ -67,11 +70,13 @@ class Run:
     @property
     def seen(self) -> sp.csr_matrix:
         """``(n_users, n_items)`` CSR of what each user is known to have interacted with (train,
-        and a protocol's validation part where the run has one): what recommendations exclude."""
+        a protocol's validation part and the known dislikes where the run has them): what
+        recommendations exclude."""
         if not hasattr(self, "_seen"):
             seen = self.train.tocsr()
-            if self.valid is not None and len(self.valid):
-                seen = ((seen + self.valid.tocsr()) != 0).astype(seen.dtype)
+            for part in (self.valid, self.dislikes):
+                if part is not None and len(part):
+                    seen = ((seen + part.tocsr()) != 0).astype(seen.dtype)
             self._seen = seen.tocsr()
         return self._seen
 
@@ -124,6 +129,7 @@ def save_run(
     figures: dict[str, "callable"] | None = None,
     before_refit: Recommender | None = None,
     valid: Interactions | None = None,
+    dislikes: Interactions | None = None,
 ) -> Path:
     """Write a run directory atomically (temporary sibling, then rename). ``before_refit``: the
     model as fitted on train only, for a run whose ``model`` was refitted on train + validation."""
@@ -140,6 +146,8 @@ def save_run(
         _save_part(tmp / "train.npz", train)
         if valid is not None and len(valid):
             _save_part(tmp / "valid.npz", valid)
+        if dislikes is not None and len(dislikes):
+            _save_part(tmp / "dislikes.npz", dislikes)
         if test is not None:
             _save_part(tmp / "test.npz", test, test_negatives)
         if items is not None:
@@ -182,6 +190,7 @@ def load_run(path: str | Path) -> Run:
         before_refit.eval()
     train, _ = _load_part(path / "train.npz", user_map, item_map)
     valid = _load_part(path / "valid.npz", user_map, item_map)[0] if (path / "valid.npz").is_file() else None
+    dislikes = _load_part(path / "dislikes.npz", user_map, item_map)[0] if (path / "dislikes.npz").is_file() else None
     test, negatives = (None, None)
     if (path / "test.npz").is_file():
         test, negatives = _load_part(path / "test.npz", user_map, item_map)
@@ -190,7 +199,7 @@ def load_run(path: str | Path) -> Run:
         items = pd.read_csv(path / "items.csv", index_col=0)
     metrics = json.loads((path / "metrics.json").read_text()) if (path / "metrics.json").is_file() else {}
     history = json.loads((path / "history.json").read_text()) if (path / "history.json").is_file() else {}
-    return Run(path, model, config, user_map, item_map, train, test, negatives, items, metrics, history, before_refit, valid)
+    return Run(path, model, config, user_map, item_map, train, test, negatives, items, metrics, history, before_refit, valid, dislikes)
 
 
 __all__ = ["Run", "UnknownIdError", "load_run", "save_run"]

@@ -25,6 +25,14 @@ def exact_rows(y: torch.Tensor, observed: list[list[int]], alpha: float, l2: flo
     return torch.stack(out)
 
 
+def cg(x: torch.Tensor, y: torch.Tensor, weights: torch.Tensor, alpha: float, l2: float, steps: int) -> None:
+    """solve_cg for pairs of confidence weights ``weights`` (CSR): extra confidence alpha w, target 1 + alpha w."""
+    crow, col, w = weights.crow_indices(), weights.col_indices(), weights.values()
+    conf = torch.sparse_csr_tensor(crow, col, alpha * w, weights.shape)
+    target = torch.sparse_csr_tensor(crow, col, 1 + alpha * w, weights.shape)
+    solve_cg(x, y, conf, target, l2=l2, steps=steps)
+
+
 def test_cg_converges_to_the_exact_least_squares_solution():
     rng = np.random.default_rng(0)
     n, m, d = 6, 9, 4
@@ -35,7 +43,7 @@ def test_cg_converges_to_the_exact_least_squares_solution():
     x = torch.zeros(n, d, dtype=torch.float64)
     csr = pattern(rows, cols, n, m)
     csr = torch.sparse_csr_tensor(csr.crow_indices(), csr.col_indices(), csr.values().double(), csr.shape)
-    solve_cg(x, y, csr, alpha=3.0, l2=0.5, steps=d)  # CG is exact after d steps (up to rounding)
+    cg(x, y, csr, alpha=3.0, l2=0.5, steps=d)  # CG is exact after d steps (up to rounding)
     expected = exact_rows(y, observed, alpha=3.0, l2=0.5)
     torch.testing.assert_close(x, expected, rtol=1e-6, atol=1e-8)
     assert torch.all(x[[r for r, cs in enumerate(observed) if not cs]] == 0)  # no data: the ridge gives 0
@@ -52,7 +60,7 @@ def test_weighted_cg_converges_to_the_exact_weighted_solution():
     csr = pattern(rows, cols, n, m, np.array([w for ws in weights for w in ws]))
     csr = torch.sparse_csr_tensor(csr.crow_indices(), csr.col_indices(), csr.values().double(), csr.shape)
     x = torch.zeros(n, d, dtype=torch.float64)
-    solve_cg(x, y, csr, alpha=3.0, l2=0.5, steps=d)
+    cg(x, y, csr, alpha=3.0, l2=0.5, steps=d)
     # float32 weights in the pattern: compare against the same rounding
     expected = exact_rows(y, observed, 3.0, 0.5, [np.float32(ws).astype(np.float64).tolist() for ws in weights])
     torch.testing.assert_close(x, expected, rtol=1e-5, atol=1e-7)
@@ -104,6 +112,33 @@ def test_recency_fit_equals_the_slow_dense_weighted_als():
     assert not torch.allclose(plain.user_factors, als.user_factors, atol=1e-2)  # the weights changed the fit
 
 
+def test_dislikes_count_as_watched_pairs_with_their_weight():
+    # the dense reference: positives c = 1 + alpha, dislikes c = 1 + alpha * dislike_weight, both p = 1
+    rng = np.random.default_rng(3)
+    n, m, d, alpha, l2, dw = 8, 11, 3, 4.0, 0.5, 0.25
+    cells = rng.permutation(n * m)[:40]
+    pos, neg = cells[:25], cells[25:]
+    maps = {"user_map": IdMap(np.arange(n)), "item_map": IdMap(np.arange(m))}
+    train = Interactions(users=pos // m, items=pos % m, **maps)
+    dislikes = Interactions(users=np.r_[neg // m, pos[:2] // m], items=np.r_[neg % m, pos[:2] % m], **maps)  # 2 also positive: stay positive
+    als = build_model("als", n, m, factors=d, l2=l2, alpha=alpha, iterations=5, cg_steps=d, dislike_weight=dw)
+    x, y = als.user_factors.detach().double().numpy().copy(), als.item_factors.detach().double().numpy().copy()
+    als.fit_extra(train, progress=False, dislikes=dislikes)
+    c, p = np.ones((n, m)), np.zeros((n, m))
+    c[pos // m, pos % m] += alpha
+    c[neg // m, neg % m] += alpha * dw
+    p[pos // m, pos % m] = p[neg // m, neg % m] = 1.0
+    for _ in range(5):
+        x = np.stack([np.linalg.solve((y.T * c[u]) @ y + l2 * np.eye(d), (y.T * c[u]) @ p[u]) for u in range(n)])
+        y = np.stack([np.linalg.solve((x.T * c[:, i]) @ x + l2 * np.eye(d), (x.T * c[:, i]) @ p[:, i]) for i in range(m)])
+    np.testing.assert_allclose(als.score_all(torch.arange(n)).numpy(), x @ y.T, atol=2e-3)
+    ignored = build_model("als", n, m, factors=d, l2=l2, alpha=alpha, iterations=5, cg_steps=d, dislike_weight=0.0)
+    ignored.fit_extra(train, progress=False, dislikes=dislikes)
+    plain = build_model("als", n, m, factors=d, l2=l2, alpha=alpha, iterations=5, cg_steps=d)
+    plain.fit_extra(train, progress=False)
+    torch.testing.assert_close(ignored.user_factors, plain.user_factors)  # weight 0: as without them
+
+
 def test_a_few_warm_started_steps_get_close():
     rng = np.random.default_rng(1)
     n, m, d = 30, 40, 8
@@ -116,7 +151,7 @@ def test_a_few_warm_started_steps_get_close():
     x = torch.zeros(n, d, dtype=torch.float64)
     errors = []
     for _ in range(4):  # warm starts: each call continues from the last
-        solve_cg(x, y, csr, alpha=10.0, l2=1.0, steps=3)
+        cg(x, y, csr, alpha=10.0, l2=1.0, steps=3)
         errors.append(float((x - expected).abs().max()))
     assert errors == sorted(errors, reverse=True) and errors[-1] < 0.05 * errors[0]
 
@@ -153,7 +188,7 @@ def test_alpha_is_chosen_on_validation_unless_given(monkeypatch):
 
     seen = []
 
-    def fake_validator(task, train, valid, valid_neg, rating_values):
+    def fake_validator(task, train, valid, valid_neg, rating_values, dislikes=None):
         def validate(model):
             seen.append(model.config.alpha)
             assert model.user_factors.abs().sum() > 0  # scored after fitting

@@ -175,7 +175,7 @@ def test_alpha_is_chosen_on_validation_unless_given(monkeypatch):
     neumf = NeuMF(NeuMF.Config(n_users=7, n_items=9, factors=4, mlp_factors=3, layers=[6, 3]))
     seen = []
 
-    def fake_validator(task, train, valid, valid_neg, rating_values):
+    def fake_validator(task, train, valid, valid_neg, rating_values, dislikes=None):
         def validate(model):
             seen.append(model.config.alpha)
             # the fused output layer really is the alpha being scored

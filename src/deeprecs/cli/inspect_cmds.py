@@ -41,7 +41,7 @@ def evaluate(run: str, as_json: bool) -> None:
         raise DeeprecsError(f"{run} has no test part to evaluate")
     values = r.config.get("rating_values")
     metrics = evaluate_model(r.model, r.config["task"], r.train, r.test, r.test_negatives,
-                             None if values is None else np.asarray(values))
+                             None if values is None else np.asarray(values), r.dislikes)
     for key in ("fit_seconds", "epochs", "n_parameters"):
         if key in r.metrics:
             metrics[key] = r.metrics[key]

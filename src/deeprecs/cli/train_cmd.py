@@ -66,11 +66,14 @@ def _parse_value(value: str):
 @click.option("--pretrain", default=None, help="neumf: a GMF (or other dot-product: mf, als) run and an MLP run, e.g. runs/gmf,runs/mlp; deep-triplet: a triplet run; blend: trained runs to blend as they are")
 @click.option("--refit/--no-refit", default=None, show_default="on for loo and NCF data, off otherwise",
               help="Once validation has chosen the settings and the epochs, fit again on train + validation.")
+@click.option("--dislikes/--no-dislikes", default=True, show_default=True,
+              help="With --positive: keep the train ratings below it as known dislikes (ranked last, never recommended).")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
 @click.pass_context
 def train(ctx: click.Context, model: str, data: str, split_spec: str | None, seed: int, out: str, task: str | None,
           loss: str | None, positive: float | None, threshold: float | None, rating_map: str | None,
-          from_path: str | None, valid_fraction: float, pretrain: str | None, refit: bool | None, as_json: bool) -> None:
+          from_path: str | None, valid_fraction: float, pretrain: str | None, refit: bool | None, dislikes: bool,
+          as_json: bool) -> None:
     """Train MODEL, evaluate it on the test part, and save the run to --out.
 
     Model and training options follow as --name value (see `deeprecs models MODEL`),
@@ -85,7 +88,7 @@ def train(ctx: click.Context, model: str, data: str, split_spec: str | None, see
     spec = TrainSpec(model=model, data=data, split=split_spec, seed=seed, task=task, loss=loss, positive=positive,
                      threshold=threshold, rating_map=rating_map, from_path=from_path, valid_fraction=valid_fraction,
                      pretrain=[p for p in (pretrain or "").split(",") if p], model_options=model_opts, train_options=train_opts,
-                     refit=refit)
+                     refit=refit, dislikes=dislikes)
     quiet = bool(ctx.obj and ctx.obj.get("quiet"))
     _, metrics, _, _, _ = run_training(spec, out=out, progress=not quiet)
     if as_json:

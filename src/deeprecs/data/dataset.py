@@ -47,6 +47,8 @@ class Split:
     ``test_negatives``: for the sampled protocol, an int64 array ``(len(test), n_neg)`` of item
     indices aligned row by row with ``test`` (the NCF file's list, or sampled with the seed).
     ``notes``: protocol quirks to report beside the metrics (e.g. ``{"negatives_equal_to_test_item": 156}``).
+    ``dislikes``: with ``--positive R`` on rated data, the train pairs rated below ``R`` (known
+    dislikes: candidates for evaluation, ranked last, never recommended), else None.
     """
 
     train: Interactions
@@ -56,3 +58,4 @@ class Split:
     valid_negatives: np.ndarray | None = None
     spec: str = ""
     notes: dict = field(default_factory=dict)
+    dislikes: Interactions | None = None

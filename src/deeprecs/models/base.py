@@ -65,6 +65,8 @@ class Recommender(nn.Module):
     model_defaults: ClassVar[dict[str, dict]] = {}
     #: ... and training-loop options (deeprecs.training.TrainConfig fields)
     train_defaults: ClassVar[dict[str, dict]] = {}
+    #: ``fit_extra(train, dislikes=...)`` learns from the known dislikes (see :func:`fit_extra`)
+    uses_dislikes: ClassVar[bool] = False
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
@@ -151,6 +153,16 @@ class Recommender(nn.Module):
 
     def n_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+
+def fit_extra(model: Recommender, train, dislikes=None) -> None:  # noqa: ANN001 - Interactions
+    """``model.fit_extra(train)``, handing a model that learns from them (``uses_dislikes``) the
+    known dislikes too: the train pairs rated below ``--positive``
+    (:attr:`deeprecs.data.dataset.Split.dislikes`)."""
+    if dislikes is not None and len(dislikes) and model.uses_dislikes:
+        model.fit_extra(train, dislikes=dislikes)
+    else:
+        model.fit_extra(train)
 
 
 def init_embedding(n: int, d: int, std: float = 0.01, sparse: bool = False) -> nn.Embedding:

@@ -66,9 +66,13 @@ class Blend(Recommender):
         #: items without data far below the rest would otherwise squash its own spread)
         self.register_buffer("warm", torch.ones(config.n_items, dtype=torch.bool))
 
-    def fit_extra(self, train) -> None:  # noqa: ANN001
+    uses_dislikes = True
+
+    def fit_extra(self, train, dislikes=None) -> None:  # noqa: ANN001
+        from deeprecs.models.base import fit_extra
+
         for m in self.members:
-            m.fit_extra(train)
+            fit_extra(m, train, dislikes)
         self.note_items(train)
 
     def note_items(self, train) -> None:  # noqa: ANN001 - Interactions
