@@ -168,8 +168,16 @@ def grid(**axes: list) -> list[dict]:
 def ranking_parts(data: str, split: str, positive: float | None, seed: int = 0):
     """``(train, valid, valid_negatives, eval_train, test, test_negatives)``: exactly the parts our
     ranking models get from the pipeline (validation carved or held out as for them)."""
-    from deeprecs.pipeline import TrainSpec, evaluation_train, load_data, prepare_split
+    from deeprecs.pipeline import evaluation_train
+
+    sp = ranking_split(data, split, positive, seed)
+    return sp.train, sp.valid, sp.valid_negatives, evaluation_train(sp), sp.test, sp.test_negatives
+
+
+def ranking_split(data: str, split: str, positive: float | None, seed: int = 0):
+    """The :class:`~deeprecs.data.dataset.Split` our ranking models get from the pipeline
+    (with its known dislikes, ``split.dislikes``, where ``positive`` is given)."""
+    from deeprecs.pipeline import TrainSpec, load_data, prepare_split
 
     spec = TrainSpec(model="popularity", data=data, split=split, seed=seed, positive=positive, task="ranking")
-    sp = prepare_split(spec, load_data(spec), "ranking")
-    return sp.train, sp.valid, sp.valid_negatives, evaluation_train(sp), sp.test, sp.test_negatives
+    return prepare_split(spec, load_data(spec), "ranking")
