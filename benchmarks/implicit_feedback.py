@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
           "Each user's known dislikes (their train ratings below 4, candidates under the protocol) are ranked last "
           "for ours and for the peers alike (`deeprecs train --dislikes`, the default with `--positive`); the random "
           "row is a plain random scorer. ALS also learns from them as watched pairs (its `dislike_weight`, chosen on "
-          "validation); als-no-dislikes is ALS with `--no-dislikes` (train ratings below 4 dropped), for reference; "
+          "validation), and so do the ALS starts of the models whose embeddings start from ALS (deep-triplet, mlp); als-no-dislikes is ALS with `--no-dislikes` (train ratings below 4 dropped), for reference; "
           f"implicit als-watched is implicit's ALS given the dislikes the same way (weight {WATCHED_WEIGHT}). "
           "`time_vs_best_peer`: our fit seconds / the fastest peer's with AUC at least ours - 0.005 (– where no peer is that good). "
           "Peers are tuned like ours, on the validation part carved from train (never on test): `chosen` is what validation "

@@ -128,7 +128,7 @@ class ALS(Recommender):
 
 @torch.no_grad()
 def start_from_als(user_emb: nn.Embedding, item_emb: nn.Embedding, train, norm: float,  # noqa: ANN001 - Interactions
-                   als_options: dict | None = None) -> None:
+                   als_options: dict | None = None, dislikes=None) -> None:
     """Set a model's user and item embeddings to an implicit ALS fit of ``train``'s pairs (ALS's
     defaults, as many factors as the embeddings are wide), scaled by one common factor so that
     the users' mean norm is ``norm`` (the dot products keep their order).
@@ -140,17 +140,18 @@ def start_from_als(user_emb: nn.Embedding, item_emb: nn.Embedding, train, norm: 
     triplet on the validation part of ML-100K ua, positives >= 4, AUC 0.917 -> 0.932-0.936
     (seeds 0-2; 0.9285 at norm 1, 0.932 at 4-10); NCF's MLP on ncf-ml-1m, test HR@10
     0.666 -> 0.698 in 91 s instead of 239 s."""
-    copy_scaled_als(user_emb, item_emb, train, norm, als_options)
+    copy_scaled_als(user_emb, item_emb, train, norm, als_options, dislikes)
 
 
 def copy_scaled_als(user_emb: nn.Embedding, item_emb: nn.Embedding, train, norm: float,  # noqa: ANN001
-                    als_options: dict | None = None) -> float:
-    """:func:`start_from_als`'s work (``als_options``: ALS options other than its defaults);
+                    als_options: dict | None = None, dislikes=None) -> float:
+    """:func:`start_from_als`'s work (``als_options``: ALS options other than its defaults;
+    ``dislikes``: the known dislikes, which the ALS fit learns from as it does on its own);
     returns the common factor ``t`` the ALS vectors were scaled by (the embeddings' dot products
     are ``t**2`` times the ALS scores)."""
     factors = user_emb.weight.shape[1]
     als = ALS(ALS.Config(n_users=user_emb.num_embeddings, n_items=item_emb.num_embeddings, factors=factors, **(als_options or {})))
-    als.fit_extra(train, progress=False)
+    als.fit_extra(train, progress=False, dislikes=dislikes)
     users, items = als.retrieval_vectors()
     scale = norm / users.norm(dim=1).mean().clamp_min(1e-12)
     user_emb.weight.copy_(users * scale)
@@ -158,11 +159,12 @@ def copy_scaled_als(user_emb: nn.Embedding, item_emb: nn.Embedding, train, norm:
     return float(scale)
 
 
-def start_if_asked(model: Recommender, train) -> None:  # noqa: ANN001 - Interactions
+def start_if_asked(model: Recommender, train, dislikes=None) -> None:  # noqa: ANN001 - Interactions
     """``fit_extra`` of a model with an :class:`~deeprecs.models.base.ALSStartConfig`: its
-    ``user_emb``/``item_emb`` start from ALS when ``init`` is ``als``."""
+    ``user_emb``/``item_emb`` start from ALS (learning from the known ``dislikes`` too) when
+    ``init`` is ``als``."""
     if model.config.init == "als":
-        start_from_als(model.user_emb, model.item_emb, train, model.config.init_norm, model.config.als_options())
+        start_from_als(model.user_emb, model.item_emb, train, model.config.init_norm, model.config.als_options(), dislikes)
 
 
 def pair_weights(train, n_items: int, recency: float, scale: float) -> tuple[np.ndarray, np.ndarray | None]:  # noqa: ANN001

@@ -49,15 +49,18 @@ class GMF(Recommender):
         nn.init.ones_(self.out.weight)  # start as a plain dot product
         nn.init.zeros_(self.out.bias)
 
+    #: an ALS start learns from the known dislikes (``init als``)
+    uses_dislikes = True
+
     @torch.no_grad()
-    def fit_extra(self, train, progress: bool | None = None) -> None:  # noqa: ANN001 - Interactions
+    def fit_extra(self, train, progress: bool | None = None, dislikes=None) -> None:  # noqa: ANN001 - Interactions
         """``init als``: the embeddings start from ALS scaled to norm ``init_norm``, the output
         weights making the logit ``init_gmf`` times the ALS score."""
         from deeprecs.models.als import copy_scaled_als
 
         c = self.config
         if c.init == "als":
-            t = copy_scaled_als(self.user_emb, self.item_emb, train, c.init_norm, c.als_options())
+            t = copy_scaled_als(self.user_emb, self.item_emb, train, c.init_norm, c.als_options(), dislikes)
             self.out.weight.fill_(c.init_gmf / t**2)
 
     def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
@@ -128,8 +131,11 @@ class NeuMF(Recommender):
         m = self.tower(torch.cat([self.mlp_user(users), self.mlp_item(items)], -1))
         return self.out(torch.cat([g, m], -1)).squeeze(-1)
 
+    #: an ALS start learns from the known dislikes (``init als``)
+    uses_dislikes = True
+
     @torch.no_grad()
-    def fit_extra(self, train, progress: bool | None = None) -> None:  # noqa: ANN001 - Interactions
+    def fit_extra(self, train, progress: bool | None = None, dislikes=None) -> None:  # noqa: ANN001 - Interactions
         """``init als``: the MLP branch's embeddings start from ALS (as the MLP's do); with
         ``init_gmf`` the GMF branch too, its output weights making its logit ``init_gmf`` times
         the ALS score."""
@@ -138,9 +144,9 @@ class NeuMF(Recommender):
         c = self.config
         if c.init != "als":
             return
-        copy_scaled_als(self.mlp_user, self.mlp_item, train, c.init_norm, c.als_options())
+        copy_scaled_als(self.mlp_user, self.mlp_item, train, c.init_norm, c.als_options(), dislikes)
         if c.init_gmf > 0:
-            t = copy_scaled_als(self.gmf_user, self.gmf_item, train, c.init_norm, c.als_options())
+            t = copy_scaled_als(self.gmf_user, self.gmf_item, train, c.init_norm, c.als_options(), dislikes)
             self.out.weight[0, : c.factors] = c.init_gmf / t**2
 
     def score_candidates(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:

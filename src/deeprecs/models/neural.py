@@ -52,8 +52,11 @@ class MLP(Recommender):
             nn.init.zeros_(self.user_bias.weight)
             nn.init.zeros_(self.item_bias.weight)
 
-    def fit_extra(self, train) -> None:  # noqa: ANN001 - Interactions
-        start_if_asked(self, train)
+    #: an ALS start learns from the known dislikes (``init als``)
+    uses_dislikes = True
+
+    def fit_extra(self, train, dislikes=None) -> None:  # noqa: ANN001 - Interactions
+        start_if_asked(self, train, dislikes)
 
     def hidden(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:  # (B, layers[-1])
         return self.tower(torch.cat([self.user_emb(users), self.item_emb(items)], -1))

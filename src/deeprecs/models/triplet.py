@@ -121,13 +121,16 @@ class DeepTriplet(Recommender):
         #: the pipeline's forget_cold zeroes their rows before a run is written)
         self.register_buffer("item_known", torch.ones(config.n_items, dtype=torch.bool), persistent=False)
 
-    def fit_extra(self, train) -> None:  # noqa: ANN001 - Interactions
+    #: an ALS start learns from the known dislikes (``init als``)
+    uses_dislikes = True
+
+    def fit_extra(self, train, dislikes=None) -> None:  # noqa: ANN001 - Interactions
         """Items with no train positive are only ever negatives, and the pipeline zeroes their
         rows after training: the MLP learns to score the zero vector from them in training
         already (not a row each that is trained and then reset to an input it never saw).
         Validation part of ML-100K ua, positives >= 4: AUC after the reset 0.906 -> 0.917."""
         self.item_known = torch.from_numpy(train.item_counts() > 0)
-        start_if_asked(self, train)
+        start_if_asked(self, train, dislikes)
 
     def _items(self, items: torch.Tensor) -> torch.Tensor:
         return self.item_emb(items) * self.item_known[items].unsqueeze(-1)
