@@ -99,8 +99,7 @@ def peer(library: str, algo: str, data: str) -> dict:
     disliked = None if sp.dislikes is None else sp.dislikes.tocsr()
     ui = train.tocsr()
     if algo == "als-watched":  # dislikes on cells that are not positives, at a quarter of a positive's weight
-        extra = disliked.multiply(WATCHED_WEIGHT) - disliked.multiply(ui).multiply(WATCHED_WEIGHT)
-        ui, algo = (ui + extra).tocsr(), "als"
+        ui, algo = (ui + (disliked - disliked.multiply(ui)) * WATCHED_WEIGHT).tocsr(), "als"
         ui.eliminate_zeros()
 
     def validate(scores) -> float:  # noqa: ANN001

@@ -159,7 +159,7 @@ def predict_fn(model: Recommender, bounds: tuple[float, float] | None):
 
 
 def _dislikes_csr(dislikes: Interactions | None):
-    return None if dislikes is None or not len(dislikes) else dislikes.tocsr()
+    return None if dislikes is None else dislikes.tocsr()
 
 
 def evaluate(model: Recommender, task: str, train: Interactions, test: Interactions,

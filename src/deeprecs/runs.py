@@ -144,10 +144,9 @@ def save_run(
             torch.save(before_refit.state_dict(), tmp / "model-before-refit.pt")
         (tmp / "idmaps.json").write_text(json.dumps({"users": train.user_map.to_json(), "items": train.item_map.to_json()}))
         _save_part(tmp / "train.npz", train)
-        if valid is not None and len(valid):
-            _save_part(tmp / "valid.npz", valid)
-        if dislikes is not None and len(dislikes):
-            _save_part(tmp / "dislikes.npz", dislikes)
+        for name, part in (("valid.npz", valid), ("dislikes.npz", dislikes)):
+            if part is not None and len(part):
+                _save_part(tmp / name, part)
         if test is not None:
             _save_part(tmp / "test.npz", test, test_negatives)
         if items is not None:
@@ -189,8 +188,8 @@ def load_run(path: str | Path) -> Run:
         before_refit.load_weights(torch.load(path / "model-before-refit.pt", map_location="cpu", weights_only=True))
         before_refit.eval()
     train, _ = _load_part(path / "train.npz", user_map, item_map)
-    valid = _load_part(path / "valid.npz", user_map, item_map)[0] if (path / "valid.npz").is_file() else None
-    dislikes = _load_part(path / "dislikes.npz", user_map, item_map)[0] if (path / "dislikes.npz").is_file() else None
+    valid, dislikes = (_load_part(path / name, user_map, item_map)[0] if (path / name).is_file() else None
+                       for name in ("valid.npz", "dislikes.npz"))
     test, negatives = (None, None)
     if (path / "test.npz").is_file():
         test, negatives = _load_part(path / "test.npz", user_map, item_map)

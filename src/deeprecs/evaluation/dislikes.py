@@ -16,6 +16,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from deeprecs.data.sampling import contains, interaction_keys
 from deeprecs.evaluation.masks import rows_mask
 
 ScoreAll = Callable[[torch.Tensor], torch.Tensor]
@@ -48,13 +49,12 @@ def dislikes_last_pairs(forward: ScorePairs, dislikes: sp.csr_matrix | None) -> 
         return forward
     n_items = dislikes.shape[1]
     coo = dislikes.tocoo()
-    keys = torch.from_numpy(np.unique(coo.row.astype(np.int64) * n_items + coo.col))
+    keys = interaction_keys(coo.row, coo.col, n_items)
 
     def score(users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         scores = forward(users, items)
-        q = users.to(torch.int64) * n_items + items.to(torch.int64)
-        pos = torch.searchsorted(keys, q).clamp(max=len(keys) - 1)
-        mask = keys[pos] == q
+        q = users.cpu().numpy().astype(np.int64) * n_items + items.cpu().numpy()
+        mask = torch.from_numpy(contains(keys, q)).to(scores.device)
         return scores.masked_fill(mask, float(_floor(scores))) if mask.any() else scores
 
     return score

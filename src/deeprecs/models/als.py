@@ -35,6 +35,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from deeprecs.data.recency import predicts_next_item, recency_weights
+from deeprecs.data.sampling import interaction_keys
 from deeprecs.models.base import ModelConfig, Recommender
 
 
@@ -112,14 +113,13 @@ class ALS(Recommender):
         conf = c.alpha * (np.ones(len(pairs), dtype=np.float32) if weights is None else np.asarray(weights, dtype=np.float32))
         target = 1.0 + conf
         if dislikes is not None and len(dislikes) and c.dislike_weight > 0:
-            neg = np.setdiff1d(np.unique(dislikes.users.astype(np.int64) * c.n_items + dislikes.items), pairs)
-            order = np.argsort(np.r_[pairs, neg], kind="stable")
-            pairs = np.r_[pairs, neg][order]
-            conf = np.r_[conf, np.full(len(neg), c.alpha * c.dislike_weight, dtype=np.float32)][order]
-            target = np.r_[target, np.full(len(neg), 1.0 + c.alpha * c.dislike_weight, dtype=np.float32)][order]
+            neg = np.setdiff1d(interaction_keys(dislikes.users, dislikes.items, c.n_items), pairs, assume_unique=True)
+            pairs = np.r_[pairs, neg]  # (patterns sorts the cells)
+            conf = np.r_[conf, np.full(len(neg), c.alpha * c.dislike_weight, dtype=np.float32)]
+            target = np.r_[target, np.full(len(neg), 1.0 + c.alpha * c.dislike_weight, dtype=np.float32)]
         users, items = pairs // c.n_items, pairs % c.n_items
-        by_user = pattern(users, items, c.n_users, c.n_items, conf), pattern(users, items, c.n_users, c.n_items, target)
-        by_item = pattern(items, users, c.n_items, c.n_users, conf), pattern(items, users, c.n_items, c.n_users, target)
+        by_user = patterns(users, items, c.n_users, c.n_items, conf, target)
+        by_item = patterns(items, users, c.n_items, c.n_users, conf, target)
         x, y = self.user_factors.data, self.item_factors.data
         for _ in tqdm(range(c.iterations), desc="als", unit="sweep", disable=None if progress is None else not progress, leave=False):
             solve_cg(x, y, *by_user, c.l2, c.cg_steps)
@@ -184,13 +184,20 @@ def pair_weights(train, n_items: int, recency: float, scale: float) -> tuple[np.
 def pattern(rows: np.ndarray, cols: np.ndarray, n_rows: int, n_cols: int, values: np.ndarray | None = None) -> torch.Tensor:
     """The observed pairs as a sparse CSR ``(n_rows, n_cols)`` matrix of ``values`` (default ones:
     every pair's confidence weight is 1)."""
+    return patterns(rows, cols, n_rows, n_cols, np.ones(len(rows), dtype=np.float32) if values is None else values)[0]
+
+
+def patterns(rows: np.ndarray, cols: np.ndarray, n_rows: int, n_cols: int, *values: np.ndarray) -> tuple[torch.Tensor, ...]:
+    """One sparse CSR ``(n_rows, n_cols)`` matrix per array of ``values``, all on the cells
+    ``(rows, cols)``: the cells are sorted once and the index shared."""
     order = np.lexsort((cols, rows))
     crow = np.zeros(n_rows + 1, dtype=np.int64)
     crow[1:] = np.cumsum(np.bincount(rows, minlength=n_rows))
-    vals = torch.ones(len(rows)) if values is None else torch.from_numpy(np.asarray(values, dtype=np.float32)[order])
+    crow, col = torch.from_numpy(crow), torch.from_numpy(cols[order].astype(np.int64))
     with warnings.catch_warnings():  # "sparse CSR support is in beta"
         warnings.simplefilter("ignore", UserWarning)
-        return torch.sparse_csr_tensor(torch.from_numpy(crow), torch.from_numpy(cols[order].astype(np.int64)), vals, (n_rows, n_cols))
+        return tuple(torch.sparse_csr_tensor(crow, col, torch.from_numpy(np.asarray(v, dtype=np.float32)[order]), (n_rows, n_cols))
+                     for v in values)
 
 
 def solve_cg(x: torch.Tensor, y: torch.Tensor, conf: torch.Tensor, target: torch.Tensor, l2: float, steps: int) -> None:

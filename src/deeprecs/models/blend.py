@@ -19,7 +19,7 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from deeprecs.models.base import ModelConfig, Recommender
+from deeprecs.models.base import ModelConfig, Recommender, fit_extra
 
 
 class BlendConfig(ModelConfig):
@@ -69,8 +69,6 @@ class Blend(Recommender):
     uses_dislikes = True
 
     def fit_extra(self, train, dislikes=None) -> None:  # noqa: ANN001
-        from deeprecs.models.base import fit_extra
-
         for m in self.members:
             fit_extra(m, train, dislikes)
         self.note_items(train)
