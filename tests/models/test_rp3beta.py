@@ -28,3 +28,34 @@ def test_rp3beta_weights_are_the_penalised_three_step_walk(alpha, beta):
     assert np.allclose(w, expected, atol=1e-6)
     scores = model.score_all(torch.arange(10)).double().numpy()
     assert np.allclose(scores, x @ expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("k", [1, 2, 4])
+def test_rp3beta_neighbors_keep_each_items_k_largest_walk_weights(k):
+    rng = np.random.default_rng(2)
+    x = (rng.random((12, 7)) < 0.5).astype(np.float64)
+    x[np.arange(12), np.arange(12) % 7] = 1.0
+    users, items = np.nonzero(x)
+    train = Interactions.from_raw(users, items)
+    full = build_model("rp3beta", train.n_users, train.n_items)
+    full.fit_extra(train)
+    pruned = build_model("rp3beta", train.n_users, train.n_items, neighbors=k)
+    pruned.fit_extra(train)
+    w, p = full.weights.detach().numpy(), pruned.weights.detach().numpy()
+    for i in range(7):  # slow: the k largest of row i (none tied here), the rest zero
+        top = sorted(range(7), key=lambda j: -w[i, j])[:k]
+        expected = np.array([w[i, j] if j in top else 0.0 for j in range(7)])
+        assert np.array_equal(p[i], expected)
+    assert (np.count_nonzero(p, axis=1) <= k).all()
+
+
+def test_rp3beta_neighbors_0_or_the_catalogue_keep_every_weight():
+    from deeprecs.models.rp3beta import keep_largest
+
+    w = np.arange(12.0).reshape(3, 4)
+    for k in (0, 4, 9):
+        v = w.copy()
+        keep_largest(v, k)
+        assert np.array_equal(v, w)
+    keep_largest(v, 2)
+    assert np.array_equal(v, [[0, 0, 2, 3], [0, 0, 6, 7], [0, 0, 10, 11]])

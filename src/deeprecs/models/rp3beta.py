@@ -15,6 +15,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 import torch
+from typing import ClassVar
+
 from pydantic import Field
 
 from deeprecs.models.base import ModelConfig
@@ -25,6 +27,8 @@ class RP3betaConfig(ModelConfig):
     alpha: float = Field(1.0, gt=0, description="exponent on the transition probabilities")
     beta: float = Field(0.6, ge=0, description="popularity penalty: column j is divided by popularity_j ** beta "
                         "(chosen on the validation part of ML-100K ua, positives >= 4)")
+    neighbors: int = Field(0, ge=0, description="keep each item's this many largest walk weights, the rest 0 "
+                           "(Dacrema et al.'s topK; 0: all)")
 
 
 class RP3beta(ItemItemModel):
@@ -33,6 +37,10 @@ class RP3beta(ItemItemModel):
     Config = RP3betaConfig
     name = "rp3beta"
     summary = "RP3beta: item-user-item random walk with a popularity penalty (closed form, no epochs)"
+    #: chosen on the validation part unless given (one more closed-form fit): pruning to 100
+    #: neighbours lifts ncf-ml-1m's sampled HR@10 0.629 -> 0.658 but costs ML-100K ua's AUC
+    #: (0.941 -> 0.921: the pruned walk ties most of a user's items at 0)
+    validation_grid: ClassVar[dict[str, tuple]] = {"neighbors": (0, 100)}
 
     def fit_extra(self, train) -> None:  # noqa: ANN001 - Interactions
         csr = train.tocsr().astype(np.float64)
@@ -46,4 +54,12 @@ class RP3beta(ItemItemModel):
         w = np.asarray((p_iu @ p_ui).todense())
         w /= np.maximum(item_deg, 1.0)[None, :] ** self.config.beta
         np.fill_diagonal(w, 0.0)
+        keep_largest(w, self.config.neighbors)
         self.weights.data = torch.from_numpy(w.astype(np.float32))
+
+
+def keep_largest(w: np.ndarray, k: int) -> None:
+    """Zero all but the ``k`` largest entries of each row of ``w``, in place (``k`` 0 or at least
+    the width: keep all)."""
+    if 0 < k < w.shape[1]:
+        np.put_along_axis(w, np.argpartition(-w, k, axis=1)[:, k:], 0.0, axis=1)
