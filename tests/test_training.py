@@ -43,6 +43,28 @@ def test_early_stopping_restores_the_best_epochs_weights(checkerboard):
     assert not model.training
 
 
+def test_a_validated_start_competes_as_epoch_0_and_is_kept_when_no_epoch_beats_it(checkerboard):
+    data = checkerboard.rating
+    model = mf(data)
+    start = {k: v.clone() for k, v in model.named_parameters()}
+    script = iter([0.5, 0.6, 0.7, 0.9])  # the start (first call) is best; patience 2 stops after epoch 2
+    cfg = TrainConfig(epochs=5, patience=2, **FAST)
+    history = fit(model, RatingTask(data), cfg, lambda m: next(script), "valid_rmse", validate_start=True)
+    assert history.best_epoch == 0 and history.best_valid == 0.5 == history.start_valid
+    assert history.stopped_early and [row["valid_rmse"] for row in history.epochs] == [0.6, 0.7]
+    for key, value in model.named_parameters():
+        assert torch.equal(value, start[key]), key
+
+
+def test_a_validated_start_loses_to_a_better_epoch(checkerboard):
+    data = checkerboard.rating
+    model = mf(data)
+    script = iter([0.9, 0.6, 0.7, 0.8])
+    cfg = TrainConfig(epochs=3, patience=0, **FAST)
+    history = fit(model, RatingTask(data), cfg, lambda m: next(script), "valid_rmse", validate_start=True)
+    assert history.best_epoch == 1 and history.best_valid == 0.6 and history.start_valid == 0.9 and len(history.epochs) == 3
+
+
 def test_higher_is_better_validation(checkerboard):
     data = checkerboard.ranking
     model = mf(data)

@@ -468,14 +468,16 @@ def _task_for(model: Recommender, task: str, loss: str, cfg: TrainConfig, train:
     return RankingTask(train, cfg) if loss != "none" else None
 
 
-def fit_one(model: Recommender, task: str, loss: str, cfg: TrainConfig, split: Split, ds: Dataset) -> History:
-    """Fit with early stopping on the validation part when there is one."""
+def fit_one(model: Recommender, task: str, loss: str, cfg: TrainConfig, split: Split, ds: Dataset,
+            pretrained: bool = False) -> History:
+    """Fit with early stopping on the validation part when there is one; ``pretrained``: the
+    model starts from trained runs, and that start competes with the epochs (epoch 0)."""
     task_obj = _task_for(model, task, loss, cfg, split.train)
     if task_obj is None:
         return History()
     if split.valid is not None and len(split.valid):
         validate, metric, higher = validator(task, split.train, split.valid, split.valid_negatives, ds.rating_values, split.dislikes)
-        return fit(model, task_obj, cfg, validate, metric, higher)
+        return fit(model, task_obj, cfg, validate, metric, higher, validate_start=pretrained)
     return fit(model, task_obj, cfg)
 
 
@@ -657,7 +659,7 @@ def train(spec: TrainSpec, out: str | Path | None = None, progress: bool = True)
     if isinstance(model, Blend):
         history = fit_blend(model, spec, split, ds, progress)
     else:
-        history = fit_one(model, task, loss, cfg, split, ds)
+        history = fit_one(model, task, loss, cfg, split, ds, pretrained=bool(spec.pretrain))
     refitting = refits_by_default(split) if spec.refit is None else bool(spec.refit)
     if refitting and (split.valid is None or not len(split.valid)):
         raise ConfigError("--refit needs a validation part to choose the settings first (--valid-fraction > 0)")

@@ -63,6 +63,8 @@ class History:
     epochs: list[dict] = field(default_factory=list)
     best_epoch: int = -1
     best_valid: float | None = None
+    #: the starting weights' validation value (``fit(validate_start=True)``: pre-trained runs)
+    start_valid: float | None = None
     valid_metric: str = ""
     fit_seconds: float = 0.0
     stopped_early: bool = False
@@ -221,8 +223,13 @@ def fit(
     valid_metric: str = "valid",
     higher_is_better: bool = False,
     on_epoch: Callable[[dict], None] | None = None,
+    validate_start: bool = False,
 ) -> History:
-    """Train ``model`` on ``task``; with ``validate``, keep the best epoch's weights."""
+    """Train ``model`` on ``task``; with ``validate``, keep the best epoch's weights.
+
+    ``validate_start``: the starting weights compete too, as epoch 0 (``history.start_valid``): a
+    model fine-tuned from pre-trained runs keeps its start when no epoch of fine-tuning beats it
+    on validation (``best_epoch`` 0; a refit then trains for no epochs)."""
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     generator = seed_everything(cfg.seed)
@@ -239,6 +246,13 @@ def fit(
     if cfg.min_steps_per_epoch:  # a batch size tuned on large data would give small data a few steps an epoch
         batch_size = max(1, min(batch_size, math.ceil(len(task) / cfg.min_steps_per_epoch)))
     start_all = time.perf_counter()
+    if validate is not None and validate_start:
+        model.eval()
+        with torch.no_grad():
+            history.start_valid = history.best_valid = float(validate(model))
+        history.best_epoch, best_state = 0, copy.deepcopy(model.state_dict())
+        if cfg.progress:
+            tqdm.write(f"epoch   0  (start)  {valid_metric} {history.best_valid:.4f}", file=sys.stderr)
     bar = tqdm(range(cfg.epochs), desc=f"train {model.name}", unit="epoch", disable=None if cfg.progress else True, leave=False)
     for epoch in bar:
         model.train()
