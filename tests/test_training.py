@@ -47,11 +47,12 @@ def test_a_validated_start_competes_as_epoch_0_and_is_kept_when_no_epoch_beats_i
     data = checkerboard.rating
     model = mf(data)
     start = {k: v.clone() for k, v in model.named_parameters()}
-    script = iter([0.5, 0.6, 0.7, 0.9])  # the start (first call) is best; patience 2 stops after epoch 2
+    # the start (first call) is best; patience 2 counts from epoch 2, training's own best, and stops after epoch 4
+    script = iter([0.5, 0.7, 0.6, 0.8, 0.9, 0.4])
     cfg = TrainConfig(epochs=5, patience=2, **FAST)
     history = fit(model, RatingTask(data), cfg, lambda m: next(script), "valid_rmse", validate_start=True)
     assert history.best_epoch == 0 and history.best_valid == 0.5 == history.start_valid
-    assert history.stopped_early and [row["valid_rmse"] for row in history.epochs] == [0.6, 0.7]
+    assert history.stopped_early and [row["valid_rmse"] for row in history.epochs] == [0.7, 0.6, 0.8, 0.9]
     for key, value in model.named_parameters():
         assert torch.equal(value, start[key]), key
 

@@ -229,7 +229,8 @@ def fit(
 
     ``validate_start``: the starting weights compete too, as epoch 0 (``history.start_valid``): a
     model fine-tuned from pre-trained runs keeps its start when no epoch of fine-tuning beats it
-    on validation (``best_epoch`` 0; a refit then trains for no epochs)."""
+    on validation (``best_epoch`` 0; a refit then trains for no epochs). Patience counts from
+    the best trained epoch, not from the start."""
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     generator = seed_everything(cfg.seed)
@@ -241,7 +242,7 @@ def fit(
     opt = _optimizer(model, cfg)
     inner = opt.optimizers if isinstance(opt, SparseDenseOptimizer) else [opt]
     scheds = [torch.optim.lr_scheduler.ExponentialLR(o, cfg.lr_decay) for o in inner] if cfg.lr_decay < 1 else []
-    best_state, bad_epochs = None, 0
+    best_state, bad_epochs, trained_best = None, 0, None
     batch_size = cfg.batch_size
     if cfg.min_steps_per_epoch:  # a batch size tuned on large data would give small data a few steps an epoch
         batch_size = max(1, min(batch_size, math.ceil(len(task) / cfg.min_steps_per_epoch)))
@@ -280,10 +281,16 @@ def fit(
             with torch.no_grad():
                 value = float(validate(model))
             row[valid_metric] = value
-            improved = history.best_valid is None or (value > history.best_valid if higher_is_better else value < history.best_valid)
-            if improved:
-                history.best_valid, history.best_epoch, bad_epochs = value, epoch + 1, 0
+            def better(a: float | None) -> bool:
+                return a is None or (value > a if higher_is_better else value < a)
+
+            if better(history.best_valid):
+                history.best_valid, history.best_epoch = value, epoch + 1
                 best_state = copy.deepcopy(model.state_dict())
+            # patience counts the epochs since training's own best: a validated start can be kept,
+            # but it does not cut the fine-tuning short (it often dips first, then climbs past it)
+            if better(trained_best):
+                trained_best, bad_epochs = value, 0
             else:
                 bad_epochs += 1
         history.epochs.append(row)
