@@ -204,8 +204,9 @@ def test_neumf_pretrained_from_als_and_mlp_runs_end_to_end(movielens_dir, tmp_pa
     train(TrainSpec(model="mlp", task="ranking", model_options=mlp_opts, **base), out=tmp_path / "mlp", progress=False)
     spec = TrainSpec(model="neumf", pretrain=[str(tmp_path / "als"), str(tmp_path / "mlp")],
                      model_options={"mlp_factors": 4, "layers": [8, 4]}, **base)
-    model, metrics, *_ = train(spec, out=tmp_path / "neumf", progress=False)
+    model, metrics, history, *_ = train(spec, out=tmp_path / "neumf", progress=False)
     assert model.config.factors == 6  # the GMF branch takes the ALS run's size
+    assert history.start_valid is not None and history.best_epoch >= 0  # the fused start competed as epoch 0
     assert model.config.alpha in (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)  # chosen on validation
     assert 0.0 <= metrics["auc"] <= 1.0 and "ndcg@10" in metrics
     assert load_run(tmp_path / "neumf").model.config.alpha == model.config.alpha  # saved with the run
