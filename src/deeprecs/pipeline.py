@@ -24,7 +24,7 @@ from deeprecs.models.base import Recommender, fit_extra
 from deeprecs.models.blend import Blend
 from deeprecs.models.ncf import NeuMF
 from deeprecs.sampling import NegativeSampler
-from deeprecs.training import History, RankingTask, RatingTask, TrainConfig, fit, seed_everything
+from deeprecs.training import History, RankingTask, RatingTask, TrainConfig, better, fit, seed_everything
 
 log = logging.getLogger("deeprecs")
 
@@ -313,7 +313,7 @@ def choose_on_validation(model: Recommender, grid: dict[str, tuple], options: di
         candidate = build_model(model.name, split.train.n_users, split.train.n_items, **{**options, **dict(zip(grid, values))})
         fit_extra(candidate, split.train, split.dislikes)
         tried[values] = value = float(validate(candidate))
-        if (value > best_value) if higher else (value < best_value):
+        if better(value, best_value, higher):
             best, best_value = candidate, value
     log.info("%s: %s chosen on validation (%s %s)", model.name, {k: getattr(best.config, k) for k in grid}, metric,
              {str(k): round(v, 4) for k, v in tried.items()})

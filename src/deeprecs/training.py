@@ -215,7 +215,7 @@ def seed_everything(seed: int) -> torch.Generator:
 Validator = Callable[[Recommender], float]
 
 
-def _better(value: float, than: float | None, higher_is_better: bool) -> bool:
+def better(value: float, than: float | None, higher_is_better: bool) -> bool:
     """Whether a validation ``value`` beats ``than`` (``None``: nothing yet)."""
     return than is None or (value > than if higher_is_better else value < than)
 
@@ -286,12 +286,12 @@ def fit(
             with torch.no_grad():
                 value = float(validate(model))
             row[valid_metric] = value
-            if _better(value, history.best_valid, higher_is_better):
+            if better(value, history.best_valid, higher_is_better):
                 history.best_valid, history.best_epoch = value, epoch + 1
                 best_state = copy.deepcopy(model.state_dict())
             # patience counts the epochs since training's own best: a validated start can be kept,
             # but it does not cut the fine-tuning short (it often dips first, then climbs past it)
-            if _better(value, trained_best, higher_is_better):
+            if better(value, trained_best, higher_is_better):
                 trained_best, bad_epochs = value, 0
             else:
                 bad_epochs += 1
