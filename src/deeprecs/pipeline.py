@@ -23,7 +23,6 @@ from deeprecs.models import PRESETS, build_model, get_model_class
 from deeprecs.models.base import Recommender, fit_extra
 from deeprecs.models.blend import Blend
 from deeprecs.models.ncf import NeuMF
-from deeprecs.sampling import NegativeSampler
 from deeprecs.training import History, RankingTask, RatingTask, TrainConfig, better, fit, seed_everything
 
 log = logging.getLogger("deeprecs")
@@ -382,7 +381,7 @@ def load_pretrained(model: Recommender, runs: list[str], train: Interactions, se
     loaded by :func:`_neumf_parts` when ``neumf_runs`` is given; deep-triplet: a triplet run):
     their validation models (:attr:`Run.validation_model`), or with ``final`` their models.
     NeuMF: returns ``(gmf-branch model, mlp model, calibration)``, for :meth:`NeuMF.load_pretrained` again."""
-    from deeprecs.models.ncf import GMF, calibrate
+    from deeprecs.models.ncf import GMF, calibrate, calibration_pairs
     from deeprecs.models.triplet import DeepTriplet
 
     if isinstance(model, DeepTriplet):
@@ -405,11 +404,7 @@ def load_pretrained(model: Recommender, runs: list[str], train: Interactions, se
     model.check_pretrained(gmf_model, mlp_model)
     calibration = (1.0, 0.0)
     if not isinstance(gmf_model, GMF):  # another model's scores -> log-odds on NeuMF's own objective
-        sampler = NegativeSampler(train, "uniform-excl")
-        generator = torch.Generator().manual_seed(seed)
-        pick = torch.randperm(len(train), generator=generator)[: 1 << 18]
-        users, items = torch.from_numpy(train.users)[pick], torch.from_numpy(train.items)[pick]
-        calibration = calibrate(gmf_model, users, items, sampler.sample(users, 4, generator))
+        calibration = calibrate(gmf_model, *calibration_pairs(train, seed=seed))
         log.info("neumf: %s scores -> log-odds: a=%.4g, b=%.4g", gmf_model.name, *calibration)
     model.load_pretrained(gmf_model, mlp_model, calibration)
     return gmf_model, mlp_model, calibration

@@ -267,13 +267,20 @@ def test_neumf_starts_both_branches_from_als(checkerboard):
 def test_gmf_starts_from_als_with_its_logit_a_multiple_of_the_als_score(checkerboard):
     train = checkerboard.ranking
     n, m = train.n_users, train.n_items
-    gmf = build_model("gmf", n, m, factors=4, init="als", init_norm=2.0, init_gmf=5.0, init_alpha=20.0)
+    gmf = build_model("gmf", n, m, factors=4, init="als", init_norm=2.0, init_gmf=5.0, init_alpha=20.0, calibrate=False)
     gmf.fit_extra(train)
     als = build_model("als", n, m, factors=4, alpha=20.0)
     als.fit_extra(train, progress=False)
     assert gmf.user_emb.weight.norm(dim=1).mean().item() == pytest.approx(2.0)
-    torch.testing.assert_close(gmf.score_all(torch.arange(n)), 5.0 * als.score_all(torch.arange(n)), rtol=1e-4, atol=1e-5)
+    als_scores = als.score_all(torch.arange(n))
+    torch.testing.assert_close(gmf.score_all(torch.arange(n)), 5.0 * als_scores, rtol=1e-4, atol=1e-5)
     assert get_model_class_defaults("gmf")["init"] == "als"
+    # calibrated (the default): the same ranking, the logit an increasing affine map of the ALS score
+    calibrated = build_model("gmf", n, m, factors=4, init="als", init_norm=2.0, init_alpha=20.0)
+    calibrated.fit_extra(train)
+    a = calibrated.out.weight[0, 0].item() / gmf.out.weight[0, 0].item() * 5.0
+    assert a > 0 and get_model_class_defaults("gmf")["calibrate"]
+    torch.testing.assert_close(calibrated.score_all(torch.arange(n)), a * als_scores + calibrated.out.bias.item(), rtol=1e-4, atol=1e-4)
 
 
 def get_model_class_defaults(name: str) -> dict:

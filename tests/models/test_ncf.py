@@ -66,10 +66,64 @@ def test_neumf_pretrained_other_data_is_a_clear_error():
 
 
 def test_default_sizes_let_neumf_pretrain_from_default_gmf_and_mlp():
+    """The MLP branch's defaults are mlp's; the GMF branch takes the gmf run's size (GMF's
+    default 128 factors, NeuMF's from scratch 64: ``pipeline.build_for``)."""
     mlp = MLP.Config(n_users=3, n_items=4, **MLP.model_defaults.get("ranking", {}))
     gmf = GMF.Config(n_users=3, n_items=4, **GMF.model_defaults.get("ranking", {}))
     neumf = NeuMF.Config(n_users=3, n_items=4, **NeuMF.model_defaults.get("ranking", {}))
-    assert (neumf.factors, neumf.mlp_factors, neumf.mlp_factors, neumf.layers) == (gmf.factors, mlp.user_factors, mlp.item_factors, mlp.layers)
+    assert (neumf.mlp_factors, neumf.mlp_factors, neumf.layers) == (mlp.user_factors, mlp.item_factors, mlp.layers)
+    NeuMF(neumf.model_copy(update={"factors": gmf.factors})).check_pretrained(GMF(gmf), MLP(mlp))
+
+
+def _calibration_loss(model: GMF, users, items, negatives, a_b=None) -> float:
+    """The mean log loss of the model's logits (or ``a * u.i + b``) on positives and negatives."""
+    with torch.no_grad():
+        pairs = [(users, items, 1.0), (users.repeat_interleave(negatives.shape[1]), negatives.reshape(-1), 0.0)]
+        total, n = 0.0, 0
+        for u, i, y in pairs:
+            dot = (model.user_emb(u) * model.item_emb(i)).sum(-1)
+            logit = model(u, i) if a_b is None else a_b[0] * dot + a_b[1]
+            total += float(torch.nn.functional.binary_cross_entropy_with_logits(logit, torch.full_like(logit, y), reduction="sum"))
+            n += len(u)
+    return total / n
+
+
+def test_gmf_als_start_is_calibrated_to_the_log_loss():
+    """``init als`` + ``calibrate``: the ALS vectors stay, the output weights are one common scale
+    and the bias is that of the log-loss optimum (no nearby scale / bias does better), so the
+    starting loss is well below the uncalibrated start's (bias 0)."""
+    from deeprecs.models.base import fit_extra
+    from deeprecs.models.ncf import calibration_pairs
+
+    train = make_split(_planted(), "loo", seed=0, n_negatives=20).train
+    config = dict(n_users=train.n_users, n_items=train.n_items, factors=4, init="als", init_norm=2.0)
+    plain, calibrated = GMF(GMF.Config(**config, calibrate=False)), GMF(GMF.Config(**config))
+    for m in (plain, calibrated):
+        fit_extra(m, train)
+    torch.testing.assert_close(calibrated.user_emb.weight, plain.user_emb.weight)  # the same ALS vectors
+    w = calibrated.out.weight.detach()
+    assert torch.all(w == w[0, 0]) and calibrated.out.bias.item() < -0.5  # one scale; a 1:4 mix pulls the bias down
+    assert plain.out.bias.item() == 0.0
+    pairs = calibration_pairs(train)
+    a, b = w[0, 0].item(), calibrated.out.bias.item()
+    best = _calibration_loss(calibrated, *pairs)
+    assert best == pytest.approx(_calibration_loss(calibrated, *pairs, a_b=(a, b)), rel=1e-5)
+    for da, db in [(0.05, 0), (-0.05, 0), (0, 0.05), (0, -0.05)]:
+        assert _calibration_loss(calibrated, *pairs, a_b=(a * (1 + da), b + db)) > best
+    assert best < _calibration_loss(plain, *pairs) - 0.05
+
+
+def test_calibration_pairs_are_train_pairs_with_non_interacted_negatives():
+    from deeprecs.models.ncf import calibration_pairs
+
+    train = make_split(_planted(), "loo", seed=0, n_negatives=20).train
+    users, items, negatives = calibration_pairs(train, n_negatives=3, max_pairs=50, seed=1)
+    assert len(users) == len(items) == 50 and negatives.shape == (50, 3)
+    seen = set(zip(train.users.tolist(), train.items.tolist()))
+    assert all((u, i) in seen for u, i in zip(users.tolist(), items.tolist()))
+    assert not any((u, n) in seen for u, row in zip(users.tolist(), negatives.tolist()) for n in row)
+    again = calibration_pairs(train, n_negatives=3, max_pairs=50, seed=1)
+    assert all(torch.equal(x, y) for x, y in zip((users, items, negatives), again))  # seeded
 
 
 def test_pretrained_neumf_has_its_own_train_defaults():
