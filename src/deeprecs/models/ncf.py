@@ -69,13 +69,15 @@ class GMF(Recommender):
         c = self.config
         if c.init == "als":
             t = copy_scaled_als(self.user_emb, self.item_emb, train, c.init_norm, c.als_options(), dislikes)
-            self.out.weight.fill_(c.init_gmf / t**2)
-            if c.calibrate:  # the scale and bias of the plain dot product that fit the log loss
-                self.out.weight.fill_(1.0)
-                self.out.bias.zero_()
-                a, b = calibrate(self, *calibration_pairs(train))
-                self.out.weight.fill_(a)
-                self.out.bias.fill_(b)
+            if not c.calibrate:
+                self.out.weight.fill_(c.init_gmf / t**2)
+                return
+            # the scale and bias that fit the log loss, found on the plain dot product (weights 1, bias 0)
+            self.out.weight.fill_(1.0)
+            self.out.bias.zero_()
+            a, b = calibrate(self, *calibration_pairs(train))
+            self.out.weight.fill_(a)
+            self.out.bias.fill_(b)
 
     def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         return self.out(self.user_emb(users) * self.item_emb(items)).squeeze(-1)
