@@ -67,7 +67,7 @@ def test_neumf_pretrained_other_data_is_a_clear_error():
 
 def test_default_sizes_let_neumf_pretrain_from_default_gmf_and_mlp():
     """The MLP branch's defaults are mlp's; the GMF branch takes the gmf run's size (GMF's
-    default 128 factors, NeuMF's from scratch 64: ``pipeline.build_for``)."""
+    default 128 factors, as NeuMF's from scratch; ``pipeline.build_for``)."""
     mlp = MLP.Config(n_users=3, n_items=4, **MLP.model_defaults.get("ranking", {}))
     gmf = GMF.Config(n_users=3, n_items=4, **GMF.model_defaults.get("ranking", {}))
     neumf = NeuMF.Config(n_users=3, n_items=4, **NeuMF.model_defaults.get("ranking", {}))
@@ -111,6 +111,28 @@ def test_gmf_als_start_is_calibrated_to_the_log_loss():
     for da, db in [(0.05, 0), (-0.05, 0), (0, 0.05), (0, -0.05)]:
         assert _calibration_loss(calibrated, *pairs, a_b=(a * (1 + da), b + db)) > best
     assert best < _calibration_loss(plain, *pairs) - 0.05
+
+
+def test_neumf_calibrated_start_is_gmfs_calibrated_start_and_the_tower_can_learn():
+    """NeuMF ``calibrate``: the fused model starts with GMF's calibrated start exactly (the same
+    ALS vectors at the same norm, the same fitted scale and bias) and the MLP branch's output
+    weights at 0; those weights still get a gradient, so the tower is learnt from there."""
+    from deeprecs.models.base import fit_extra
+
+    train = make_split(_planted(), "loo", seed=0, n_negatives=20).train
+    sizes = dict(n_users=train.n_users, n_items=train.n_items, init="als")
+    gmf = GMF(GMF.Config(**sizes, factors=4, init_norm=2.0))
+    neumf = NeuMF(NeuMF.Config(**sizes, factors=4, mlp_factors=3, layers=[6, 3], init_norm=15.0, init_gmf=5.0, gmf_norm=2.0, calibrate=True))
+    for m in (gmf, neumf):
+        fit_extra(m, train)
+    torch.testing.assert_close(neumf.gmf_user.weight, gmf.user_emb.weight)
+    assert neumf.mlp_user.weight.norm(dim=1).mean().item() == pytest.approx(15.0, rel=1e-4)  # the MLP branch keeps its norm
+    assert torch.all(neumf.out.weight[0, 4:] == 0) and neumf.out.bias.item() < -0.5
+    users, items = torch.from_numpy(train.users), torch.from_numpy(train.items)
+    torch.testing.assert_close(neumf(users, items), gmf(users, items), rtol=1e-5, atol=1e-5)
+    loss = torch.nn.functional.binary_cross_entropy_with_logits(neumf(users, items), torch.ones(len(users)))
+    loss.backward()
+    assert neumf.out.weight.grad[0, 4:].abs().sum() > 0
 
 
 def test_calibration_pairs_are_train_pairs_with_non_interacted_negatives():

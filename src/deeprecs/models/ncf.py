@@ -109,6 +109,10 @@ class NeuMFConfig(ALSStartConfig):
     alpha: float = Field(0.5, ge=0, le=1, description="GMF weight when fusing pre-trained output layers")
     init_gmf: float = Field(0.0, ge=0, description="init als: also start the GMF branch from ALS (its own fit, factors wide), "
                             "its output weights set so that its logit is init_gmf times the ALS score (0: GMF starts at random)")
+    gmf_norm: float = Field(0.0, ge=0, description="init als with init_gmf: the GMF branch's ALS vectors are scaled to this "
+                            "mean user norm (0: init_norm, as the MLP branch's)")
+    calibrate: bool = Field(False, description="init als with init_gmf: start as the calibrated GMF start (its output scale "
+                            "and bias fitted to the log loss, as gmf's calibrate) with the MLP branch's output weights at 0")
 
 
 class NeuMF(Recommender):
@@ -121,18 +125,28 @@ class NeuMF(Recommender):
     default_loss = {"ranking": "bce"}
     #: chosen on the validation hold-outs of ncf-ml-1m and ML-100K loo (benchmarks/ncf.py); the MLP
     #: branch's sizes equal mlp's ranking defaults, so ``--pretrain runs/gmf,runs/mlp`` works with all
-    #: defaults. From scratch, both branches start from ALS (ncf-ml-1m: test HR@10 0.687 in 325 s
-    #: from a random start, 0.721 in 38 s from ALS; valid NDCG@10 0.563 -> 0.601); the per-example
-    #: L2 would pull the scaled-up vectors back (ML-100K loo valid NDCG@10 0.413 at l2 1e-2, 0.441
-    #: at 0); a pre-trained run's fine-tuning does as well without it (test HR@10 0.721-0.726 either way)
-    model_defaults = {"ranking": {"factors": 64, "mlp_factors": 32, "layers": [64, 32, 16], "l2": 0.0,
-                                  "init": "als", "init_norm": 15.0, "init_gmf": 5.0}}
+    #: defaults (the GMF branch then takes the gmf run's size). From scratch, both branches start from
+    #: ALS (ncf-ml-1m: test HR@10 0.687 in 325 s from a random start, 0.721 in 38 s from ALS; valid
+    #: NDCG@10 0.563 -> 0.601), and the fused model starts as GMF's calibrated start (``calibrate``:
+    #: the GMF branch's output scale and bias fitted, norm 2 as gmf's, the MLP branch's output weights
+    #: at 0, so the tower is learnt on top of a calibrated GMF), trained as GMF is (sparse Adam, 2048,
+    #: lr 5e-4). Against the uncalibrated start (64 factors, Adam lr 5e-3 at 8192): ML-100K loo, seeds
+    #: 0-5, mean test HR@10 (valid NDCG@10) 0.6520 (0.4501) -> 0.6605 (0.4535); ncf-ml-1m 0.724 / 0.440
+    #: -> 0.729 / 0.450 (valid 0.601 -> 0.608). Tried: 64 factors (ML-100K 0.6615 (0.4538), ncf-ml-1m
+    #: valid 0.602), GMF norm 15 (0.6636 (0.4546), ncf-ml-1m valid 0.604), lr 3e-4 (ML-100K valid
+    #: 0.4526; ncf-ml-1m valid 0.609 but 2.4x the time), lr 1e-3 (ML-100K valid 0.4516), the calibrated
+    #: start trained with the old Adam lr 5e-3 at 8192 (ML-100K valid 0.4397). The per-example L2 would
+    #: pull the scaled-up vectors back (ML-100K loo valid NDCG@10 0.413 at l2 1e-2, 0.441 at 0); a
+    #: pre-trained run's fine-tuning does as well without it (test HR@10 0.721-0.726 either way)
+    model_defaults = {"ranking": {"factors": 128, "mlp_factors": 32, "layers": [64, 32, 16], "l2": 0.0,
+                                  "init": "als", "init_norm": 15.0, "init_gmf": 5.0, "gmf_norm": 2.0, "calibrate": True}}
     #: from scratch; ``ranking-pretrained``: fine-tuning trained GMF and MLP runs, a small step
     #: (the paper switches to plain SGD) so that the fused model starts where its parts ended; the
     #: start itself competes on validation as epoch 0 (``fit(validate_start=True)``): kept on
     #: ncf-ml-1m from the default GMF (128 factors, calibrated start) + MLP (alpha 0.7: valid NDCG@10
     #: 0.6104 at the start vs 0.6097 fine-tuned; test HR@10 / NDCG@10 0.731 / 0.451, the paper's 0.730 / 0.447)
-    train_defaults = {"ranking": {"batch_size": 8192, "min_steps_per_epoch": 50, "lr": 5e-3, "epochs": 20, "patience": 3, "n_negatives": 4},
+    train_defaults = {"ranking": {"optimizer": "sparse-adam", "batch_size": 2048, "min_steps_per_epoch": 50, "lr": 5e-4, "epochs": 20,
+                                  "patience": 3, "n_negatives": 4},
                       "ranking-pretrained": {"batch_size": 8192, "min_steps_per_epoch": 50, "lr": 2e-4, "epochs": 10, "patience": 2, "n_negatives": 4}}
 
     def __init__(self, config: NeuMFConfig) -> None:
@@ -156,8 +170,10 @@ class NeuMF(Recommender):
     @torch.no_grad()
     def fit_extra(self, train, progress: bool | None = None, dislikes=None) -> None:  # noqa: ANN001 - Interactions
         """``init als``: the MLP branch's embeddings start from ALS (as the MLP's do); with
-        ``init_gmf`` the GMF branch too, its output weights making its logit ``init_gmf`` times
-        the ALS score."""
+        ``init_gmf`` the GMF branch too (scaled to ``gmf_norm``), its output weights making its
+        logit ``init_gmf`` times the ALS score; with ``calibrate`` as well, the fused model starts
+        as GMF's calibrated start: the GMF branch's output scale and the bias fitted to the log loss
+        (:func:`calibrate`) and the MLP branch's output weights 0."""
         from deeprecs.models.als import copy_scaled_als
 
         c = self.config
@@ -165,8 +181,15 @@ class NeuMF(Recommender):
             return
         copy_scaled_als(self.mlp_user, self.mlp_item, train, c.init_norm, c.als_options(), dislikes)
         if c.init_gmf > 0:
-            t = copy_scaled_als(self.gmf_user, self.gmf_item, train, c.init_norm, c.als_options(), dislikes)
+            t = copy_scaled_als(self.gmf_user, self.gmf_item, train, c.gmf_norm or c.init_norm, c.als_options(), dislikes)
             self.out.weight[0, : c.factors] = c.init_gmf / t**2
+            if c.calibrate:
+                self.out.weight.zero_()
+                self.out.weight[0, : c.factors] = 1.0
+                self.out.bias.zero_()
+                a, b = calibrate(self, *calibration_pairs(train))
+                self.out.weight[0, : c.factors] = a
+                self.out.bias.fill_(b)
 
     def score_candidates(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """The output layer splits over the branches, ``h_g . g + h_m . m + b``: the GMF branch is
