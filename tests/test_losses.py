@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from deeprecs.errors import ConfigError
-from deeprecs.losses import bce, bpr, get_loss, margin, mse, warp
+from deeprecs.losses import bce, bpr, get_loss, margin, mse, softmax, warp
 
 
 def sig(x: float) -> float:
@@ -23,6 +23,17 @@ def test_bce_is_ncf_log_loss_over_every_pair():
     pos, neg = torch.tensor([2.0, -1.0]), torch.tensor([[0.5, -3.0], [1.0, 0.0]])
     terms = [-math.log(sig(2.0)), -math.log(sig(-1.0))] + [-math.log(1 - sig(x)) for x in (0.5, -3.0, 1.0, 0.0)]
     assert bce(pos, neg).item() == pytest.approx(sum(terms) / 6, rel=1e-6)
+
+
+def test_softmax_is_minus_log_the_positives_share():
+    pos, neg = torch.tensor([2.0, -1.0]), torch.tensor([[0.5, -3.0], [1.0, 0.0]])
+    rows = [(2.0, (0.5, -3.0)), (-1.0, (1.0, 0.0))]
+    terms = [-math.log(math.exp(p) / (math.exp(p) + sum(math.exp(x) for x in n))) for p, n in rows]
+    assert softmax(pos, neg).item() == pytest.approx(sum(terms) / 2, rel=1e-6)
+    # shift-invariant (a common bias cannot move it), and stable where exp would overflow
+    assert softmax(pos + 500, neg + 500).item() == pytest.approx(softmax(pos, neg).item(), rel=1e-5)
+    assert softmax(torch.tensor([0.0]), torch.tensor([[1000.0]])).item() == pytest.approx(1000.0, rel=1e-6)
+    assert get_loss("ranking", "softmax") is softmax
 
 
 def test_bpr_is_minus_log_sigmoid_not_one_minus_sigmoid():

@@ -64,7 +64,15 @@ def warp_choice(pos: torch.Tensor, neg: torch.Tensor, margin: float = 1.0, n_ite
     return first, torch.where(found, weight, torch.zeros_like(weight))
 
 
-RANKING_LOSSES = {"bce": bce, "bpr": bpr, "margin": margin, "warp": warp}
+def softmax(pos: torch.Tensor, neg: torch.Tensor, **_: float) -> torch.Tensor:
+    """Sampled softmax: ``-log(exp(s_pos) / (exp(s_pos) + sum_j exp(s_neg_j)))``, mean over
+    positives: the positive ranked against its ``n`` negatives at once (with uniform negatives
+    the sampled protocol's own task, 1 positive among sampled items)."""
+    logits = torch.cat([pos.unsqueeze(1), neg], 1)
+    return (torch.logsumexp(logits, 1) - pos).mean()
+
+
+RANKING_LOSSES = {"bce": bce, "bpr": bpr, "margin": margin, "warp": warp, "softmax": softmax}
 RATING_LOSSES = {"mse": mse}
 TASK_LOSSES = {"rating": tuple(RATING_LOSSES), "ranking": tuple(RANKING_LOSSES)}
 

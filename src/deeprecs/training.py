@@ -100,7 +100,7 @@ class RatingTask:
 
 
 class RankingTask:
-    """Positives against sampled negatives with a ranking loss (bce, bpr, margin, warp)."""
+    """Positives against sampled negatives with a ranking loss (bce, bpr, margin, warp, softmax)."""
 
     name = "ranking"
 

@@ -56,7 +56,7 @@ def _parse_value(value: str):
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--out", required=True, type=click.Path(), help="Run directory to write.")
 @click.option("--task", type=click.Choice(["rating", "ranking"]), default=None, help="Default: from the data.")
-@click.option("--loss", default=None, help="mse (rating); bce, bpr, margin, warp (ranking).")
+@click.option("--loss", default=None, help="mse (rating); bce, bpr, margin, warp, softmax (ranking; softmax: sampled softmax over the positive and its negatives).")
 @click.option("--positive", type=float, default=None, help="Positive-only: keep ratings >= this as positives.")
 @click.option("--threshold", type=float, default=None, help="Binarise ratings: >= this -> 1, else 0.")
 @click.option("--rating-map", default=None, help="Recode ratings, e.g. 1:-1,2:-1,3:0,4:1,5:1")
