@@ -133,9 +133,10 @@ class NeuMF(Recommender):
     #: lr 5e-4). Against the uncalibrated start (64 factors, Adam lr 5e-3 at 8192): ML-100K loo, seeds
     #: 0-5, mean test HR@10 (valid NDCG@10) 0.6520 (0.4501) -> 0.6605 (0.4535); ncf-ml-1m 0.724 / 0.440
     #: -> 0.729 / 0.450 (valid 0.601 -> 0.608). Tried: 64 factors (ML-100K 0.6615 (0.4538), ncf-ml-1m
-    #: valid 0.602), GMF norm 15 (0.6636 (0.4546), ncf-ml-1m valid 0.604), lr 3e-4 (ML-100K valid
-    #: 0.4526; ncf-ml-1m valid 0.609 but 2.4x the time), lr 1e-3 (ML-100K valid 0.4516), the calibrated
-    #: start trained with the old Adam lr 5e-3 at 8192 (ML-100K valid 0.4397). The per-example L2 would
+    #: valid 0.602), GMF norm 15 (0.6636 (0.4546), ncf-ml-1m valid 0.604), lr 3e-4 and 1e-3 at 64
+    #: factors (ML-100K valid 0.4526, 0.4516), lr 3e-4 at 128 on ncf-ml-1m (valid 0.609, test 0.725,
+    #: twice the epochs), the calibrated start trained with the old Adam lr 5e-3 at 8192 (ML-100K
+    #: valid 0.4397). The per-example L2 would
     #: pull the scaled-up vectors back (ML-100K loo valid NDCG@10 0.413 at l2 1e-2, 0.441 at 0); a
     #: pre-trained run's fine-tuning does as well without it (test HR@10 0.721-0.726 either way)
     model_defaults = {"ranking": {"factors": 128, "mlp_factors": 32, "layers": [64, 32, 16], "l2": 0.0,
@@ -182,14 +183,16 @@ class NeuMF(Recommender):
         copy_scaled_als(self.mlp_user, self.mlp_item, train, c.init_norm, c.als_options(), dislikes)
         if c.init_gmf > 0:
             t = copy_scaled_als(self.gmf_user, self.gmf_item, train, c.gmf_norm or c.init_norm, c.als_options(), dislikes)
-            self.out.weight[0, : c.factors] = c.init_gmf / t**2
-            if c.calibrate:
-                self.out.weight.zero_()
-                self.out.weight[0, : c.factors] = 1.0
-                self.out.bias.zero_()
-                a, b = calibrate(self, *calibration_pairs(train))
-                self.out.weight[0, : c.factors] = a
-                self.out.bias.fill_(b)
+            if not c.calibrate:
+                self.out.weight[0, : c.factors] = c.init_gmf / t**2
+                return
+            # the GMF branch alone (the MLP branch's output weights 0) as a plain dot product, then its fitted scale and bias
+            self.out.weight.zero_()
+            self.out.weight[0, : c.factors] = 1.0
+            self.out.bias.zero_()
+            a, b = calibrate(self, *calibration_pairs(train))
+            self.out.weight[0, : c.factors] = a
+            self.out.bias.fill_(b)
 
     def score_candidates(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """The output layer splits over the branches, ``h_g . g + h_m . m + b``: the GMF branch is
