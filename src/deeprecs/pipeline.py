@@ -266,6 +266,8 @@ def build_for(spec: TrainSpec, train: Interactions, task: str, split: Split | No
     """The model, with closed-form fitting done and pre-trained runs loaded. ``split``: for
     choices made on its validation part when the option is not given (a closed-form model's
     ``validation_grid``; NeuMF's fusion weight alpha)."""
+    if spec.pretrain:
+        same_split_as_runs(spec)
     if spec.pretrain and get_model_class(spec.model) is Blend:
         return blend_of_runs(spec.pretrain, train, task, spec.model_options)
     defaults = dict(getattr(get_model_class(spec.model), "model_defaults", {}).get(task, {}))
@@ -339,6 +341,29 @@ def choose_alpha(model: NeuMF, parts: tuple, split: Split, task: str) -> None:
     model.config.alpha = best
     model.load_pretrained(*parts)
     log.info("neumf: alpha %.1f chosen on validation (%s %s)", best, metric, {a: round(v, 4) for a, v in sorted(scores.items())})
+
+
+#: the options that decide the split, besides the data: a pre-trained run must share them
+SPLIT_OPTIONS = {"split": "--split", "seed": "--seed", "positive": "--positive", "threshold": "--threshold", "rating_map": "--rating-map"}
+
+
+def same_split_as_runs(spec: TrainSpec) -> None:
+    """Refuse ``--pretrain`` runs trained on another split of the data: a run of another
+    ``--seed`` (or ``--split``, ``--positive``, ...) has trained on items that are held out
+    here, and validation (NeuMF's alpha, a blend's weights, early stopping) would reward it for
+    remembering them. The runs' ``config.json`` say how they were split."""
+    import json
+
+    for path in spec.pretrain:
+        file = Path(path) / "config.json"
+        if not file.is_file():
+            continue  # load_run says what is missing
+        theirs = json.loads(file.read_text())
+        for key, flag in SPLIT_OPTIONS.items():
+            if key in theirs and theirs[key] != getattr(spec, key):
+                raise ConfigError(f"pre-trained run {path} was trained with {flag} {theirs[key]}, this run has {flag} {getattr(spec, key)}: "
+                                  "another split of the data, whose training part holds items held out here. Pre-train with the "
+                                  "same --split, --seed, --positive, --threshold and --rating-map")
 
 
 def _same_data(run, train: Interactions) -> None:  # noqa: ANN001 - a loaded Run

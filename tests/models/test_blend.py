@@ -115,5 +115,9 @@ def test_a_blend_of_trained_runs_keeps_their_weights_and_only_fits_its_own(movie
     with pytest.raises(ConfigError, match="at least two runs"):
         train(TrainSpec(model="blend", pretrain=[str(tmp_path / "ease")], **base), progress=False)
     with pytest.raises(ConfigError, match="trained for 'ranking'"):
-        train(TrainSpec(model="blend", pretrain=[str(tmp_path / "ease"), str(tmp_path / "bpr")], task="rating",
-                        **{**base, "positive": None}), progress=False)
+        train(TrainSpec(model="blend", pretrain=[str(tmp_path / "ease"), str(tmp_path / "bpr")], task="rating", **base), progress=False)
+    # runs of another split of the same data (their train parts hold items held out here) are refused
+    for other in ({"seed": 1}, {"positive": None}, {"split": "holdout:3"}):
+        flag = "--" + next(iter(other))
+        with pytest.raises(ConfigError, match=f"trained with {flag} .* this run has {flag} "):
+            train(TrainSpec(model="blend", pretrain=[str(tmp_path / "ease"), str(tmp_path / "bpr")], **{**base, **other}), progress=False)

@@ -63,7 +63,7 @@ def _parse_value(value: str):
 @click.option("--from", "from_path", type=click.Path(exists=True), default=None, help="Local archive/folder for the dataset.")
 @click.option("--valid-fraction", default=0.05, show_default=True, type=float,
               help="Fraction of train held out for early stopping when the split has no validation part.")
-@click.option("--pretrain", default=None, help="neumf: a GMF (or other dot-product: mf, als) run and an MLP run, e.g. runs/gmf,runs/mlp; deep-triplet: a triplet run; blend: trained runs to blend as they are")
+@click.option("--pretrain", default=None, help="neumf: a GMF (or other dot-product: mf, als) run and an MLP run, e.g. runs/gmf,runs/mlp; deep-triplet: a triplet run; blend: trained runs to blend as they are. The runs must share this run's --split, --seed and --positive")
 @click.option("--refit/--no-refit", default=None, show_default="on for loo and NCF data, off otherwise",
               help="Once validation has chosen the settings and the epochs, fit again on train + validation.")
 @click.option("--dislikes/--no-dislikes", default=True, show_default=True,
