@@ -5,6 +5,7 @@ raw files -> Dataset -> transforms -> Split -> (positives) -> model + task -> fi
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import asdict, dataclass, field
@@ -351,9 +352,8 @@ def same_split_as_runs(spec: TrainSpec) -> None:
     """Refuse ``--pretrain`` runs trained on another split of the data: a run of another
     ``--seed`` (or ``--split``, ``--positive``, ...) has trained on items that are held out
     here, and validation (NeuMF's alpha, a blend's weights, early stopping) would reward it for
-    remembering them. The runs' ``config.json`` say how they were split."""
-    import json
-
+    remembering them. The runs' ``config.json`` say how they were split (read before any run
+    is loaded or model fitted, so the error comes at once; :func:`_same_data` checks the ids)."""
     for path in spec.pretrain:
         file = Path(path) / "config.json"
         if not file.is_file():

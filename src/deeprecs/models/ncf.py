@@ -72,12 +72,7 @@ class GMF(Recommender):
             if not c.calibrate:
                 self.out.weight.fill_(c.init_gmf / t**2)
                 return
-            # the scale and bias that fit the log loss, found on the plain dot product (weights 1, bias 0)
-            self.out.weight.fill_(1.0)
-            self.out.bias.zero_()
-            a, b = calibrate(self, *calibration_pairs(train))
-            self.out.weight.fill_(a)
-            self.out.bias.fill_(b)
+            calibrate_output(self, self.out.weight, self.out.bias, train)
 
     def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         return self.out(self.user_emb(users) * self.item_emb(items)).squeeze(-1)
@@ -136,9 +131,9 @@ class NeuMF(Recommender):
     #: valid 0.602), GMF norm 15 (0.6636 (0.4546), ncf-ml-1m valid 0.604), lr 3e-4 and 1e-3 at 64
     #: factors (ML-100K valid 0.4526, 0.4516), lr 3e-4 at 128 on ncf-ml-1m (valid 0.609, test 0.725,
     #: twice the epochs), the calibrated start trained with the old Adam lr 5e-3 at 8192 (ML-100K
-    #: valid 0.4397). The per-example L2 would
-    #: pull the scaled-up vectors back (ML-100K loo valid NDCG@10 0.413 at l2 1e-2, 0.441 at 0); a
-    #: pre-trained run's fine-tuning does as well without it (test HR@10 0.721-0.726 either way)
+    #: valid 0.4397). The per-example L2 would pull the scaled-up vectors back (ML-100K loo valid
+    #: NDCG@10 0.413 at l2 1e-2, 0.441 at 0); a pre-trained run's fine-tuning does as well without it
+    #: (test HR@10 0.721-0.726 either way)
     model_defaults = {"ranking": {"factors": 128, "mlp_factors": 32, "layers": [64, 32, 16], "l2": 0.0,
                                   "init": "als", "init_norm": 15.0, "init_gmf": 5.0, "gmf_norm": 2.0, "calibrate": True}}
     #: from scratch; ``ranking-pretrained``: fine-tuning trained GMF and MLP runs, a small step
@@ -186,13 +181,8 @@ class NeuMF(Recommender):
             if not c.calibrate:
                 self.out.weight[0, : c.factors] = c.init_gmf / t**2
                 return
-            # the GMF branch alone (the MLP branch's output weights 0) as a plain dot product, then its fitted scale and bias
-            self.out.weight.zero_()
-            self.out.weight[0, : c.factors] = 1.0
-            self.out.bias.zero_()
-            a, b = calibrate(self, *calibration_pairs(train))
-            self.out.weight[0, : c.factors] = a
-            self.out.bias.fill_(b)
+            self.out.weight[0, c.factors :] = 0.0  # the MLP branch silent: the logit is the GMF branch's
+            calibrate_output(self, self.out.weight[0, : c.factors], self.out.bias, train)
 
     def score_candidates(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """The output layer splits over the branches, ``h_g . g + h_m . m + b``: the GMF branch is
@@ -299,6 +289,19 @@ def calibration_pairs(train, n_negatives: int = 4, max_pairs: int = 1 << 18, see
     pick = torch.randperm(len(train), generator=generator)[:max_pairs]
     users, items = torch.from_numpy(train.users)[pick], torch.from_numpy(train.items)[pick]
     return users, items, NegativeSampler(train, "uniform-excl").sample(users, n_negatives, generator)
+
+
+@torch.no_grad()
+def calibrate_output(model: Recommender, weight: torch.Tensor, bias: torch.Tensor, train) -> None:  # noqa: ANN001 - Interactions
+    """Set a dot-product output layer (``weight``: the weights, or a view of those that act on the
+    element-wise product; ``bias``) to the scale and bias that fit the log loss of ``train``'s
+    pairs (:func:`calibrate`, on :func:`calibration_pairs`), found on the plain dot product
+    (weights 1, bias 0)."""
+    weight.fill_(1.0)
+    bias.zero_()
+    a, b = calibrate(model, *calibration_pairs(train))
+    weight.fill_(a)
+    bias.fill_(b)
 
 
 @torch.no_grad()
