@@ -60,3 +60,31 @@ def test_rp3beta_neighbors_0_or_the_catalogue_keep_every_weight():
         assert np.array_equal(v, w)
     keep_largest(v, 2)
     assert np.array_equal(v, [[0, 0, 2, 3], [0, 0, 6, 7], [0, 0, 10, 11]])
+
+
+def test_rp3beta_takes_the_neighbors_and_beta_that_validation_scores_best(tmp_path, monkeypatch, write_ml):
+    import itertools
+
+    import deeprecs.pipeline as pipeline
+    from deeprecs.models.rp3beta import RP3beta
+    from deeprecs.pipeline import TrainSpec, train
+
+    monkeypatch.setenv("DEEPRECS_HOME", str(tmp_path / "home"))
+    data = str(write_ml(tmp_path / "ml", n_users=40, n_items=150, per_user=12))
+    spec = TrainSpec(model="rp3beta", data=data, split="loo", refit=False, train_options={"threads": 1})
+    model, _, _, split, _ = train(spec, progress=False)
+    validate, _, _ = pipeline.validator("ranking", split.train, split.valid, split.valid_negatives, None, split.dislikes)
+    grid = RP3beta.validation_grid
+    assert set(grid) == {"neighbors", "beta"}
+    scores = {}
+    for values in itertools.product(*grid.values()):
+        candidate = build_model("rp3beta", split.train.n_users, split.train.n_items, **dict(zip(grid, values)))
+        candidate.fit_extra(split.train)
+        scores[values] = float(validate(candidate))
+    assert len(set(scores.values())) > 1  # the grid matters on this data
+    chosen = tuple(getattr(model.config, k) for k in grid)
+    assert scores[chosen] == max(scores.values())
+    assert chosen == next(v for v, s in scores.items() if s == max(scores.values()))  # ties: the earliest
+    given = train(TrainSpec(model="rp3beta", data=data, split="loo", refit=False, model_options={"beta": 0.7},
+                            train_options={"threads": 1}), progress=False)[0]
+    assert given.config.beta == 0.7  # an option given is never searched
