@@ -1,11 +1,17 @@
-"""RP3beta's walk weights against a slow, obvious computation of the same probabilities."""
+"""RP3beta's walk weights against a slow, obvious computation of the same probabilities; its
+validation grid (neighbours, popularity penalty)."""
+
+import itertools
 
 import numpy as np
 import pytest
 import torch
 
+import deeprecs.pipeline as pipeline
 from deeprecs.data.interactions import Interactions
 from deeprecs.models import build_model
+from deeprecs.models.rp3beta import RP3beta
+from deeprecs.pipeline import TrainSpec, train
 
 
 @pytest.mark.parametrize(("alpha", "beta"), [(1.0, 0.0), (1.0, 0.6), (0.5, 0.3)])
@@ -63,12 +69,6 @@ def test_rp3beta_neighbors_0_or_the_catalogue_keep_every_weight():
 
 
 def test_rp3beta_takes_the_neighbors_and_beta_that_validation_scores_best(tmp_path, monkeypatch, write_ml):
-    import itertools
-
-    import deeprecs.pipeline as pipeline
-    from deeprecs.models.rp3beta import RP3beta
-    from deeprecs.pipeline import TrainSpec, train
-
     monkeypatch.setenv("DEEPRECS_HOME", str(tmp_path / "home"))
     data = str(write_ml(tmp_path / "ml", n_users=40, n_items=150, per_user=12))
     spec = TrainSpec(model="rp3beta", data=data, split="loo", refit=False, train_options={"threads": 1})
