@@ -361,9 +361,10 @@ def same_split_as_runs(spec: TrainSpec) -> None:
         theirs = json.loads(file.read_text())
         for key, flag in SPLIT_OPTIONS.items():
             if key in theirs and theirs[key] != getattr(spec, key):
+                *others, last = SPLIT_OPTIONS.values()
                 raise ConfigError(f"pre-trained run {path} was trained with {flag} {theirs[key]}, this run has {flag} {getattr(spec, key)}: "
                                   "another split of the data, whose training part holds items held out here. Pre-train with the "
-                                  "same --split, --seed, --positive, --threshold and --rating-map")
+                                  f"same {', '.join(others)} and {last}")
 
 
 def _same_data(run, train: Interactions) -> None:  # noqa: ANN001 - a loaded Run

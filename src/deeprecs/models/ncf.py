@@ -41,8 +41,8 @@ class GMF(Recommender):
     #: bias fitted, ``calibrate``) lets training improve on ALS for many epochs where Adam from bias 0
     #: peaked at epoch 1; with it 128 factors at lr 5e-4 (ncf-ml-1m valid NDCG@10 / test HR@10): 64 at
     #: 1e-3 uncalibrated 0.594 / 0.718; 128 uncalibrated 0.599 / 0.722; 128 calibrated, lr 1e-3 0.606 /
-    #: 0.731, 5e-4 0.609 / 0.733 (131 s; 0.607 / 0.733 with the negatives drawn as now), 3e-4 0.610 / 0.733 (160 s); 64 calibrated 3e-4 0.602 / 0.728;
-    #: 192 calibrated 5e-4 0.607 / 0.734 (172 s).
+    #: 0.731, 5e-4 0.609 / 0.733 (131 s; 0.607 / 0.733 with the negatives drawn as now), 3e-4 0.610 /
+    #: 0.733 (160 s); 64 calibrated 3e-4 0.602 / 0.728; 192 calibrated 5e-4 0.607 / 0.734 (172 s).
     model_defaults = {"ranking": {"factors": 128, "l2": 0.0, "init": "als", "init_norm": 2.0, "init_gmf": 5.0, "calibrate": True}}
     # sparse-adam at 2048 rows: the same HR@10 as dense Adam at 8192 in about a third of the time (ncf-ml-1m)
     train_defaults = {"ranking": {"optimizer": "sparse-adam", "batch_size": 2048, "min_steps_per_epoch": 50, "lr": 5e-4, "epochs": 20, "patience": 3, "n_negatives": 4}}
