@@ -386,15 +386,18 @@ def blend_of_runs(paths: list[str], train: Interactions, task: str, options: dic
 
     if len(paths) < 2:
         raise ConfigError(f"blend --pretrain needs at least two runs to blend (got {len(paths)})")
-    if set(options) - {"task"}:
-        raise ConfigError(f"blend --pretrain takes its members from the runs; drop {', '.join(sorted(set(options) - {'task'}))}")
+    own = {"task", "combiner", "combiner_hidden"}  # the blend's own options; the members' come from the runs
+    if set(options) - own:
+        raise ConfigError(f"blend --pretrain takes its members from the runs; drop {', '.join(sorted(set(options) - own))}")
     runs = [load_run(p) for p in paths]
     for r in runs:
         _same_data(r, train)
         if r.config.get("task") != task:
             raise ConfigError(f"run {r.path} was trained for {r.config.get('task')!r}, this blend is for {task!r}")
     member_options = [_model_options(r.model) for r in runs]
-    model = build_model("blend", train.n_users, train.n_items, task=task, members=[r.model.name for r in runs], member_options=member_options)
+    own_options = {"combiner": Blend.model_defaults.get(task, {}).get("combiner", "linear"), **{k: v for k, v in options.items() if k != "task"}}
+    model = build_model("blend", train.n_users, train.n_items, task=task, members=[r.model.name for r in runs], member_options=member_options,
+                        **own_options)
     for member, r in zip(model.members, runs):
         member.load_weights((r.model if final else r.validation_model).state_dict())
     model.note_items(train)
@@ -584,6 +587,65 @@ def _fit_ranking_weights(model: Blend, split: Split, total: History, max_users: 
             best, best_w = value, w
     model.set_ranking_weights(best_w)
     total.valid_metric, total.best_valid = metric, best
+    if model.config.combiner == "mlp":
+        _fit_combiner(model, split, total)
+
+
+@torch.no_grad()
+def _fit_combiner(model: Blend, split: Split, total: History, folds: int = 5, max_rows: int = 20000, n_negatives: int = 99) -> None:
+    """Train ``model``'s combiner on the validation candidates: each validation item with the
+    protocol's negatives (or, without them, ``n_negatives`` the user never interacted with,
+    seeded). Kept (``use_combiner``) only when its ``folds``-fold cross-validated NDCG@10 over the
+    validation users beats the linear blend's on the same candidates; the metric of the winner
+    becomes the run's validation figure."""
+    from deeprecs.data.sampling import sample_negatives
+    from deeprecs.evaluation.sampled import hit_ndcg, sampled_rank
+    from deeprecs.models.blend import train_combiner
+
+    valid, negatives = split.valid, split.valid_negatives
+    rng = np.random.default_rng(0)
+    if len(valid) > max_rows:  # bound the features (rows x candidates x members floats): a seeded sample of rows
+        keep = np.zeros(len(valid), dtype=bool)
+        keep[rng.choice(len(valid), max_rows, replace=False)] = True
+        valid = valid.subset(keep)
+        negatives = None if negatives is None else np.asarray(negatives)[keep]
+    if negatives is None:  # as many as every validation user has unseen items, up to n_negatives
+        seen = [p for p in (split.train, split.valid, split.dislikes) if p is not None]
+        keys = np.unique(np.concatenate([p.users.astype(np.int64) * model.config.n_items + p.items for p in seen]))
+        n_negatives = min(n_negatives, model.config.n_items - int(np.bincount(keys // model.config.n_items)[valid.users].max()))
+        if n_negatives < 1:
+            log.info("blend combiner: a validation user has seen every item, no negatives to train on: linear weights kept")
+            return
+        negatives = sample_negatives(valid.users, seen, n_negatives, rng)
+    users = torch.from_numpy(valid.users.astype(np.int64))
+    cand = torch.cat([torch.from_numpy(valid.items.astype(np.int64))[:, None], torch.from_numpy(np.asarray(negatives, dtype=np.int64))], 1)
+    feats, linear = [], []
+    for start in range(0, len(users), 512):
+        u, c = users[start : start + 512], cand[start : start + 512]
+        rows = [r.gather(1, c) for r in model.member_scores(u)]
+        feats.append(model.combiner_features(u, rows, c))
+        linear.append(torch.einsum("k,kbc->bc", model.weights[1:], torch.stack(rows)))
+    features, linear_scores = torch.cat(feats), torch.cat(linear)
+
+    def ndcg(scores: torch.Tensor) -> float:
+        return float(hit_ndcg(sampled_rank(scores[:, 0], scores[:, 1:]))["ndcg@10"].mean())
+
+    hidden = model.config.combiner_hidden
+    fold_of_user = torch.from_numpy(np.random.default_rng(1).permutation(model.config.n_users) % folds)
+    fold = fold_of_user[users]
+    held_out = torch.zeros_like(linear_scores)
+    for f in range(folds):
+        inside = fold == f
+        if inside.all() or not inside.any():
+            continue
+        held_out[inside] = train_combiner(features[~inside], hidden, seed=f).forward(features[inside]).squeeze(-1)
+    cv, lin = ndcg(held_out), ndcg(linear_scores)
+    model.use_combiner = torch.tensor(cv > lin)
+    if cv > lin:
+        model.combiner.load_state_dict(train_combiner(features, hidden, seed=folds).state_dict())
+        total.valid_metric, total.best_valid = "valid_ndcg@10", cv  # cross-validated: out of fold
+    log.info("blend combiner: %d-fold valid NDCG@10 %.4f against the linear blend's %.4f on the same candidates: %s",
+             folds, cv, lin, "combiner kept" if cv > lin else "linear weights kept")
 
 
 # ----------------------------------------------------------------------------- refit
@@ -636,7 +698,7 @@ def refit(model: Recommender, history: History, spec: TrainSpec, cfg: TrainConfi
                 best = history.member_best_epochs[i] if i < len(history.member_best_epochs) else -1
                 fresh.members[i], _ = _refit_one(member, best, task, member_loss, member_cfg, full, ds)
             fresh.note_items(full.train)
-        fresh.weights = model.weights.clone()
+        fresh.copy_fitted(model)
         return fresh, History(fit_seconds=time.perf_counter() - t0)
     start = None
     if spec.pretrain:
