@@ -395,7 +395,8 @@ def blend_of_runs(paths: list[str], train: Interactions, task: str, options: dic
         if r.config.get("task") != task:
             raise ConfigError(f"run {r.path} was trained for {r.config.get('task')!r}, this blend is for {task!r}")
     member_options = [_model_options(r.model) for r in runs]
-    own_options = {"combiner": Blend.model_defaults.get(task, {}).get("combiner", "linear"), **{k: v for k, v in options.items() if k != "task"}}
+    defaults = {k: v for k, v in Blend.model_defaults.get(task, {}).items() if k in own}  # the task's own defaults (ranking: combiner mlp)
+    own_options = {k: v for k, v in {**defaults, **options}.items() if k != "task"}
     model = build_model("blend", train.n_users, train.n_items, task=task, members=[r.model.name for r in runs], member_options=member_options,
                         **own_options)
     for member, r in zip(model.members, runs):
@@ -565,6 +566,11 @@ class _CachedBlend(torch.nn.Module):
         return torch.einsum("k,kb->b", self.weights, self.rows[:, self.pos[users], items])
 
 
+def _rows_of(part: Interactions, negatives: np.ndarray | None, keep: np.ndarray) -> tuple[Interactions, np.ndarray | None]:
+    """The rows ``keep`` (a mask) of a validation part and of its negatives, if it has some."""
+    return part.subset(keep), None if negatives is None else np.asarray(negatives)[keep]
+
+
 def _fit_ranking_weights(model: Blend, split: Split, total: History, max_users: int = 4096) -> None:
     """The simplex-grid weights with the best validation metric (ties: the first, which puts
     the most weight on the first members)."""
@@ -574,9 +580,7 @@ def _fit_ranking_weights(model: Blend, split: Split, total: History, max_users: 
     users = np.unique(valid.users)
     if len(users) > max_users:  # bound the cache (k x users x items floats): a seeded sample of users
         users = np.sort(np.random.default_rng(0).choice(users, max_users, replace=False))
-        keep = np.isin(valid.users, users)
-        valid = valid.subset(keep)
-        negatives = None if negatives is None else np.asarray(negatives)[keep]
+        valid, negatives = _rows_of(valid, negatives, np.isin(valid.users, users))
     validate, metric, _ = validator("ranking", split.train, valid, negatives, None, split.dislikes)
     cached = _CachedBlend(model, users)
     best, best_w = -np.inf, None
@@ -598,7 +602,7 @@ def _fit_combiner(model: Blend, split: Split, total: History, folds: int = 5, ma
     seeded). Kept (``use_combiner``) only when its ``folds``-fold cross-validated NDCG@10 over the
     validation users beats the linear blend's on the same candidates; the metric of the winner
     becomes the run's validation figure."""
-    from deeprecs.data.sampling import sample_negatives
+    from deeprecs.data.sampling import sample_negatives, unseen_counts
     from deeprecs.evaluation.sampled import hit_ndcg, sampled_rank
     from deeprecs.models.blend import train_combiner
 
@@ -607,12 +611,10 @@ def _fit_combiner(model: Blend, split: Split, total: History, folds: int = 5, ma
     if len(valid) > max_rows:  # bound the features (rows x candidates x members floats): a seeded sample of rows
         keep = np.zeros(len(valid), dtype=bool)
         keep[rng.choice(len(valid), max_rows, replace=False)] = True
-        valid = valid.subset(keep)
-        negatives = None if negatives is None else np.asarray(negatives)[keep]
+        valid, negatives = _rows_of(valid, negatives, keep)
     if negatives is None:  # as many as every validation user has unseen items, up to n_negatives
         seen = [p for p in (split.train, split.valid, split.dislikes) if p is not None]
-        keys = np.unique(np.concatenate([p.users.astype(np.int64) * model.config.n_items + p.items for p in seen]))
-        n_negatives = min(n_negatives, model.config.n_items - int(np.bincount(keys // model.config.n_items)[valid.users].max()))
+        n_negatives = min(n_negatives, int(unseen_counts(valid.users, seen).min()))
         if n_negatives < 1:
             log.info("blend combiner: a validation user has seen every item, no negatives to train on: linear weights kept")
             return

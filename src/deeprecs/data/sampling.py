@@ -42,15 +42,15 @@ def sample_negatives(
     parts = seen if isinstance(seen, list) else [seen]
     n_items = parts[0].n_items
     users = np.asarray(users, dtype=np.int64)
-    keys = interaction_keys(np.concatenate([p.users for p in parts]), np.concatenate([p.items for p in parts]), n_items)
+    keys = _seen_keys(parts)
     if len(users) == 0 or n == 0:
         return np.zeros((len(users), n), dtype=np.int64)
-    seen_count = np.bincount(keys // n_items, minlength=int(users.max()) + 1)[users]
-    short = n_items - seen_count < n
+    unseen = _unseen(keys, users, n_items)
+    short = unseen < n
     if short.any():
         row = int(np.argmax(short))
         raise ConfigError(
-            f"cannot sample {n} negatives: user index {int(users[row])} has only {n_items - int(seen_count[row])} "
+            f"cannot sample {n} negatives: user index {int(users[row])} has only {int(unseen[row])} "
             f"unseen items; lower n_negatives"
         )
     out = rng.integers(0, n_items, size=(len(users), n), dtype=np.int64)
@@ -66,6 +66,23 @@ def sample_negatives(
         out[rows] = block
         rows = rows[bad.any(axis=1)]
     return out
+
+
+def unseen_counts(users: np.ndarray, seen: Interactions | list[Interactions]) -> np.ndarray:
+    """How many items each of ``users`` never interacted with in ``seen`` (what
+    :func:`sample_negatives` can draw from), ``(len(users),)`` int64."""
+    parts = seen if isinstance(seen, list) else [seen]
+    return _unseen(_seen_keys(parts), np.asarray(users, dtype=np.int64), parts[0].n_items)
+
+
+def _seen_keys(parts: list[Interactions]) -> np.ndarray:
+    return interaction_keys(np.concatenate([p.users for p in parts]), np.concatenate([p.items for p in parts]), parts[0].n_items)
+
+
+def _unseen(keys: np.ndarray, users: np.ndarray, n_items: int) -> np.ndarray:
+    if len(users) == 0:
+        return np.zeros(0, dtype=np.int64)
+    return n_items - np.bincount(keys // n_items, minlength=int(users.max()) + 1)[users]
 
 
 def _repeats(block: np.ndarray) -> np.ndarray:
