@@ -83,7 +83,7 @@ def test_hr_per_epoch(test, negatives, log: list):
             model.train()
         return fit(model, task, cfg, *args, on_epoch=on_epoch, **kwargs)
 
-    with mock.patch.object(pipeline, "fit", fit_logging):
+    with mock.patch.object(pipeline.context, "fit", fit_logging):
         yield
 
 
@@ -171,7 +171,7 @@ def run_peer(row: str, data: str, split: str, threads: int, cornac_epochs: int =
     from peers import implicit_refit, implicit_tuned, lightfm_refit, lightfm_tuned
 
     from deeprecs.evaluation.protocols import evaluate_sampled
-    from deeprecs.pipeline import _merge
+    from deeprecs.pipeline import merge
 
     library = row.split("-")[0]
     train, valid, valid_neg, eval_train, test, test_neg = ranking_parts(data, split, None)
@@ -195,7 +195,7 @@ def run_peer(row: str, data: str, split: str, threads: int, cornac_epochs: int =
         epochs = best["params"]["epochs"]
     scores, fit_seconds = best["scores"], best["fit_seconds"]
     if refit:
-        full = _merge(train, valid)
+        full = merge(train, valid)
         if library == "implicit":
             again = implicit_refit("als", best["params"], full.tocsr(), threads)
         elif library == "cornac":

@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from sklearn.metrics import roc_auc_score
 
 import deeprecs.pipeline as pipeline
+from deeprecs.models.base import FitData
 from deeprecs.cli.main import cli
 from deeprecs.evaluation.dislikes import dislikes_last, dislikes_last_pairs
 from deeprecs.evaluation.protocols import evaluate_ranking
@@ -120,12 +121,13 @@ def test_dislikes_rank_last_on_validation_too(rated, monkeypatch):
     scores = torch.from_numpy(np.random.default_rng(0).normal(size=(split.train.n_users, split.train.n_items)))
 
     class Noise:  # a scorer that knows nothing: the dislikes are where chance puts them
-        score_all = staticmethod(lambda users: scores[users])
+        device = torch.device("cpu")
+        score_all = staticmethod(lambda batch: scores[batch.users])
 
     model = Noise()
     with_d, _, _ = pipeline.validator("ranking", split.train, split.valid, None, None, split.dislikes)
     without, _, _ = pipeline.validator("ranking", split.train, split.valid, None, None, None)
-    moved = evaluate_ranking(dislikes_last(model.score_all, split.dislikes.tocsr()), split.train, split.valid, ks=(10,))["auc"]
+    moved = evaluate_ranking(dislikes_last(lambda users: scores[users], split.dislikes.tocsr()), split.train, split.valid, ks=(10,))["auc"]
     assert with_d(model) == pytest.approx(moved) and with_d(model) != without(model)
 
 
@@ -133,21 +135,20 @@ def test_dislikes_rank_last_on_validation_too(rated, monkeypatch):
 def test_an_als_start_learns_from_the_dislikes_as_als_does(rated, name):
     from deeprecs.models import build_model
     from deeprecs.models.als import ALS
-    from deeprecs.models.base import fit_extra
 
     spec = TrainSpec(model=name, data=rated, split="random:0.2", positive=4, task="ranking")
     split = pipeline.prepare_split(spec, pipeline.load_data(spec), "ranking")
     n_users, n_items = split.train.n_users, split.train.n_items
     options = {"init": "als", **({"init_gmf": 5.0} if name == "neumf" else {})}
     model = build_model(name, n_users, n_items, **options)
-    assert model.uses_dislikes
-    fit_extra(model, split.train, split.dislikes)
+    model.fit_data(FitData(split.train, split.dislikes))
     user_emb = getattr(model, "user_emb", None) or model.mlp_user
     factors = user_emb.weight.shape[1]
-    als = ALS(ALS.Config(n_users=n_users, n_items=n_items, factors=factors, **model.config.als_options()))
-    als.fit_extra(split.train, progress=False, dislikes=split.dislikes)
-    plain = ALS(ALS.Config(n_users=n_users, n_items=n_items, factors=factors, **model.config.als_options()))
-    plain.fit_extra(split.train, progress=False)
+    start = {"alpha": model.config.init_alpha}
+    als = ALS(ALS.Config(n_users=n_users, n_items=n_items, factors=factors, **start))
+    als.fit_data(FitData(split.train, split.dislikes, recency=model.config.init_recency))
+    plain = ALS(ALS.Config(n_users=n_users, n_items=n_items, factors=factors, **start))
+    plain.fit_data(FitData(split.train))
     got = torch.nn.functional.normalize(user_emb.weight, dim=1)
     assert torch.allclose(got, torch.nn.functional.normalize(als.user_factors, dim=1), atol=1e-5)  # the same vectors, scaled
     assert not torch.allclose(got, torch.nn.functional.normalize(plain.user_factors, dim=1), atol=1e-3)

@@ -9,11 +9,13 @@ import pytest
 import torch
 
 import deeprecs.pipeline as pipeline
+from deeprecs.batch import Batch
+from deeprecs.models.base import FitData
 from deeprecs.errors import ConfigError
 from deeprecs.models import build_model
 from deeprecs.pipeline import TrainSpec, train
 from deeprecs.runs import load_run
-from deeprecs.training import RankingTask, TrainConfig, fit, seed_everything
+from deeprecs.training import RankingTask, fit, seed_everything
 
 
 @pytest.fixture
@@ -46,12 +48,12 @@ def test_a_refitted_model_is_the_one_trained_on_train_plus_validation_for_the_be
     assert metrics["refit"] is True and metrics["refit_seconds"] > 0 and history.best_epoch >= 1
 
     full = pipeline.with_validation_in_train(split)
-    cfg = TrainConfig(**{**pipeline.train_options(type(model), "gmf", "ranking", spec, split, False), "loss": "bce",
-                         "epochs": history.best_epoch})
+    resolved = pipeline.Context.of(spec, split).resolve()
+    cfg = resolved.train.model_copy(update={"epochs": history.best_epoch})
+    assert cfg.loss == "bce"
     seed_everything(0)
-    reference = build_model("gmf", full.train.n_users, full.train.n_items,
-                            **{**type(model).model_defaults["ranking"], **options})
-    reference.fit_extra(full.train)
+    reference = build_model("gmf", full.train.n_users, full.train.n_items, **resolved.model)
+    reference.fit_data(FitData(full.train))
     fit(reference, RankingTask(full.train, cfg), cfg)
     pipeline.forget_cold(reference, full.train, "ranking")
     for name, tensor in reference.state_dict().items():
@@ -74,17 +76,19 @@ def test_a_refitted_model_is_the_one_trained_on_train_plus_validation_for_the_be
     assert not recommended & (_pairs(split.valid) | _pairs(split.train))
 
 
-def test_als_refit_keeps_what_the_validation_grid_chose(loo_data):
+def test_als_refit_keeps_what_the_validation_grid_chose(loo_data, tmp_path):
     spec = TrainSpec(model="als", data=loo_data, split="loo", model_options={"factors": 6, "iterations": 3},
                      train_options={"threads": 1})
-    model, metrics, _, split, _ = train(spec, progress=False)
+    model, metrics, _, split, _ = train(spec, out=tmp_path / "als", progress=False)
     assert metrics["refit"] is True
-    chosen = {k: getattr(model.config, k) for k in ("alpha", "recency")}
+    recency = load_run(tmp_path / "als").config["train"]["recency"]  # a training option the grid chose, saved with the run
+    assert recency in (0.0, 50.0)
     full = pipeline.with_validation_in_train(split)
     seed_everything(0)
-    reference = build_model("als", full.train.n_users, full.train.n_items, factors=6, iterations=3, **chosen)
-    reference.fit_extra(full.train)
-    assert torch.allclose(reference.score_all(torch.arange(5)), model.score_all(torch.arange(5)), atol=1e-5)
+    reference = build_model("als", full.train.n_users, full.train.n_items, factors=6, iterations=3, alpha=model.config.alpha,
+                            dislike_weight=model.config.dislike_weight)
+    reference.fit_data(FitData(full.train, recency=recency))
+    assert torch.allclose(reference.score_all(Batch(torch.arange(5))), model.score_all(Batch(torch.arange(5))), atol=1e-5)
 
 
 def test_no_refit_keeps_the_validated_model_and_writes_no_second_weights(loo_data, tmp_path):
@@ -112,20 +116,21 @@ def test_pretraining_validates_with_the_runs_before_their_refit_and_ends_with_th
           out=tmp_path / "mlp", progress=False)
     gmf_run = load_run(tmp_path / "gmf")
     seen = []
-    original = pipeline.load_pretrained
+    from deeprecs.models.ncf import NeuMF
 
-    def recording(model, runs, train_part, seed=0, neumf_runs=None, final=False):
-        parts = original(model, runs, train_part, seed, neumf_runs, final)
-        seen.append((final, parts[0].item_emb.weight.detach().clone()))
-        return parts
+    original = NeuMF.load_pretrained
 
-    monkeypatch.setattr(pipeline, "load_pretrained", recording)
+    def recording(self, gmf, mlp, calibration=(1.0, 0.0)):
+        original(self, gmf, mlp, calibration)
+        seen.append(gmf.item_emb.weight.detach().clone())
+
+    monkeypatch.setattr(NeuMF, "load_pretrained", recording)
     spec = TrainSpec(model="neumf", pretrain=[str(tmp_path / "gmf"), str(tmp_path / "mlp")],
                      model_options={"mlp_factors": 4, "layers": [8, 4]}, **base)
     model, metrics, *_ = train(spec, out=tmp_path / "neumf", progress=False)
-    assert [final for final, _ in seen] == [False, True]
-    assert torch.equal(seen[0][1], gmf_run.before_refit.item_emb.weight)  # validated before the GMF run's refit
-    assert torch.equal(seen[1][1], gmf_run.model.item_emb.weight)  # ends from its refitted model
+    assert len(seen) == 1 + len(NeuMF.alpha_grid)  # the start and each other fusion weight tried, then the refit's
+    assert all(torch.equal(w, gmf_run.before_refit.item_emb.weight) for w in seen[:-1])  # validated before the GMF run's refit
+    assert torch.equal(seen[-1], gmf_run.model.item_emb.weight)  # ends from its refitted model
     assert metrics["refit"] is True and 0.0 <= metrics["hr@10"] <= 1.0
 
 
@@ -139,8 +144,8 @@ def test_a_blend_refit_keeps_its_weights_and_refits_its_members(loo_data, tmp_pa
     full = pipeline.with_validation_in_train(split)
     for i, name in enumerate(["popularity", "ease"]):
         reference = build_model(name, full.train.n_users, full.train.n_items)
-        reference.fit_extra(full.train)
+        reference.fit_data(FitData(full.train))
         users = torch.arange(4)
-        assert torch.allclose(reference.score_all(users), model.members[i].score_all(users), atol=1e-5), name
+        assert torch.allclose(reference.score_all(Batch(users)), model.members[i].score_all(Batch(users)), atol=1e-5), name
     users = torch.arange(full.train.n_users)
-    assert not torch.allclose(run.before_refit.members[0].score_all(users), run.model.members[0].score_all(users))
+    assert not torch.allclose(run.before_refit.members[0].score_all(Batch(users)), run.model.members[0].score_all(Batch(users)))

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from deeprecs.batch import Batch
 from deeprecs.errors import DeeprecsError
 from deeprecs.models import build_model
 from deeprecs.pipeline import TrainSpec, train
@@ -160,15 +161,15 @@ def test_sparse_adam_updates_only_touched_rows_and_learns():
 
 
 def test_a_presets_training_defaults_apply_and_options_override_them(movielens_dir, tmp_path):
-    from deeprecs.models import PRESETS
+    from deeprecs.models import get_model_class
     from deeprecs.runs import load_run
 
-    preset = PRESETS["warp-mf"]
+    preset = get_model_class("warp-mf")
     spec = TrainSpec(model="warp-mf", data=str(movielens_dir), positive=4.0, model_options={"factors": 4},
                      train_options={"epochs": 1, "threads": 1})
     train(spec, out=tmp_path / "w", progress=False)
     saved = load_run(tmp_path / "w").config["train"]
-    assert saved["lr"] == preset.train_options["lr"] and saved["patience"] == preset.train_options["patience"]
+    assert saved["lr"] == preset.train_defaults["ranking"]["lr"] and saved["patience"] == preset.train_defaults["ranking"]["patience"]
     assert saved["loss"] == "warp" and saved["epochs"] == 1
     spec.train_options["lr"] = 0.05
     train(spec, out=tmp_path / "w2", progress=False)
@@ -189,8 +190,8 @@ def test_warp_task_scores_candidates_without_autograd_but_has_the_full_loss_and_
         if full:  # the plain path: every candidate through autograd, then the loss
             u, i = task.users[idx], task.items[idx]
             neg = task.sampler.sample(u, task.n_neg, gen)
-            s = model.score_candidates(u, torch.cat([i.unsqueeze(1), neg], 1))
-            loss = task.loss_fn(s[:, 0], s[:, 1:], margin=task.margin, n_items=task.n_items) + model.regularization(u, i)
+            s = model.score_candidates(Batch(u, torch.cat([i.unsqueeze(1), neg], 1)))
+            loss = task.loss_fn(s[:, 0], s[:, 1:], margin=task.margin, n_items=task.n_items) + model.regularization(Batch(u, i))
         else:
             loss = task.loss(model, idx, gen)
         loss.backward()
@@ -232,20 +233,24 @@ def test_ranking_task_weights_come_from_recency_and_need_timestamps():
 
 
 def test_recency_is_a_default_only_where_the_test_items_are_the_latest(checkerboard):
-    from deeprecs.data.dataset import Split
-    from deeprecs.models.neural import MLP
-    from deeprecs.pipeline import NEXT_ITEM_DEFAULTS, train_options
+    from deeprecs.data.dataset import Dataset, Split
+    from deeprecs.models.base import NEXT_ITEM_TRAIN_DEFAULTS
+    from deeprecs.pipeline import Context
 
     data = checkerboard.ranking
     timed = data.replace(timestamps=np.arange(len(data.users)))
 
-    def options(split: Split, **train_opts):
-        spec = TrainSpec(model="mlp", data="-", task="ranking", train_options=train_opts)
-        return train_options(MLP, "mlp", "ranking", spec, split, progress=False)
+    def options(split: Split, model: str = "mlp", **train_opts) -> dict:
+        spec = TrainSpec(model=model, data="-", task="ranking", train_options=train_opts)
+        ctx = Context(spec, Dataset("-", split.train), split, "ranking", torch.device("cpu"), progress=False)
+        return ctx.resolve().train.model_dump()
 
     loo = Split(train=timed, test=timed, spec="loo")
-    assert {k: options(loo)[k] for k in NEXT_ITEM_DEFAULTS} == NEXT_ITEM_DEFAULTS == {"recency": 20.0, "recency_scale": 5.0}
-    assert {k: options(Split(train=timed, test=timed, spec="ncf"))[k] for k in NEXT_ITEM_DEFAULTS} == NEXT_ITEM_DEFAULTS
-    assert "recency" not in options(Split(train=timed, test=timed, spec="random:0.2"))  # test items not the latest
-    assert "recency" not in options(Split(train=data, test=data, spec="loo"))  # no timestamps to tell
+    assert {k: options(loo)[k] for k in NEXT_ITEM_TRAIN_DEFAULTS} == NEXT_ITEM_TRAIN_DEFAULTS == {"recency": 20.0, "recency_scale": 5.0}
+    assert {k: options(Split(train=timed, test=timed, spec="ncf"))[k] for k in NEXT_ITEM_TRAIN_DEFAULTS} == NEXT_ITEM_TRAIN_DEFAULTS
+    assert options(Split(train=timed, test=timed, spec="random:0.2"))["recency"] == 0  # test items not the latest
+    assert options(Split(train=data, test=data, spec="loo"))["recency"] == 0  # no timestamps to tell
+    assert options(loo, recency=3.0)["recency"] == 3.0  # the user's value wins
+    assert options(loo, model="als")["recency"] == 0  # ALS chooses it on validation (its grid)
+    assert options(loo, model="blend")["recency"] == 0  # a blend's members bring their own
     assert options(loo, recency=0.0)["recency"] == 0.0  # the user's choice wins

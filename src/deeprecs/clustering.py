@@ -29,7 +29,7 @@ def cluster_run(run: Run, n_clusters: int = 20, users: bool = False, top: int = 
     emb = run.model.user_embeddings() if users else run.model.item_embeddings()
     if emb is None:
         raise ConfigError(f"model {run.model.name!r} has no {'user' if users else 'item'} embeddings to cluster")
-    x = emb.detach().float().numpy()
+    x = emb.detach().float().cpu().numpy()
     if not 1 <= n_clusters <= len(x):
         raise ConfigError(f"number of clusters must be between 1 and {len(x)}, got {n_clusters}")
     labels = KMeans(n_clusters, n_init=4, random_state=seed).fit_predict(x)

@@ -19,7 +19,8 @@ Layout of ``runs/NAME/``::
     loss.png       the training curves
 
 Runs are written to a temporary sibling folder and renamed into place when complete, so a
-crash never leaves a half-written run.
+crash never leaves a half-written run. Weights are saved from the host, whatever device trained
+them, so a run trained on a GPU loads on a CPU; :func:`load_run` puts the model on the device asked.
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ from deeprecs.errors import DeeprecsError, UnknownIdError
 from deeprecs.models import build_model
 from deeprecs.models.base import Recommender
 
-FORMAT_VERSION = 1
+#: 2: ALS's recency moved from the model's options to the training options (``--recency`` names one thing)
+FORMAT_VERSION = 2
 
 
 @dataclass
@@ -87,6 +89,10 @@ class Run:
             except KeyError:
                 pass
         return ""
+
+    def titles(self) -> list[str]:
+        """Each item's title, in index order ("" where unknown)."""
+        return [self.title(raw) for raw in self.item_map.raw.tolist()]
 
     def user_index(self, raw_id) -> int:
         return self.user_map.index(raw_id)
@@ -139,9 +145,9 @@ def save_run(
     try:
         full_config = {**config, "format_version": FORMAT_VERSION, "model_config": model.config.model_dump()}
         (tmp / "config.json").write_text(json.dumps(full_config, indent=2, default=str))
-        torch.save(model.state_dict(), tmp / "model.pt")
+        torch.save(host_state(model), tmp / "model.pt")
         if before_refit is not None:
-            torch.save(before_refit.state_dict(), tmp / "model-before-refit.pt")
+            torch.save(host_state(before_refit), tmp / "model-before-refit.pt")
         (tmp / "idmaps.json").write_text(json.dumps({"users": train.user_map.to_json(), "items": train.item_map.to_json()}))
         _save_part(tmp / "train.npz", train)
         for name, part in (("valid.npz", valid), ("dislikes.npz", dislikes)):
@@ -169,24 +175,44 @@ def save_run(
     return out
 
 
-def load_run(path: str | Path) -> Run:
-    """Load a run directory written by :func:`save_run` (no pickle is ever loaded)."""
+def host_state(model: Recommender) -> dict[str, torch.Tensor]:
+    """``model``'s state dict on the host (what a run file holds, whatever device trained it)."""
+    return {k: v.detach().cpu() for k, v in model.state_dict().items()}
+
+
+def _migrate(config: dict) -> dict:
+    """A run written by an earlier format, read as the current one."""
+    if config.get("format_version", 1) < 2:
+        from deeprecs.models import get_model_class
+        from deeprecs.training import TrainConfig
+
+        fields = get_model_class(config["model"]).Config.model_fields
+        model_config = dict(config["model_config"])
+        moved = {k: model_config.pop(k) for k in list(model_config) if k not in fields and k in TrainConfig.model_fields}
+        config = {**config, "model_config": model_config, "train": {**config.get("train", {}), **moved}}
+    return config
+
+
+def _load_model(path: Path, file: str, config: dict, user_map: IdMap, item_map: IdMap, device: torch.device | str) -> Recommender:
+    model_config = {k: v for k, v in config["model_config"].items() if k not in ("n_users", "n_items")}
+    model = build_model(config["model"], len(user_map), len(item_map), **model_config)
+    model.load_weights(torch.load(path / file, map_location="cpu", weights_only=True))
+    return model.to(device).eval()
+
+
+def load_run(path: str | Path, device: torch.device | str = "cpu") -> Run:
+    """Load a run directory written by :func:`save_run` (no pickle is ever loaded), its model on
+    ``device`` (see :func:`deeprecs.devices.resolve_device`)."""
     path = Path(path)
     if not (path / "config.json").is_file() or not (path / "model.pt").is_file():
         raise DeeprecsError(f"{path} is not a deeprecs run directory (no config.json/model.pt); train one with `deeprecs train`")
-    config = json.loads((path / "config.json").read_text())
+    config = _migrate(json.loads((path / "config.json").read_text()))
     maps = json.loads((path / "idmaps.json").read_text())
     user_map, item_map = IdMap.from_json(maps["users"], kind="user"), IdMap.from_json(maps["items"], kind="item")
-    model_config = {k: v for k, v in config["model_config"].items() if k not in ("n_users", "n_items")}
-    model = build_model(config["model"], len(user_map), len(item_map), **model_config)
-    state = torch.load(path / "model.pt", map_location="cpu", weights_only=True)
-    model.load_weights(state)
-    model.eval()
+    model = _load_model(path, "model.pt", config, user_map, item_map, device)
     before_refit = None
     if (path / "model-before-refit.pt").is_file():
-        before_refit = build_model(config["model"], len(user_map), len(item_map), **model_config)
-        before_refit.load_weights(torch.load(path / "model-before-refit.pt", map_location="cpu", weights_only=True))
-        before_refit.eval()
+        before_refit = _load_model(path, "model-before-refit.pt", config, user_map, item_map, device)
     train, _ = _load_part(path / "train.npz", user_map, item_map)
     valid, dislikes = (_load_part(path / name, user_map, item_map)[0] if (path / name).is_file() else None
                        for name in ("valid.npz", "dislikes.npz"))
@@ -201,4 +227,4 @@ def load_run(path: str | Path) -> Run:
     return Run(path, model, config, user_map, item_map, train, test, negatives, items, metrics, history, before_refit, valid, dislikes)
 
 
-__all__ = ["Run", "UnknownIdError", "load_run", "save_run"]
+__all__ = ["Run", "UnknownIdError", "host_state", "load_run", "save_run"]

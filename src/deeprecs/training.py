@@ -1,9 +1,11 @@
 """The one training loop.
 
-A *task* turns training data into mini-batch losses (:class:`RatingTask`: regression on
-ratings; :class:`RankingTask`: positives against sampled negatives with a ranking loss). The
-loop owns everything else: seeds, threads, the optimiser, the progress bar, per-epoch
-throughput, validation, early stopping (best weights restored) and the history.
+A *task* (:mod:`deeprecs.tasks`, chosen by the model) turns training data into mini-batch losses.
+The loop owns everything else: seeds, threads, the optimiser, the progress bar, per-epoch
+throughput, validation, early stopping (best weights restored) and the history. It runs on the
+model's device: the epoch's permutation, the negatives and the loss stay there, and the loss is
+summed there too, so a step never waits for the host (one synchronisation per epoch, for the
+history and the divergence check).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import math
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Literal
+from typing import TYPE_CHECKING, Callable, Iterator, Literal, Protocol
 
 import numpy as np
 import torch
@@ -22,11 +24,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 from tqdm.auto import tqdm
 
-from deeprecs.data.interactions import Interactions
-from deeprecs.data.recency import recency_weights
-from deeprecs.losses import get_loss, mse, warp_choice
-from deeprecs.models.base import Recommender
-from deeprecs.sampling import NegativeSampler
+from deeprecs.devices import float64_ok
+from deeprecs.errors import ConfigError, DeeprecsError
+from deeprecs.tasks import RankingTask, RatingTask  # noqa: F401 - the standard tasks, where the loop's users look for them
+
+if TYPE_CHECKING:
+    from deeprecs.models.base import Recommender
 
 log = logging.getLogger("deeprecs")
 
@@ -37,7 +40,7 @@ class TrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     epochs: int = Field(40, ge=0, description="maximum number of epochs")
-    batch_size: int = Field(1024, ge=1)
+    batch_size: int = Field(1024, ge=1, description="training examples (rows) per optimiser step")
     min_steps_per_epoch: int = Field(0, ge=0, description="shrink batch_size on small data so that an epoch has at least this many steps (0: off)")
     lr: float = Field(5e-3, gt=0, description="learning rate")
     optimizer: Literal["adam", "adamw", "sgd", "adagrad", "sparse-adam"] = Field(
@@ -48,7 +51,8 @@ class TrainConfig(BaseModel):
     seed: int = 0
     loss: str = ""
     n_negatives: int = Field(4, ge=1, description="negatives per positive (ranking)")
-    sampler: str = Field("uniform-excl", description="negative sampler (ranking)")
+    sampler: Literal["uniform-excl", "uniform", "popularity", "hard"] = Field(
+        "uniform-excl", description="negative sampler (ranking): uniform over the user's non-positives, uniform, popularity, hard (WARP's)")
     sampler_alpha: float = Field(0.75, description="popularity exponent of the popularity sampler")
     margin: float = Field(1.0, description="margin of the margin and warp losses")
     recency: float = Field(0.0, ge=0, description="ranking, data with timestamps: draw a user's latest positives more "
@@ -72,82 +76,14 @@ class History:
     member_best_epochs: list[int] = field(default_factory=list)
 
 
-# ---------------------------------------------------------------------------- tasks
-class RatingTask:
-    """Regression on explicit ratings: MSE plus the model's per-example regularisation."""
+class Task(Protocol):
+    """What the loop trains on (:mod:`deeprecs.tasks`)."""
 
-    name = "rating"
+    weights: torch.Tensor | None
 
-    def __init__(self, train: Interactions) -> None:
-        if train.ratings is None:
-            from deeprecs.errors import ConfigError
-
-            raise ConfigError("the rating task needs ratings; this data is positive-only (use --task ranking)")
-        self.users = torch.from_numpy(train.users)
-        self.items = torch.from_numpy(train.items)
-        self.ratings = torch.from_numpy(train.ratings)
-        self.mean = float(train.ratings.mean())
-
-    def __len__(self) -> int:
-        return len(self.users)
-
-    def prepare(self, model: Recommender) -> None:
-        model.rating_offset.fill_(self.mean if model.centered else 0.0)
-
-    def loss(self, model: Recommender, idx: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        u, i = self.users[idx], self.items[idx]
-        return mse(model(u, i), self.ratings[idx]) + model.regularization(u, i)
-
-
-class RankingTask:
-    """Positives against sampled negatives with a ranking loss (bce, bpr, margin, warp, softmax)."""
-
-    name = "ranking"
-
-    def __init__(self, train: Interactions, cfg: TrainConfig) -> None:
-        self.users = torch.from_numpy(train.users)
-        self.items = torch.from_numpy(train.items)
-        w = recency_weights(train.users, train.items, train.timestamps, cfg.recency, cfg.recency_scale)
-        #: how often each positive is drawn per epoch, relative (None: each once, in a random order)
-        self.weights = None if w is None else torch.from_numpy(w)
-        self.loss_name = cfg.loss
-        self.loss_fn = get_loss("ranking", cfg.loss)
-        kind = "hard" if cfg.loss == "warp" and cfg.sampler == "uniform-excl" else cfg.sampler
-        self.sampler = NegativeSampler(train, kind, cfg.sampler_alpha)
-        # WARP scores several candidates per positive and trains on the first that violates the margin.
-        self.n_neg = max(cfg.n_negatives, 16) if cfg.loss == "warp" else cfg.n_negatives
-        self.margin = cfg.margin
-        self.n_items = train.n_items
-
-    def __len__(self) -> int:
-        return len(self.users)
-
-    def prepare(self, model: Recommender) -> None:
-        model.rating_offset.zero_()
-
-    def loss(self, model: Recommender, idx: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        u, i = self.users[idx], self.items[idx]
-        neg = self.sampler.sample(u, self.n_neg, generator)  # (B, n)
-        if self.loss_name == "warp":
-            pos_s, neg_s = self._warp_scores(model, u, i, neg)
-        else:
-            scores = model.score_candidates(u, torch.cat([i.unsqueeze(1), neg], 1))  # (B, 1 + n)
-            pos_s, neg_s = scores[:, 0], scores[:, 1:]
-        reg = model.regularization(u, i)
-        return self.loss_fn(pos_s, neg_s, margin=self.margin, n_items=self.n_items) + reg
-
-    def _warp_scores(self, model: Recommender, u: torch.Tensor, i: torch.Tensor, neg: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """WARP's gradient flows through the positive and its first violator only: score the
-        candidates without autograd, then re-score those two with it. Same loss and gradients
-        as scoring all with autograd; the backward pass covers 2 pairs per positive, not 1 + n."""
-        with torch.no_grad():
-            scores = model.score_candidates(u, torch.cat([i.unsqueeze(1), neg], 1))  # (B, 1 + n)
-            first, _ = warp_choice(scores[:, 0], scores[:, 1:], self.margin, self.n_items)
-        picked = model.score_candidates(u, torch.stack([i, neg.gather(1, first.unsqueeze(1)).squeeze(1)], 1))  # (B, 2)
-        return picked[:, 0], scores[:, 1:].scatter(1, first.unsqueeze(1), picked[:, 1:])
-
-
-Task = RatingTask | RankingTask
+    def __len__(self) -> int: ...
+    def prepare(self, model: Recommender) -> None: ...
+    def loss(self, model: Recommender, idx: torch.Tensor, generator: torch.Generator) -> torch.Tensor: ...
 
 
 # ---------------------------------------------------------------------------- the loop
@@ -182,8 +118,6 @@ def _optimizer(model: Recommender, cfg: TrainConfig):
     params = [p for p in model.parameters() if p.requires_grad]
     if cfg.optimizer == "sparse-adam":
         if cfg.weight_decay:
-            from deeprecs.errors import ConfigError
-
             raise ConfigError("sparse-adam has no weight decay; use the models' --l2 (per-example) instead")
         return SparseDenseOptimizer(model, cfg.lr)
     if cfg.optimizer == "adam":
@@ -196,23 +130,26 @@ def _optimizer(model: Recommender, cfg: TrainConfig):
 
 
 def _batches(n: int, batch_size: int, generator: torch.Generator, weights: torch.Tensor | None = None) -> Iterator[torch.Tensor]:
-    """One epoch of row indices: a permutation of ``range(n)``, or, with ``weights``, ``n`` rows
-    drawn with replacement in proportion to them (the weighted loss, in expectation)."""
+    """One epoch of row indices on the generator's device: a permutation of ``range(n)``, or, with
+    ``weights``, ``n`` rows drawn with replacement in proportion to them (the weighted loss, in
+    expectation)."""
     if weights is None:
-        perm = torch.randperm(n, generator=generator)
+        perm = torch.randperm(n, generator=generator, device=generator.device)
     else:
         perm = torch.multinomial(weights, n, replacement=True, generator=generator)
     for start in range(0, n, batch_size):
         yield perm[start : start + batch_size]
 
 
-def seed_everything(seed: int) -> torch.Generator:
+def seed_everything(seed: int, device: torch.device | str = "cpu") -> torch.Generator:
+    """Seed torch and numpy; returns a generator on ``device`` seeded with ``seed`` (on the CPU the
+    same stream as ``torch.Generator().manual_seed(seed)``)."""
     torch.manual_seed(seed)
     np.random.seed(seed % (2**32))
-    return torch.Generator().manual_seed(seed)
+    return torch.Generator(device=device).manual_seed(seed)
 
 
-Validator = Callable[[Recommender], float]
+Validator = Callable[["Recommender"], float]
 
 
 def better(value: float, than: float | None, higher_is_better: bool) -> bool:
@@ -238,7 +175,8 @@ def fit(
     the best trained epoch, not from the start."""
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    generator = seed_everything(cfg.seed)
+    device = model.device
+    generator = seed_everything(cfg.seed, device)
     task.prepare(model)
     history = History(valid_metric=valid_metric)
     trainable = any(p.requires_grad for p in model.parameters())
@@ -263,22 +201,21 @@ def fit(
     for epoch in bar:
         model.train()
         t0 = time.perf_counter()
-        total, count = 0.0, 0
+        total = torch.zeros((), dtype=torch.float64 if float64_ok(device) else torch.float32, device=device)
+        count = 0
         for idx in _batches(len(task), batch_size, generator, getattr(task, "weights", None)):
             opt.zero_grad(set_to_none=True)
             loss = task.loss(model, idx, generator)
             loss.backward()
             opt.step()
             model.after_step()
-            total += float(loss.detach()) * len(idx)
+            total += loss.detach() * len(idx)  # on the device: no synchronisation per step
             count += len(idx)
         for sched in scheds:
             sched.step()
+        train_loss = float(total) / max(count, 1)
         seconds = time.perf_counter() - t0
-        train_loss = total / max(count, 1)
         if not math.isfinite(train_loss):
-            from deeprecs.errors import DeeprecsError
-
             raise DeeprecsError(f"training diverged at epoch {epoch + 1} (loss {train_loss}); lower --lr")
         row = {"epoch": epoch + 1, "train_loss": train_loss, "seconds": seconds, "examples_per_s": count / max(seconds, 1e-9)}
         if validate is not None:

@@ -8,7 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from deeprecs.models import MODELS, PRESETS
+import torch
+
+from deeprecs.models import MODELS
 from deeprecs.runs import load_run
 
 
@@ -76,7 +78,8 @@ def test_models_lists_name_tasks_summary(cli):
     lines = cli.ok("models").stdout.strip().splitlines()
     rows = [line.split("\t") for line in lines]
     assert all(len(row) == 3 and row[2] for row in rows)
-    assert [row[0] for row in rows] == [*MODELS, *PRESETS]
+    assert [row[0] for row in rows] == list(MODELS)
+    assert dict((row[0], row[1]) for row in rows)["bpr-mf"] == "ranking"
     assert dict((row[0], row[1]) for row in rows)["gmf"] == "ranking"
     assert "--factors" in cli.ok("models", "biased-mf").stdout
 
@@ -108,3 +111,45 @@ def test_leave_one_out_metrics(cli, tmp_path, write_ml):
     for key in ("hr@10", "ndcg@10", "full_hr@10", "full_ndcg@10"):
         assert 0 <= metrics[key] <= 1, key
     assert metrics["ndcg@10"] <= metrics["hr@10"]
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_train_help_lists_every_option_of_the_models_config_with_its_help(cli, name):
+    from deeprecs.training import TrainConfig
+
+    text = cli.ok("train", name, "--help").stdout
+    fields = [f for f in (*MODELS[name].Config.model_fields, *TrainConfig.model_fields)
+              if f not in ("n_users", "n_items", "task", "seed", "progress", "loss")]
+    for field in fields:
+        assert f"--{field.replace('_', '-')}" in text, field
+    from deeprecs.cli.train_cmd import model_options
+
+    assert all(o.help and not o.help.startswith("[default") for o in model_options(name)), "an option without a description"
+
+
+def test_options_are_typed_by_the_config(cli, tmp_path, write_ml):
+    """Values are converted by the config's own types (no guessing): a list, a bool, a choice."""
+    folder = write_ml(tmp_path / "ml")
+    cli.ok("-q", "train", "mlp", "--data", folder, "--out", tmp_path / "m", "--task", "ranking", "--layers", "8,4",
+           "--user-factors", "4", "--item-factors", "4", "--biases", "false", "--init", "random", "--epochs", "1", *cli.fast)
+    config = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert config["model_config"]["layers"] == [8, 4] and config["model_config"]["biases"] is False
+    assert config["train"]["epochs"] == 1 and config["device"] == "cpu"
+    cli.error("train", "mlp", "--data", folder, "--out", tmp_path / "x", "--init", "svd", contains=("--init", "'svd'"))
+    cli.error("train", "mlp", "--data", folder, "--out", tmp_path / "x", "--layers", "8,a", contains=("--layers", "layers"))
+    cli.error("train", "mlp", "--data", folder, "--out", tmp_path / "x", "--optimizer", "lbfgs", contains=("--optimizer",))
+    assert not (tmp_path / "x").exists()
+
+
+def test_every_scoring_command_takes_a_device_and_a_missing_one_is_one_line(cli, trained_run, tmp_path, write_ml):
+    run, folder, _ = trained_run
+    for command in (("evaluate", run), ("recommend", run, "--user", "1"), ("similar", run, "--item", "1"),
+                    ("export", run, "--db", f"sqlite:///{tmp_path / 'r.db'}")):
+        cli.ok(*command, "--device", "cpu")
+        if not torch.cuda.is_available():
+            cli.error(*command, "--device", "cuda", contains=("CUDA is not available", "--device cpu"))
+        cli.error(*command, "--device", "tpu", contains=("not a device",))
+    if not torch.cuda.is_available():
+        cli.error("train", "mf", "--data", folder, "--out", tmp_path / "cuda", "--device", "cuda", contains=("CUDA is not available",))
+        cli.error("serve", run, "--device", "cuda:3", contains=("CUDA is not available",))
+        assert not (tmp_path / "cuda").exists()

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-import deeprecs.pipeline
+import deeprecs.pipeline.context
 
 
 @pytest.fixture(autouse=True)
@@ -104,7 +104,7 @@ def test_interrupted_training_leaves_no_run_and_keeps_the_old_one(cli, tmp_path,
     out = tmp_path / "run"
     cli.ok(*train_args(folder, out))
     before = {p.name: p.read_bytes() for p in out.iterdir()}
-    real_fit = deeprecs.pipeline.fit
+    real_fit = deeprecs.pipeline.context.fit
 
     def fit_then_fail(model, task, cfg, *args, **kwargs):
         def on_epoch(row):
@@ -112,7 +112,7 @@ def test_interrupted_training_leaves_no_run_and_keeps_the_old_one(cli, tmp_path,
                 raise KeyboardInterrupt  # as if ^C in the middle of training
         return real_fit(model, task, cfg, *args[:3], on_epoch=on_epoch)
 
-    monkeypatch.setattr(deeprecs.pipeline, "fit", fit_then_fail)
+    monkeypatch.setattr(deeprecs.pipeline.context, "fit", fit_then_fail)
     result = cli(*train_args(folder, out, "--epochs", "5"))
     assert result.exit_code == 130 and "interrupted" in result.stderr and "Traceback" not in result.output
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before

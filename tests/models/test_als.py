@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 import torch
 
+from deeprecs.batch import Batch
+from deeprecs.models.base import FitData
 from deeprecs.data.interactions import IdMap, Interactions
 from deeprecs.models import build_model
 from deeprecs.models.als import ALS, pair_weights, pattern, solve_cg
@@ -80,12 +82,17 @@ def test_pair_weights_by_recency_rank():
     untimed = Interactions(users=inter.users, items=inter.items, **maps)
     assert pair_weights(untimed, 5, recency=10.0, scale=2.0)[1] is None  # no timestamps: no effect
     from deeprecs.data.dataset import Split
+    from deeprecs.pipeline import Context, TrainSpec
 
-    assert ALS.grid_for(Split(train=inter, test=inter, spec="loo")) == ALS.next_item_grid
+    def grid(split: Split) -> dict:
+        return ALS.validation_grid(Context.of(TrainSpec(model="als", data="-"), split).setting())
+
+    assert grid(Split(train=inter, test=inter, spec="loo")) == ALS.next_item_grid
     assert "recency" in ALS.next_item_grid
-    assert ALS.grid_for(Split(train=untimed, test=untimed, spec="loo")) == ALS.validation_grid  # no timestamps
-    assert ALS.grid_for(Split(train=inter, test=inter, spec="canonical:ua")) == ALS.validation_grid  # not the latest
-    assert "recency" not in ALS.validation_grid
+    assert grid(Split(train=untimed, test=untimed, spec="loo")) == ALS.grid  # no timestamps
+    assert grid(Split(train=inter, test=inter, spec="canonical:ua")) == ALS.grid  # not the latest
+    assert "recency" not in ALS.grid
+    assert grid(Split(train=inter, test=inter, spec="canonical:ua", dislikes=inter)) == {**ALS.grid, "dislike_weight": (0.25, 0.0, 0.5)}
 
 
 def test_recency_fit_equals_the_slow_dense_weighted_als():
@@ -96,9 +103,9 @@ def test_recency_fit_equals_the_slow_dense_weighted_als():
     users, items = rng.integers(0, n, 40), rng.integers(0, m, 40)
     inter = Interactions(users=users, items=items, timestamps=rng.integers(0, 6, 40),
                          user_map=IdMap(np.arange(n)), item_map=IdMap(np.arange(m)))
-    als = build_model("als", n, m, factors=d, l2=l2, alpha=alpha, iterations=6, cg_steps=d, recency=20.0, recency_scale=2.0)
+    als = build_model("als", n, m, factors=d, l2=l2, alpha=alpha, iterations=6, cg_steps=d)
     x, y = als.user_factors.detach().double().numpy().copy(), als.item_factors.detach().double().numpy().copy()
-    als.fit_extra(inter, progress=False)
+    als.fit_data(FitData(inter, recency=20.0, recency_scale=2.0))
     pairs, w = pair_weights(inter, m, 20.0, 2.0)
     c, p = np.ones((n, m)), np.zeros((n, m))
     c[pairs // m, pairs % m] += alpha * w
@@ -106,9 +113,9 @@ def test_recency_fit_equals_the_slow_dense_weighted_als():
     for _ in range(6):
         x = np.stack([np.linalg.solve((y.T * c[u]) @ y + l2 * np.eye(d), (y.T * c[u]) @ p[u]) for u in range(n)])
         y = np.stack([np.linalg.solve((x.T * c[:, i]) @ x + l2 * np.eye(d), (x.T * c[:, i]) @ p[:, i]) for i in range(m)])
-    np.testing.assert_allclose(als.score_all(torch.arange(n)).numpy(), x @ y.T, atol=2e-3)
+    np.testing.assert_allclose(als.score_all(Batch(torch.arange(n))).numpy(), x @ y.T, atol=2e-3)
     plain = build_model("als", n, m, factors=d, l2=l2, alpha=alpha, iterations=6, cg_steps=d)
-    plain.fit_extra(inter, progress=False)
+    plain.fit_data(FitData(inter))
     assert not torch.allclose(plain.user_factors, als.user_factors, atol=1e-2)  # the weights changed the fit
 
 
@@ -123,7 +130,7 @@ def test_dislikes_count_as_watched_pairs_with_their_weight():
     dislikes = Interactions(users=np.r_[neg // m, pos[:2] // m], items=np.r_[neg % m, pos[:2] % m], **maps)  # 2 also positive: stay positive
     als = build_model("als", n, m, factors=d, l2=l2, alpha=alpha, iterations=5, cg_steps=d, dislike_weight=dw)
     x, y = als.user_factors.detach().double().numpy().copy(), als.item_factors.detach().double().numpy().copy()
-    als.fit_extra(train, progress=False, dislikes=dislikes)
+    als.fit_data(FitData(train, dislikes))
     c, p = np.ones((n, m)), np.zeros((n, m))
     c[pos // m, pos % m] += alpha
     c[neg // m, neg % m] += alpha * dw
@@ -131,11 +138,11 @@ def test_dislikes_count_as_watched_pairs_with_their_weight():
     for _ in range(5):
         x = np.stack([np.linalg.solve((y.T * c[u]) @ y + l2 * np.eye(d), (y.T * c[u]) @ p[u]) for u in range(n)])
         y = np.stack([np.linalg.solve((x.T * c[:, i]) @ x + l2 * np.eye(d), (x.T * c[:, i]) @ p[:, i]) for i in range(m)])
-    np.testing.assert_allclose(als.score_all(torch.arange(n)).numpy(), x @ y.T, atol=2e-3)
+    np.testing.assert_allclose(als.score_all(Batch(torch.arange(n))).numpy(), x @ y.T, atol=2e-3)
     ignored = build_model("als", n, m, factors=d, l2=l2, alpha=alpha, iterations=5, cg_steps=d, dislike_weight=0.0)
-    ignored.fit_extra(train, progress=False, dislikes=dislikes)
+    ignored.fit_data(FitData(train, dislikes))
     plain = build_model("als", n, m, factors=d, l2=l2, alpha=alpha, iterations=5, cg_steps=d)
-    plain.fit_extra(train, progress=False)
+    plain.fit_data(FitData(train))
     torch.testing.assert_close(ignored.user_factors, plain.user_factors)  # weight 0: as without them
 
 
@@ -165,10 +172,10 @@ def test_duplicates_count_once_and_fitting_ranks_the_planted_block_first():
     doubled = Interactions(users=np.r_[users, users], items=np.r_[items, items], **maps)
     a = build_model("als", 8, 12, factors=2, l2=1.0, alpha=5.0, iterations=10)
     b = build_model("als", 8, 12, factors=2, l2=1.0, alpha=5.0, iterations=10)
-    a.fit_extra(inter, progress=False)
-    b.fit_extra(doubled, progress=False)
+    a.fit_data(FitData(inter))
+    b.fit_data(FitData(doubled))
     torch.testing.assert_close(a.user_factors, b.user_factors)
-    scores = a.score_all(torch.arange(8))
+    scores = a.score_all(Batch(torch.arange(8)))
     for u in range(8):
         own = torch.arange(6) + (u % 2) * 6
         other = torch.arange(6) + (1 - u % 2) * 6
@@ -184,6 +191,7 @@ def _planted():
 
 def test_alpha_is_chosen_on_validation_unless_given(monkeypatch):
     import deeprecs.pipeline as pipeline
+    import deeprecs.pipeline.scoring as scoring
     from deeprecs.data.dataset import Split
 
     seen = []
@@ -195,18 +203,18 @@ def test_alpha_is_chosen_on_validation_unless_given(monkeypatch):
             return -abs(model.config.alpha - 20.0)
         return validate, "valid_auc", True
 
-    monkeypatch.setattr(pipeline, "validator", fake_validator)
+    monkeypatch.setattr(scoring, "validator", fake_validator)
     data = _planted()
     split = Split(train=data, test=data, valid=data)
     spec = pipeline.TrainSpec(model="als", data="-", model_options={"factors": 2})
-    model = pipeline.build_for(spec, data, "ranking", split)
+    model = pipeline.setup(pipeline.Context.of(spec, split))
     assert sorted(seen) == [10.0, 20.0, 40.0] and model.config.alpha == 20.0
     reference = build_model("als", 8, 12, factors=2, alpha=20.0)
-    reference.fit_extra(data, progress=False)
+    reference.fit_data(FitData(data))
     torch.testing.assert_close(model.user_factors, reference.user_factors)  # the chosen model, fitted as usual
 
     seen.clear()
-    given = pipeline.build_for(pipeline.TrainSpec(model="als", data="-", model_options={"factors": 2, "alpha": 40.0}), data, "ranking", split)
+    given = pipeline.setup(pipeline.Context.of(pipeline.TrainSpec(model="als", data="-", model_options={"factors": 2, "alpha": 40.0}), split))
     assert seen == [] and given.config.alpha == 40.0  # an explicit option is never overridden
 
 
@@ -216,9 +224,9 @@ def test_models_start_from_als_vectors_scaled_to_the_asked_norm(checkerboard, na
 
     train = checkerboard.ranking
     als = build_model("als", train.n_users, train.n_items, factors=4)
-    als.fit_extra(train, progress=False)
+    als.fit_data(FitData(train))
     deep = build_model(name, train.n_users, train.n_items, user_factors=4, item_factors=4, init="als", init_norm=3.0)
-    deep.fit_extra(train)
+    deep.fit_data(FitData(train))
     users, items = als.retrieval_vectors()
     scale = 3.0 / users.norm(dim=1).mean()
     torch.testing.assert_close(deep.user_emb.weight, users * scale)
@@ -226,8 +234,8 @@ def test_models_start_from_als_vectors_scaled_to_the_asked_norm(checkerboard, na
     assert deep.user_emb.weight.norm(dim=1).mean().item() == pytest.approx(3.0)
     rand = build_model(name, train.n_users, train.n_items, user_factors=4, item_factors=4, init="random")
     before = rand.user_emb.weight.clone()
-    rand.fit_extra(train)
-    assert torch.equal(rand.user_emb.weight, before)  # init random: fit_extra leaves the embeddings alone
+    rand.fit_data(FitData(train))
+    assert torch.equal(rand.user_emb.weight, before)  # init random: fit_data leaves the embeddings alone
     with pytest.raises(ConfigError, match="init 'als' needs user_factors == item_factors .* or --init random"):
         build_model(name, 5, 7, user_factors=6, item_factors=4, init="als")
 
@@ -247,20 +255,20 @@ def test_neumf_starts_both_branches_from_als(checkerboard):
     n, m = train.n_users, train.n_items
     neumf = build_model("neumf", n, m, factors=6, mlp_factors=4, layers=[8, 4], init="als", init_norm=3.0, init_gmf=5.0,
                         init_alpha=20.0)
-    neumf.fit_extra(train)
+    neumf.fit_data(FitData(train))
     for emb_u, emb_i, d in ((neumf.mlp_user, neumf.mlp_item, 4), (neumf.gmf_user, neumf.gmf_item, 6)):
         als = build_model("als", n, m, factors=d, alpha=20.0)
-        als.fit_extra(train, progress=False)
+        als.fit_data(FitData(train))
         users, items = als.retrieval_vectors()
         scale = 3.0 / users.norm(dim=1).mean()
         torch.testing.assert_close(emb_u.weight, users * scale)
         torch.testing.assert_close(emb_i.weight, items * scale)
     # the GMF branch's logit is init_gmf times the (6-factor) ALS score
     gmf_logit = (neumf.gmf_user.weight * neumf.out.weight[0, :6]) @ neumf.gmf_item.weight.T
-    torch.testing.assert_close(gmf_logit, 5.0 * als.score_all(torch.arange(n)), rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(gmf_logit, 5.0 * als.score_all(Batch(torch.arange(n))), rtol=1e-4, atol=1e-5)
     plain = build_model("neumf", n, m, factors=6, mlp_factors=4, layers=[8, 4], init="random")
     before = plain.gmf_user.weight.clone()
-    plain.fit_extra(train)
+    plain.fit_data(FitData(train))
     assert torch.equal(plain.gmf_user.weight, before)
 
 
@@ -268,19 +276,19 @@ def test_gmf_starts_from_als_with_its_logit_a_multiple_of_the_als_score(checkerb
     train = checkerboard.ranking
     n, m = train.n_users, train.n_items
     gmf = build_model("gmf", n, m, factors=4, init="als", init_norm=2.0, init_gmf=5.0, init_alpha=20.0, calibrate=False)
-    gmf.fit_extra(train)
+    gmf.fit_data(FitData(train))
     als = build_model("als", n, m, factors=4, alpha=20.0)
-    als.fit_extra(train, progress=False)
+    als.fit_data(FitData(train))
     assert gmf.user_emb.weight.norm(dim=1).mean().item() == pytest.approx(2.0)
-    als_scores = als.score_all(torch.arange(n))
-    torch.testing.assert_close(gmf.score_all(torch.arange(n)), 5.0 * als_scores, rtol=1e-4, atol=1e-5)
+    als_scores = als.score_all(Batch(torch.arange(n)))
+    torch.testing.assert_close(gmf.score_all(Batch(torch.arange(n))), 5.0 * als_scores, rtol=1e-4, atol=1e-5)
     assert get_model_class_defaults("gmf")["init"] == "als"
     # calibrated (the default): the same ranking, the logit an increasing affine map of the ALS score
     calibrated = build_model("gmf", n, m, factors=4, init="als", init_norm=2.0, init_alpha=20.0)
-    calibrated.fit_extra(train)
+    calibrated.fit_data(FitData(train))
     a = calibrated.out.weight[0, 0].item() / gmf.out.weight[0, 0].item() * 5.0
     assert a > 0 and get_model_class_defaults("gmf")["calibrate"]
-    torch.testing.assert_close(calibrated.score_all(torch.arange(n)), a * als_scores + calibrated.out.bias.item(), rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(calibrated.score_all(Batch(torch.arange(n))), a * als_scores + calibrated.out.bias.item(), rtol=1e-4, atol=1e-4)
 
 
 def get_model_class_defaults(name: str) -> dict:
@@ -295,10 +303,12 @@ def test_the_als_start_follows_als_on_leave_latest_one_out(checkerboard):
 
     timed = checkerboard.ranking.replace(timestamps=np.arange(len(checkerboard.ranking.users)))
     spec = pipeline.TrainSpec(model="mlp", data="-", task="ranking", model_options={"user_factors": 4, "item_factors": 4})
-    loo = pipeline.build_for(spec, timed, "ranking", Split(train=timed, test=timed, spec="loo"))
-    assert loo.config.als_options() == {"alpha": 4.0, "recency": 50.0}
-    other = pipeline.build_for(spec, timed, "ranking", Split(train=timed, test=timed, spec="random:0.2"))
-    assert other.config.als_options() == {"alpha": 10.0, "recency": 0.0}
-    given = pipeline.build_for(pipeline.TrainSpec(model="mlp", data="-", task="ranking", model_options={
-        "user_factors": 4, "item_factors": 4, "init_recency": 5.0}), timed, "ranking", Split(train=timed, test=timed, spec="loo"))
-    assert given.config.init_recency == 5.0
+
+    def start_of(spec: pipeline.TrainSpec, split: Split) -> tuple[float, float]:
+        config = pipeline.setup(pipeline.Context.of(spec, split)).config
+        return config.init_alpha, config.init_recency
+
+    assert start_of(spec, Split(train=timed, test=timed, spec="loo")) == (4.0, 50.0)
+    assert start_of(spec, Split(train=timed, test=timed, spec="random:0.2")) == (10.0, 0.0)
+    given = pipeline.TrainSpec(model="mlp", data="-", task="ranking", model_options={"user_factors": 4, "item_factors": 4, "init_recency": 5.0})
+    assert start_of(given, Split(train=timed, test=timed, spec="loo")) == (4.0, 5.0)

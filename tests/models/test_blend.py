@@ -6,11 +6,13 @@ import numpy as np
 import pytest
 import torch
 
+from deeprecs.batch import Batch
+from deeprecs.models.base import FitData
 from deeprecs.data.dataset import Split
 from deeprecs.data.interactions import Interactions
 from deeprecs.models import build_model
-from deeprecs.models.blend import cold_items_last, simplex_grid, standardize
-from deeprecs.pipeline import _CachedBlend, _fit_ranking_weights
+from deeprecs.models.blending import CachedBlend, cold_items_last, fit_ranking_weights, simplex_grid, standardize
+from deeprecs.pipeline import Context, TrainSpec
 from deeprecs.training import History
 
 
@@ -46,8 +48,12 @@ def test_cold_items_go_below_every_warm_item():
 def _blend_on(train: Interactions):
     model = build_model("blend", train.n_users, train.n_items, task="ranking", members=["popularity", "ease"],
                         member_options=[{}, {"l2": 1.0}])
-    model.fit_extra(train)
+    model.fit_data(FitData(train))
     return model
+
+
+def _context(split: Split) -> Context:
+    return Context.of(TrainSpec(model="blend", data="-", task="ranking"), split)
 
 
 def _data(seed: int = 0):
@@ -68,12 +74,12 @@ def test_cached_scores_equal_the_blends_own():
     w = torch.tensor([0.3, 0.7])
     model.set_ranking_weights(w)
     some = np.array([0, 3, 7, 11])
-    cached = _CachedBlend(model, some)
+    cached = CachedBlend(model, some)
     cached.weights = w
     with torch.no_grad():
-        torch.testing.assert_close(cached.score_all(torch.tensor([7, 0])), model.score_all(torch.tensor([7, 0])))
+        torch.testing.assert_close(cached.score_all(Batch(torch.tensor([7, 0]))), model.score_all(Batch(torch.tensor([7, 0]))))
         u, i = torch.tensor([3, 3, 11, 0]), torch.tensor([1, 5, 9, 0])
-        torch.testing.assert_close(cached(u, i), model(u, i))
+        torch.testing.assert_close(cached(Batch(u, i)), model(Batch(u, i)))
 
 
 def test_weights_pick_the_member_that_ranks_validation_items_and_never_look_at_test():
@@ -91,7 +97,7 @@ def test_weights_pick_the_member_that_ranks_validation_items_and_never_look_at_t
     test = valid.replace(items=(valid.items + 6) % 12)  # the other block: a test-tuned blend would pick popularity
     model = _blend_on(everything)
     history = History()
-    _fit_ranking_weights(model, Split(train=everything, test=test, valid=valid), history)
+    fit_ranking_weights(model, _context(Split(train=everything, test=test, valid=valid)), history)
     assert model.weights.tolist() == pytest.approx([0.0, 0.0, 1.0])  # all on EASE, which sees the blocks
     assert history.valid_metric == "valid_auc" and history.best_valid > 0.9
 
@@ -111,13 +117,13 @@ def test_a_blend_of_trained_runs_keeps_their_weights_and_only_fits_its_own(movie
     assert torch.equal(blend.members[1].item_emb.weight, bpr.item_emb.weight)
     assert torch.allclose(blend.weights.sum(), torch.tensor(1.0))
     again = load_run(tmp_path / "blend").model  # a saved blend of runs loads on its own
-    torch.testing.assert_close(again.score_all(torch.arange(3)), blend.score_all(torch.arange(3)))
+    torch.testing.assert_close(again.score_all(Batch(torch.arange(3))), blend.score_all(Batch(torch.arange(3))))
     with pytest.raises(ConfigError, match="at least two runs"):
         train(TrainSpec(model="blend", pretrain=[str(tmp_path / "ease")], **base), progress=False)
     pair = [str(tmp_path / "ease"), str(tmp_path / "bpr")]
     linear = train(TrainSpec(model="blend", pretrain=pair, model_options={"combiner": "linear"}, **base), progress=False)[0]
     assert linear.config.combiner == "linear" and blend.config.combiner == "mlp"  # the blend's own option; mlp: the ranking default
-    with pytest.raises(ConfigError, match="takes its members from the runs; drop factors"):
+    with pytest.raises(ConfigError, match="takes its members from the runs; drop factors"):  # from Python: the CLI knows no --factors for blend
         train(TrainSpec(model="blend", pretrain=pair, model_options={"factors": 8}, **base), progress=False)
     with pytest.raises(ConfigError, match="trained for 'ranking'"):
         train(TrainSpec(model="blend", pretrain=[str(tmp_path / "ease"), str(tmp_path / "bpr")], task="rating", **base), progress=False)
@@ -147,7 +153,7 @@ def _top1(scores: torch.Tensor) -> float:
 
 
 def test_the_combiner_learns_what_a_weight_vector_cannot():
-    from deeprecs.models.blend import train_combiner
+    from deeprecs.models.blending import train_combiner
 
     train_x, test_x = _planted(2000, 0), _planted(1000, 1)
     net = train_combiner(train_x, hidden=16, seed=0)
@@ -164,7 +170,7 @@ def test_the_combiner_learns_what_a_weight_vector_cannot():
 def _mlp_blend(train: Interactions):
     model = build_model("blend", train.n_users, train.n_items, task="ranking", members=["popularity", "ease"],
                         member_options=[{}, {"l2": 1.0}], combiner="mlp", combiner_hidden=4)
-    model.fit_extra(train)
+    model.fit_data(FitData(train))
     return model
 
 
@@ -181,11 +187,11 @@ def test_the_combiner_scores_from_the_features_it_was_trained_on():
     with torch.no_grad():
         rows = [r.gather(1, cand) for r in model.member_scores(u)]
         by_features = model.combiner(model.combiner_features(u, rows, cand)).squeeze(-1)
-        torch.testing.assert_close(model.score_all(u).gather(1, cand), by_features)
-        torch.testing.assert_close(model(u.repeat_interleave(3), cand.flatten()), by_features.flatten())
+        torch.testing.assert_close(model.score_all(Batch(u)).gather(1, cand), by_features)
+        torch.testing.assert_close(model(Batch(u.repeat_interleave(3), cand.flatten())), by_features.flatten())
         model.use_combiner = torch.tensor(False)  # the linear weights again
         model.set_ranking_weights(torch.tensor([0.0, 1.0]))
-        torch.testing.assert_close(model.score_all(u), cold_items_last(model.member_scores(u)[1], model.warm))
+        torch.testing.assert_close(model.score_all(Batch(u)), cold_items_last(model.member_scores(u)[1], model.warm))
 
 
 def test_refit_and_reload_keep_the_combiner(tmp_path):
@@ -200,7 +206,7 @@ def test_refit_and_reload_keep_the_combiner(tmp_path):
     assert bool(fresh.use_combiner)
     u = torch.arange(6)
     with torch.no_grad():
-        torch.testing.assert_close(fresh.score_all(u), model.score_all(u))
+        torch.testing.assert_close(fresh.score_all(Batch(u)), model.score_all(Batch(u)))
     with pytest.raises(ConfigError, match="combiner mlp is for ranking"):
         build_model("blend", 4, 4, task="rating", members=["biased-mf", "autorec"], combiner="mlp")
 
@@ -220,6 +226,6 @@ def test_the_combiner_stays_out_where_it_does_not_beat_the_linear_blend():
                           for u, v in zip(v_users, v_items)])
     negatives = np.where(negatives // 6 == np.array(v_users)[:, None] % 2, (negatives + 6) % 12, negatives)  # the other block
     history = History()
-    _fit_ranking_weights(model, Split(train=everything, test=valid, valid=valid, valid_negatives=negatives), history)
+    fit_ranking_weights(model, _context(Split(train=everything, test=valid, valid=valid, valid_negatives=negatives)), history)
     assert history.best_valid == pytest.approx(1.0)  # the linear blend ranks every held-out item first
     assert not bool(model.use_combiner)  # which no combiner can beat: the weights stay

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from deeprecs.batch import Batch
 from deeprecs.data.interactions import IdMap, Interactions
 from deeprecs.models import build_model
 from deeprecs.pipeline import forget_cold
@@ -32,7 +33,7 @@ def test_ranking_puts_an_item_without_positives_below_every_other_for_every_user
     model = _random(name)
     forget_cold(model, _train_without_item(cold=3), task="ranking")
     with torch.no_grad():
-        scores = model.score_all(torch.arange(5))
+        scores = model.score_all(Batch(torch.arange(5)))
     assert torch.all(scores[:, 3] < torch.cat([scores[:, :3], scores[:, 4:]], 1).min(1).values)
     assert torch.all(model.item_emb.weight[3] == 0)
 
@@ -43,4 +44,4 @@ def test_rating_keeps_the_cold_item_at_the_known_part_of_the_prediction():
     assert model.item_bias.weight[3].item() == 0 and torch.all(model.item_emb.weight[3] == 0)
     with torch.no_grad():  # global offset + the user's bias, nothing about the item
         expected = model.rating_offset + model.user_bias.weight[:, 0]
-        torch.testing.assert_close(model(torch.arange(5), torch.full((5,), 3)), expected)
+        torch.testing.assert_close(model(Batch(torch.arange(5), torch.full((5,), 3))), expected)

@@ -3,6 +3,8 @@
 import numpy as np
 import torch
 
+from deeprecs.batch import Batch
+from deeprecs.models.base import FitData
 from deeprecs.data.interactions import Interactions
 from deeprecs.models import build_model
 
@@ -14,7 +16,7 @@ def test_ease_weights_solve_the_constrained_ridge_problem():
     users, items = np.nonzero(x)
     train = Interactions.from_raw(users, items)
     model = build_model("ease", train.n_users, train.n_items, l2=2.0)
-    model.fit_extra(train)
+    model.fit_data(FitData(train))
     b = model.weights.detach().double().numpy()
     assert np.allclose(np.diag(b), 0)
     # Each column j solves min ||x_j - X_{-j} b_j||^2 + l2 ||b_j||^2 over the other items.
@@ -23,5 +25,5 @@ def test_ease_weights_solve_the_constrained_ridge_problem():
         a = x[:, others]
         expected = np.linalg.solve(a.T @ a + 2.0 * np.eye(6), a.T @ x[:, j])
         assert np.allclose(b[others, j], expected, atol=1e-5)
-    scores = model.score_all(torch.arange(12)).double().numpy()
+    scores = model.score_all(Batch(torch.arange(12))).double().numpy()
     assert np.allclose(scores, x @ b, atol=1e-5)

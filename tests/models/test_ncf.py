@@ -7,13 +7,17 @@ import numpy as np
 import pytest
 import torch
 
+from deeprecs.batch import Batch
+from deeprecs.models.base import FitData
 from deeprecs.data.interactions import Interactions
 from deeprecs.data.splits import make_split
 from deeprecs.errors import ConfigError
 from deeprecs.evaluation.protocols import evaluate_sampled
 from deeprecs.models.ncf import GMF, NeuMF
 from deeprecs.models.neural import MLP
-from deeprecs.pipeline import default_train_options, sampled_candidates
+from deeprecs.models.base import Setting
+from deeprecs.pipeline import sampled_candidates
+from deeprecs.pipeline.scoring import score_fn
 from deeprecs.training import RankingTask, TrainConfig, fit
 
 
@@ -36,10 +40,10 @@ def test_neumf_pretrained_logit_is_alpha_weighted_sum(alpha):
     users, items = torch.meshgrid(torch.arange(7), torch.arange(9), indexing="ij")
     users, items = users.flatten(), items.flatten()
     with torch.no_grad():
-        fused = neumf(users, items)
-        expected = alpha * gmf(users, items) + (1 - alpha) * mlp(users, items)
+        fused = neumf(Batch(users, items))
+        expected = alpha * gmf(Batch(users, items)) + (1 - alpha) * mlp(Batch(users, items))
         torch.testing.assert_close(fused, expected, rtol=1e-5, atol=1e-5)
-        torch.testing.assert_close(neumf.score_all(torch.arange(7)), expected.view(7, 9), rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(neumf.score_all(Batch(torch.arange(7))), expected.view(7, 9), rtol=1e-5, atol=1e-5)
     assert torch.equal(neumf.gmf_item.weight, gmf.item_emb.weight)
     assert torch.equal(neumf.mlp_user.weight, mlp.user_emb.weight)
 
@@ -82,7 +86,7 @@ def _calibration_loss(model: GMF, users, items, negatives, a_b=None) -> float:
         total, n = 0.0, 0
         for u, i, y in pairs:
             dot = (model.user_emb(u) * model.item_emb(i)).sum(-1)
-            logit = model(u, i) if a_b is None else a_b[0] * dot + a_b[1]
+            logit = model(Batch(u, i)) if a_b is None else a_b[0] * dot + a_b[1]
             total += float(torch.nn.functional.binary_cross_entropy_with_logits(logit, torch.full_like(logit, y), reduction="sum"))
             n += len(u)
     return total / n
@@ -92,14 +96,13 @@ def test_gmf_als_start_is_calibrated_to_the_log_loss():
     """``init als`` + ``calibrate``: the ALS vectors stay, the output weights are one common scale
     and the bias is that of the log-loss optimum (no nearby scale / bias does better), so the
     starting loss is well below the uncalibrated start's (bias 0)."""
-    from deeprecs.models.base import fit_extra
     from deeprecs.models.ncf import calibration_pairs
 
     train = make_split(_planted(), "loo", seed=0, n_negatives=20).train
     config = dict(n_users=train.n_users, n_items=train.n_items, factors=4, init="als", init_norm=2.0)
     plain, calibrated = GMF(GMF.Config(**config, calibrate=False)), GMF(GMF.Config(**config))
     for m in (plain, calibrated):
-        fit_extra(m, train)
+        m.fit_data(FitData(train))
     torch.testing.assert_close(calibrated.user_emb.weight, plain.user_emb.weight)  # the same ALS vectors
     w = calibrated.out.weight.detach()
     assert torch.all(w == w[0, 0]) and calibrated.out.bias.item() < -0.5  # one scale; a 1:4 mix pulls the bias down
@@ -117,20 +120,19 @@ def test_neumf_calibrated_start_is_gmfs_calibrated_start_and_the_tower_can_learn
     """NeuMF ``calibrate``: the fused model starts with GMF's calibrated start exactly (the same
     ALS vectors at the same norm, the same fitted scale and bias) and the MLP branch's output
     weights at 0; those weights still get a gradient, so the tower is learnt from there."""
-    from deeprecs.models.base import fit_extra
 
     train = make_split(_planted(), "loo", seed=0, n_negatives=20).train
     sizes = dict(n_users=train.n_users, n_items=train.n_items, init="als")
     gmf = GMF(GMF.Config(**sizes, factors=4, init_norm=2.0))
     neumf = NeuMF(NeuMF.Config(**sizes, factors=4, mlp_factors=3, layers=[6, 3], init_norm=15.0, init_gmf=5.0, gmf_norm=2.0, calibrate=True))
     for m in (gmf, neumf):
-        fit_extra(m, train)
+        m.fit_data(FitData(train))
     torch.testing.assert_close(neumf.gmf_user.weight, gmf.user_emb.weight)
     assert neumf.mlp_user.weight.norm(dim=1).mean().item() == pytest.approx(15.0, rel=1e-4)  # the MLP branch keeps its norm
     assert torch.all(neumf.out.weight[0, 4:] == 0) and neumf.out.bias.item() < -0.5
     users, items = torch.from_numpy(train.users), torch.from_numpy(train.items)
-    torch.testing.assert_close(neumf(users, items), gmf(users, items), rtol=1e-5, atol=1e-5)
-    loss = torch.nn.functional.binary_cross_entropy_with_logits(neumf(users, items), torch.ones(len(users)))
+    torch.testing.assert_close(neumf(Batch(users, items)), gmf(Batch(users, items)), rtol=1e-5, atol=1e-5)
+    loss = torch.nn.functional.binary_cross_entropy_with_logits(neumf(Batch(users, items)), torch.ones(len(users)))
     loss.backward()
     assert neumf.out.weight.grad[0, 4:].abs().sum() > 0
 
@@ -149,7 +151,7 @@ def test_calibration_pairs_are_train_pairs_with_non_interacted_negatives():
 
 
 def test_pretrained_neumf_has_its_own_train_defaults():
-    plain, tuned = default_train_options(NeuMF, "ranking"), default_train_options(NeuMF, "ranking", pretrained=True)
+    plain, tuned = NeuMF.defaults(Setting("ranking")).train, NeuMF.defaults(Setting("ranking", pretrain=("a run",))).train
     assert tuned.get("lr", 1.0) < plain.get("lr", 1.0)
 
 
@@ -174,7 +176,7 @@ def test_learns_planted_groups_under_leave_one_out(name):
         NeuMF(NeuMF.Config(n_users=train.n_users, n_items=train.n_items, factors=8, mlp_factors=8, layers=[16, 8]))
     cfg = TrainConfig(epochs=30, batch_size=32, lr=0.01, loss="bce", threads=1, progress=False, patience=0, n_negatives=4)
     fit(model, RankingTask(train, cfg), cfg)
-    metrics = evaluate_sampled(model.score_all, train, split.test, split.test_negatives, ks=(10,))
+    metrics = evaluate_sampled(score_fn(model), train, split.test, split.test_negatives, ks=(10,))
     # About half of the 20 negatives fall in the user's group: a model that learnt the groups
     # ranks the test item in the top ~11 of 21, random scores in the top 10 only ~48 % of the time.
     assert metrics["hr@10"] > 0.85
@@ -214,8 +216,8 @@ def test_neumf_gmf_branch_from_a_dot_product_model_is_its_calibrated_score(sourc
     users, items = torch.meshgrid(torch.arange(7), torch.arange(9), indexing="ij")
     users, items = users.flatten(), items.flatten()
     with torch.no_grad():
-        expected = alpha * (2.5 * other(users, items) - 0.75) + (1 - alpha) * mlp(users, items)
-        torch.testing.assert_close(neumf(users, items), expected, rtol=1e-5, atol=1e-5)
+        expected = alpha * (2.5 * other(Batch(users, items)) - 0.75) + (1 - alpha) * mlp(Batch(users, items))
+        torch.testing.assert_close(neumf(Batch(users, items)), expected, rtol=1e-5, atol=1e-5)
 
 
 def test_calibration_is_the_log_loss_optimum():
@@ -229,7 +231,7 @@ def test_calibration_is_the_log_loss_optimum():
     negatives = torch.randint(0, 8, (7, 4))
     a, b = calibrate(mf, users, items, negatives)
     with torch.no_grad():
-        s = torch.cat([mf(users, items), mf(users.repeat_interleave(4), negatives.reshape(-1))]).double()
+        s = torch.cat([mf(Batch(users, items)), mf(Batch(users.repeat_interleave(4), negatives.reshape(-1)))]).double()
     y = torch.cat([torch.ones(7), torch.zeros(28)]).double()
     residual = torch.sigmoid(a * s + b) - y
     # the gradient of the mean log loss in (a, b) vanishes at the fitted values
@@ -244,11 +246,14 @@ def test_a_model_that_is_not_a_dot_product_cannot_start_the_gmf_branch():
 
 
 def test_alpha_is_chosen_on_validation_unless_given(monkeypatch):
+    from pathlib import Path
+
     import deeprecs.pipeline as pipeline
+    import deeprecs.pipeline.scoring as scoring
     from deeprecs.data.dataset import Split
+    from deeprecs.runs import Run
 
     gmf, mlp = _pretrained_pair()
-    neumf = NeuMF(NeuMF.Config(n_users=7, n_items=9, factors=4, mlp_factors=3, layers=[6, 3]))
     seen = []
 
     def fake_validator(task, train, valid, valid_neg, rating_values, dislikes=None):
@@ -259,15 +264,26 @@ def test_alpha_is_chosen_on_validation_unless_given(monkeypatch):
             return -abs(model.config.alpha - 0.8)
         return validate, "valid_ndcg@10", True
 
-    monkeypatch.setattr(pipeline, "validator", fake_validator)
+    monkeypatch.setattr(scoring, "validator", fake_validator)
     users, items = np.arange(7), np.arange(7)
     from deeprecs.data.interactions import IdMap
 
     part = Interactions(users=users, items=items, user_map=IdMap(np.arange(7)), item_map=IdMap(np.arange(9)))
-    pipeline.choose_alpha(neumf, (gmf, mlp, (1.0, 0.0)), Split(train=part, test=part, valid=part), "ranking")
-    assert sorted(seen) == list(pipeline.ALPHA_GRID)
-    assert neumf.config.alpha == 0.8
+    runs = [Run(Path(name), model, {"task": "ranking"}, part.user_map, part.item_map, part) for name, model in (("gmf", gmf), ("mlp", mlp))]
+    split = Split(train=part, test=part, valid=part)
+
+    def setup(**options):  # noqa: ANN202
+        spec = pipeline.TrainSpec(model="neumf", data="-", pretrain=["gmf", "mlp"], model_options={"mlp_factors": 3, "layers": [6, 3], **options})
+        return pipeline.setup(pipeline.Context.of(spec, split, runs=runs))
+
+    neumf = setup()
+    assert sorted(seen) == sorted(NeuMF.alpha_grid) and seen[0] == 0.5  # the paper's value first: ties keep it
+    assert neumf.config.alpha == 0.8 and neumf.config.factors == 4  # the GMF branch takes the run's size
     torch.testing.assert_close(neumf.out.weight[:, :4], 0.8 * gmf.out.weight)
+    seen.clear()
+    given = setup(alpha=0.3)
+    assert seen == [] and given.config.alpha == 0.3  # an explicit option is never searched
+    torch.testing.assert_close(given.out.weight[:, :4], 0.3 * gmf.out.weight)
 
 
 def test_neumf_pretrained_from_als_and_mlp_runs_end_to_end(movielens_dir, tmp_path):

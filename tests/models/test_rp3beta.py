@@ -8,6 +8,8 @@ import pytest
 import torch
 
 import deeprecs.pipeline as pipeline
+from deeprecs.batch import Batch
+from deeprecs.models.base import FitData
 from deeprecs.data.interactions import Interactions
 from deeprecs.models import build_model
 from deeprecs.models.rp3beta import RP3beta
@@ -22,7 +24,7 @@ def test_rp3beta_weights_are_the_penalised_three_step_walk(alpha, beta):
     users, items = np.nonzero(x)
     train = Interactions.from_raw(users, items)
     model = build_model("rp3beta", train.n_users, train.n_items, alpha=alpha, beta=beta)
-    model.fit_extra(train)
+    model.fit_data(FitData(train))
     w = model.weights.detach().double().numpy()
     expected = np.zeros((6, 6))
     for i in range(6):
@@ -32,7 +34,7 @@ def test_rp3beta_weights_are_the_penalised_three_step_walk(alpha, beta):
             walk = sum((1 / x[:, i].sum()) ** alpha * (1 / x[u].sum()) ** alpha for u in range(10) if x[u, i] and x[u, j])
             expected[i, j] = walk / x[:, j].sum() ** beta
     assert np.allclose(w, expected, atol=1e-6)
-    scores = model.score_all(torch.arange(10)).double().numpy()
+    scores = model.score_all(Batch(torch.arange(10))).double().numpy()
     assert np.allclose(scores, x @ expected, atol=1e-5)
 
 
@@ -44,9 +46,9 @@ def test_rp3beta_neighbors_keep_each_items_k_largest_walk_weights(k):
     users, items = np.nonzero(x)
     train = Interactions.from_raw(users, items)
     full = build_model("rp3beta", train.n_users, train.n_items)
-    full.fit_extra(train)
+    full.fit_data(FitData(train))
     pruned = build_model("rp3beta", train.n_users, train.n_items, neighbors=k)
-    pruned.fit_extra(train)
+    pruned.fit_data(FitData(train))
     w, p = full.weights.detach().numpy(), pruned.weights.detach().numpy()
     for i in range(7):  # slow: k entries of row i kept as they are, none dropped above them, the rest zero
         kept = [j for j in range(7) if p[i, j] != 0]
@@ -74,12 +76,12 @@ def test_rp3beta_takes_the_neighbors_and_beta_that_validation_scores_best(tmp_pa
     spec = TrainSpec(model="rp3beta", data=data, split="loo", refit=False, train_options={"threads": 1})
     model, _, _, split, _ = train(spec, progress=False)
     validate, _, _ = pipeline.validator("ranking", split.train, split.valid, split.valid_negatives, None, split.dislikes)
-    grid = RP3beta.validation_grid
+    grid = RP3beta.grid
     assert set(grid) == {"neighbors", "beta"}
     scores = {}
     for values in itertools.product(*grid.values()):
         candidate = build_model("rp3beta", split.train.n_users, split.train.n_items, **dict(zip(grid, values)))
-        candidate.fit_extra(split.train)
+        candidate.fit_data(FitData(split.train))
         scores[values] = float(validate(candidate))
     assert len(set(scores.values())) > 1  # the grid matters on this data
     chosen = tuple(getattr(model.config, k) for k in grid)

@@ -98,7 +98,7 @@ def test_one_run_and_missing_pieces_degrade_to_notes(runs, tmp_path):
 def test_one_run_without_genres_still_maps(runs, tmp_path, monkeypatch):
     import pandas as pd
 
-    from deeprecs.report import runs as report_runs
+    from deeprecs.report import run_info as report_runs
 
     original = report_runs.gather
 
@@ -146,6 +146,6 @@ def test_cli_refuses_a_folder_that_is_no_run(tmp_path):
 
 
 def test_same_folder_names_are_told_apart(runs, tmp_path):
-    from deeprecs.report.runs import unique_names
+    from deeprecs.report.run_info import unique_names
 
     assert unique_names([Path("a/run"), Path("b/run"), Path("c/other")]) == ["a/run", "b/run", "other"]

@@ -8,6 +8,8 @@ import scipy.sparse as sp
 import torch
 
 from planted import BLOCK_A, BLOCK_B
+from deeprecs.batch import Batch
+from deeprecs.models.base import FitData
 from deeprecs.clustering import cluster_run
 from deeprecs.retrieval.ann import HNSWIndex, exact_search
 from deeprecs.retrieval.foldin import fold_in, liked_matrix, recommend_liked
@@ -34,10 +36,10 @@ def test_item_item_models_fold_in_a_known_users_list_exactly(name):
     users, items = np.nonzero(x)
     train = Interactions.from_raw(users, items)
     model = build_model(name, train.n_users, train.n_items)
-    model.fit_extra(train)
+    model.fit_data(FitData(train))
     lists = [np.flatnonzero(x[u]).tolist() for u in (0, 4)]
     got, scores = recommend_liked(model, lists, k=3)
-    full = model.score_all(torch.tensor([0, 4]))
+    full = model.score_all(Batch(torch.tensor([0, 4])))
     full[torch.from_numpy(x[[0, 4]])] = -float("inf")  # liked items are never recommended
     want_scores, want = torch.topk(full, 3, dim=1)
     np.testing.assert_array_equal(got, want.numpy())

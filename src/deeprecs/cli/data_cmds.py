@@ -31,38 +31,25 @@ def fetch(name: str, from_path: str | None) -> None:
 @click.argument("model", required=False)
 def models(model: str | None) -> None:
     """List models (name, tasks, summary); with MODEL, its options and defaults."""
-    from deeprecs.models import MODELS, PRESETS, get_model_class
+    from deeprecs.cli.train_cmd import model_options
+    from deeprecs.models import MODELS, get_model_class
 
     if model is None:
         for name, cls in MODELS.items():
             click.echo(f"{name}\t{','.join(cls.tasks)}\t{cls.summary}")
-        for name, preset in PRESETS.items():
-            click.echo(f"{name}\tranking\t{preset.summary}")
         return
     cls = get_model_class(model)
-    preset = PRESETS.get(model)
-    tasks = ("ranking",) if preset else cls.tasks
-    losses = {"ranking": preset.loss} if preset else cls.default_loss
-    click.echo(f"{model}: {preset.summary if preset else cls.summary}\ntasks: {', '.join(tasks)}; default loss: "
-               + ", ".join(f"{t}={loss}" for t, loss in losses.items()))
-    for task in tasks:
-        chosen = {**cls.model_defaults.get(task, {}), **(preset.model_options if preset else {})}
-        train_chosen = {**cls.train_defaults.get(task, {}), **(preset.train_options if preset else {})}
-        if chosen or train_chosen:
-            click.echo(f"defaults for the {task} task (override any): "
-                       + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in {**chosen, **train_chosen}.items()))
-    click.echo("model options (deeprecs train MODEL --name value):")
-    for name, fld in cls.Config.model_fields.items():
-        if name in ("n_users", "n_items"):
-            continue
-        click.echo(f"  --{name.replace('_', '-'):<16} default {fld.default!r:<12} {fld.description or ''}")
-    from deeprecs.training import TrainConfig
-
-    click.echo("training options:")
-    for name, fld in TrainConfig.model_fields.items():
-        if name in ("seed", "progress", "loss"):
-            continue
-        click.echo(f"  --{name.replace('_', '-'):<16} default {fld.default!r:<12} {fld.description or ''}")
+    click.echo(f"{model}: {cls.summary}\ntasks: {', '.join(cls.tasks)}; default loss: "
+               + ", ".join(f"{t}={cls.default_loss.get(t, '')}" for t in cls.tasks) + (" (fixed)" if cls.fixed_loss else ""))
+    if cls.pretrain_takes:
+        click.echo(f"--pretrain: {cls.pretrain_takes}")
+    for task in cls.tasks:
+        chosen = {**cls.model_defaults.get(task, {}), **cls.train_defaults.get(task, {})}
+        if chosen:
+            click.echo(f"defaults for the {task} task (override any): " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in chosen.items()))
+    click.echo("options (deeprecs train MODEL --name value; model options first, then the training loop's):")
+    for option in model_options(model):
+        click.echo(f"  {option.opts[0]:<22} {option.type.get_metavar(option):<14} {option.help or ''}")
 
 
 COMMANDS = [datasets, fetch, models]

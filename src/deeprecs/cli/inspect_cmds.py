@@ -9,6 +9,11 @@ from pathlib import Path
 
 import click
 
+from deeprecs.devices import DEVICE_HELP
+
+#: ``--device`` of the commands that score
+device_option = click.option("--device", default="auto", show_default=True, help=f"Where to score: {DEVICE_HELP}.")
+
 
 def format_metrics(metrics: dict) -> str:
     """Aligned ``name  value`` lines; floats with 4 decimals."""
@@ -20,23 +25,37 @@ def format_metrics(metrics: dict) -> str:
     return "\n".join(lines)
 
 
-def _load(run: str):
+def echo_lists(blocks: list[dict], as_json: bool, heading, rows: str, value: str) -> None:  # noqa: ANN001 - heading(block) -> str
+    """Ranked lists (:func:`deeprecs.retrieval.ranked`) as JSON (one object when there is one) or as
+    aligned lines under each block's ``heading``."""
+    if as_json:
+        click.echo(json.dumps(blocks if len(blocks) > 1 else blocks[0], indent=2))
+        return
+    for block in blocks:
+        click.echo(heading(block))
+        for rec in block[rows]:
+            click.echo(f"  {rec['rank']:>3}. {rec['item']!s:>8}  {rec[value]:8.4f}  {rec['title']}")
+
+
+def _load(run: str, device: str = "cpu"):
+    from deeprecs.devices import resolve_device
     from deeprecs.runs import load_run
 
-    return load_run(run)
+    return load_run(run, device=resolve_device(device))
 
 
 @click.command()
 @click.argument("run", type=click.Path())
 @click.option("--json", "as_json", is_flag=True, help="Print a flat JSON object.")
-def evaluate(run: str, as_json: bool) -> None:
+@device_option
+def evaluate(run: str, as_json: bool, device: str) -> None:
     """Re-evaluate RUN on its test part (same protocol as at training)."""
     import numpy as np
 
     from deeprecs.errors import DeeprecsError
     from deeprecs.pipeline import evaluate as evaluate_model
 
-    r = _load(run)
+    r = _load(run, device)
     if r.test is None:
         raise DeeprecsError(f"{run} has no test part to evaluate")
     values = r.config.get("rating_values")
@@ -54,25 +73,18 @@ def evaluate(run: str, as_json: bool) -> None:
 @click.option("-k", default=10, show_default=True, type=click.IntRange(min=1))
 @click.option("--include-seen", is_flag=True, help="Do not exclude items the user already rated.")
 @click.option("--json", "as_json", is_flag=True)
-def recommend(run: str, users: tuple[str, ...], k: int, include_seen: bool, as_json: bool) -> None:
+@device_option
+def recommend(run: str, users: tuple[str, ...], k: int, include_seen: bool, as_json: bool, device: str) -> None:
     """Top-K items for a user, excluding what they already rated (raw ids, with titles)."""
-    from deeprecs.retrieval import topk
+    from deeprecs.retrieval import ranked_indices, topk
 
-    r = _load(run)
+    r = _load(run, device)
     idx = [r.user_index(u) for u in users]
     items, scores = topk(r.model, idx, k, exclude=None if include_seen else r.seen)
-    out = []
-    for raw_user, row_items, row_scores in zip(users, items, scores):
-        recs = [{"rank": rank + 1, "item": _py(r.item_map.raw[i]), "score": float(s), "title": r.title(r.item_map.raw[i])}
-                for rank, (i, s) in enumerate(zip(row_items, row_scores)) if i >= 0]
-        out.append({"user": raw_user, "recommendations": recs})
-    if as_json:
-        click.echo(json.dumps(out if len(out) > 1 else out[0], indent=2))
-        return
-    for block in out:
-        click.echo(f"user {block['user']}:")
-        for rec in block["recommendations"]:
-            click.echo(f"  {rec['rank']:>3}. {rec['item']!s:>8}  {rec['score']:8.4f}  {rec['title']}")
+    titles = r.titles()
+    out = [{"user": raw_user, "recommendations": ranked_indices(row_items, row_scores, r.item_map.raw, titles)}
+           for raw_user, row_items, row_scores in zip(users, items, scores)]
+    echo_lists(out, as_json, lambda block: f"user {block['user']}:", "recommendations", "score")
 
 
 @click.command()
@@ -80,25 +92,18 @@ def recommend(run: str, users: tuple[str, ...], k: int, include_seen: bool, as_j
 @click.option("--item", "items", multiple=True, required=True, help="Raw item id (repeatable).")
 @click.option("-k", default=10, show_default=True, type=click.IntRange(min=1))
 @click.option("--json", "as_json", is_flag=True)
-def similar(run: str, items: tuple[str, ...], k: int, as_json: bool) -> None:
+@device_option
+def similar(run: str, items: tuple[str, ...], k: int, as_json: bool, device: str) -> None:
     """Items most similar to ITEM (cosine similarity of item embeddings)."""
-    from deeprecs.retrieval import similar_items
+    from deeprecs.retrieval import ranked_indices, similar_items
 
-    r = _load(run)
+    r = _load(run, device)
     idx = [r.item_index(i) for i in items]
     found, sims = similar_items(r.model, idx, k)
-    out = []
-    for raw, query, row, srow in zip(items, idx, found, sims):
-        out.append({"item": raw, "title": r.title(r.item_map.raw[query]),
-                    "similar": [{"rank": n + 1, "item": _py(r.item_map.raw[j]), "similarity": float(s), "title": r.title(r.item_map.raw[j])}
-                                for n, (j, s) in enumerate(zip(row, srow))]})
-    if as_json:
-        click.echo(json.dumps(out if len(out) > 1 else out[0], indent=2))
-        return
-    for block in out:
-        click.echo(f"items like {block['item']} {block['title']}:")
-        for rec in block["similar"]:
-            click.echo(f"  {rec['rank']:>3}. {rec['item']!s:>8}  {rec['similarity']:7.4f}  {rec['title']}")
+    titles = r.titles()
+    out = [{"item": raw, "title": titles[query], "similar": ranked_indices(row, srow, r.item_map.raw, titles, key="similarity")}
+           for raw, query, row, srow in zip(items, idx, found, sims)]
+    echo_lists(out, as_json, lambda block: f"items like {block['item']} {block['title']}:", "similar", "similarity")
 
 
 @click.command()
@@ -116,7 +121,7 @@ def embeddings(run: str, out: str, which: str) -> None:
     if emb is None:
         raise ConfigError(f"model {r.model.name!r} has no {which[:-1]} embeddings")
     ids = r.item_map.raw if which == "items" else r.user_map.raw
-    frame = pd.DataFrame(emb.detach().numpy(), columns=[f"dim_{j}" for j in range(emb.shape[1])])
+    frame = pd.DataFrame(emb.detach().cpu().numpy(), columns=[f"dim_{j}" for j in range(emb.shape[1])])
     frame.insert(0, "id", ids)
     if which == "items" and r.items is not None and "title" in r.items.columns:
         frame.insert(1, "title", [r.title(i) for i in ids])
@@ -153,9 +158,6 @@ def params(runs: tuple[str, ...]) -> None:
             if n:
                 click.echo(f"  {name:<16}{n:>12,}")
 
-
-def _py(value):
-    return value.item() if hasattr(value, "item") else value
 
 
 COMMANDS = [evaluate, recommend, similar, embeddings, params]

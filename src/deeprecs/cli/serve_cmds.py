@@ -6,6 +6,8 @@ import os
 
 import click
 
+from deeprecs.cli.inspect_cmds import device_option
+
 DEFAULT_DB = "sqlite:///recs.db"
 
 
@@ -17,8 +19,9 @@ DEFAULT_DB = "sqlite:///recs.db"
 @click.option("--keep", type=click.IntRange(min=1), default=None, help="Afterwards keep only the N newest versions.")
 @click.option("--prune", "prune_only", is_flag=True, help="Only prune old versions (to --keep, default 2); no RUN.")
 @click.option("--batch-size", default=2048, show_default=True, type=click.IntRange(min=1), help="Users scored at once.")
+@device_option
 @click.pass_context
-def export(ctx: click.Context, run: str | None, db: str, k: int, keep: int | None, prune_only: bool, batch_size: int) -> None:
+def export(ctx: click.Context, run: str | None, db: str, k: int, keep: int | None, prune_only: bool, batch_size: int, device: str) -> None:
     """Precompute every user's top-K unseen items of RUN into a database, as a new version
     that becomes current in one step when complete."""
     from deeprecs.errors import ConfigError
@@ -35,9 +38,10 @@ def export(ctx: click.Context, run: str | None, db: str, k: int, keep: int | Non
         raise ConfigError("give a RUN to export (or --prune)")
     from time import perf_counter
 
+    from deeprecs.devices import resolve_device
     from deeprecs.runs import load_run
 
-    r = load_run(run)
+    r = load_run(run, device=resolve_device(device))
     start = perf_counter()
     info = export_run(r, db, k=k, batch_size=batch_size, keep=keep, progress=not (ctx.obj or {}).get("quiet"))
     click.echo(f"export version {info.version}: {info.n_rows:,} rows (top-{info.k} for {info.n_users:,} users) "
@@ -53,18 +57,22 @@ def export(ctx: click.Context, run: str | None, db: str, k: int, keep: int | Non
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
 @click.option("--log-level", default="warning", show_default=True,
               type=click.Choice(["critical", "error", "warning", "info", "debug"]))
-def serve(run: str, db: str | None, host: str, port: int, ann: bool, workers: int, log_level: str) -> None:
+@device_option
+def serve(run: str, db: str | None, host: str, port: int, ann: bool, workers: int, log_level: str, device: str) -> None:
     """Serve RUN over HTTP (FastAPI; OpenAPI at /docs). Set DEEPRECS_API_KEY to require
     'Authorization: Bearer <key>' on every route but /health."""
     import uvicorn
 
+    from deeprecs.devices import resolve_device
     from deeprecs.runs import load_run
     from deeprecs.store import normalize_url
 
-    load_run(run)  # fail here, with a clear message, rather than in every worker
+    where = resolve_device(device)
+    load_run(run, device=where)  # fail here, with a clear message, rather than in every worker
     os.environ["DEEPRECS_SERVE_RUN"] = str(run)
     os.environ["DEEPRECS_SERVE_DB"] = normalize_url(db) if db else ""
     os.environ["DEEPRECS_SERVE_ANN"] = "1" if ann else "0"
+    os.environ["DEEPRECS_SERVE_DEVICE"] = str(where)
     click.echo(f"serving {run} on http://{host}:{port} ({workers} worker(s), {'store ' + db if db else 'live only'}"
                f"{', ANN' if ann else ''})", err=True)
     uvicorn.run("deeprecs.service.app:app_from_env", factory=True, host=host, port=port, workers=workers,

@@ -1,4 +1,9 @@
-"""``deeprecs train MODEL --data ... --out RUN [model and training options]``."""
+"""``deeprecs train MODEL --data ... --out RUN [model and training options]``.
+
+MODEL comes first: its config's fields (``deeprecs models MODEL``) and the training loop's
+(:class:`~deeprecs.training.TrainConfig`) become typed options, with their help text
+(``deeprecs train MODEL --help``).
+"""
 
 from __future__ import annotations
 
@@ -6,89 +11,104 @@ import json
 
 import click
 
+from deeprecs.cli.options import config_options, split_options
+from deeprecs.devices import DEVICE_HELP
 from deeprecs.errors import ConfigError
 
+#: training-loop fields set by the run itself or by a fixed option of its own
+_TRAIN_FIXED = {"seed", "progress", "loss"}
+#: model fields set by the run (vocabulary sizes) or by a fixed option (``--task``, ``--seed``)
+_MODEL_FIXED = {"n_users", "n_items", "task", "seed"}
 
-def parse_extra(args: list[str], model: str) -> tuple[dict, dict]:
-    """``--name value`` pairs -> (model options, training options), by the configs' field names."""
+_FIXED = [
+    click.Option(["--data"], required=True, help="Dataset name (ml-100k, ...), ncf:PREFIX, or a path."),
+    click.Option(["--split", "split_spec"], default=None, show_default="random:0.2 (ncf data: its own split)",
+                 help="random:F | holdout:K | canonical:u1..u5,ua,ub | loo | temporal:F"),
+    click.Option(["--seed"], default=0, show_default=True, type=int),
+    click.Option(["--out"], required=True, type=click.Path(), help="Run directory to write."),
+    click.Option(["--task"], type=click.Choice(["rating", "ranking"]), default=None, help="Default: from the data."),
+    click.Option(["--loss"], default=None, help="mse (rating); bce, bpr, margin, warp, softmax (ranking; softmax: sampled softmax "
+                 "over the positive and its negatives)."),
+    click.Option(["--positive"], type=float, default=None, help="Positive-only: keep ratings >= this as positives."),
+    click.Option(["--threshold"], type=float, default=None, help="Binarise ratings: >= this -> 1, else 0."),
+    click.Option(["--rating-map"], default=None, help="Recode ratings, e.g. 1:-1,2:-1,3:0,4:1,5:1"),
+    click.Option(["--from", "from_path"], type=click.Path(exists=True), default=None, help="Local archive/folder for the dataset."),
+    click.Option(["--valid-fraction"], default=0.05, show_default=True, type=float,
+                 help="Fraction of train held out for early stopping when the split has no validation part."),
+    click.Option(["--pretrain"], default=None, help="Trained runs to start from, comma-separated (what a model takes: "
+                 "`deeprecs models MODEL`). The runs must share this run's --split, --seed and --positive"),
+    click.Option(["--refit/--no-refit"], default=None, show_default="on for loo and NCF data, off otherwise",
+                 help="Once validation has chosen the settings and the epochs, fit again on train + validation."),
+    click.Option(["--dislikes/--no-dislikes"], default=True, show_default=True,
+                 help="With --positive: keep the train ratings below it as known dislikes (ranked last, never recommended)."),
+    click.Option(["--device"], default="auto", show_default=True, help=f"Where to train and evaluate: {DEVICE_HELP}."),
+    click.Option(["--json", "as_json"], is_flag=True, help="Print the metrics as JSON."),
+]
+_TAKES_VALUE = {opt for o in _FIXED if not o.is_flag and not o.secondary_opts for opt in o.opts}
+
+
+def _model_name(args: list[str]) -> str | None:
+    """MODEL: the first argument that is neither an option nor a fixed option's value."""
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg in _TAKES_VALUE:
+            skip = True
+        elif not arg.startswith("-"):
+            return arg
+    return None
+
+
+def model_options(name: str) -> list[click.Option]:
+    """The options of model ``name``: its config's fields, then the training loop's."""
     from deeprecs.models import get_model_class
     from deeprecs.training import TrainConfig
 
-    model_fields = get_model_class(model).Config.model_fields
-    train_fields = TrainConfig.model_fields
-    model_opts, train_opts = {}, {}
-    i = 0
-    while i < len(args):
-        arg = args[i]
-        if not arg.startswith("--"):
-            raise ConfigError(f"unexpected argument {arg!r}")
-        name, _, value = arg[2:].partition("=")
-        key = name.replace("-", "_")
-        if not value:
-            if i + 1 >= len(args):
-                raise ConfigError(f"option --{name} needs a value")
-            value, i = args[i + 1], i + 1
-        i += 1
-        if key in ("n_users", "n_items") or (key not in model_fields and key not in train_fields):
-            known = sorted(k.replace("_", "-") for k in [*model_fields, *train_fields] if k not in ("n_users", "n_items", "progress", "seed", "loss"))
-            raise ConfigError(f"unknown option --{name} for {model}; options: --" + ", --".join(known))
-        parsed = _parse_value(value)
-        (model_opts if key in model_fields else train_opts)[key] = parsed
-    return model_opts, train_opts
+    cls = get_model_class(name)
+    shared = (set(cls.Config.model_fields) - _MODEL_FIXED) & (set(TrainConfig.model_fields) - _TRAIN_FIXED)
+    if shared:
+        raise ConfigError(f"{name}'s options {sorted(shared)} are also training options: rename them in its config")
+    return (config_options(cls.Config, _MODEL_FIXED, "model", cls.model_defaults)
+            + config_options(TrainConfig, _TRAIN_FIXED, "train", cls.train_defaults))
 
 
-def _parse_value(value: str):
-    """Numbers, booleans, JSON, and comma lists such as ``64,32,16``."""
-    try:
-        return json.loads(value)
-    except json.JSONDecodeError:
-        pass
-    if "," in value:
-        return [_parse_value(v) for v in value.split(",")]
-    return value
+class ModelCommand(click.Command):
+    """A command whose options depend on its first argument, the model."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        name = _model_name(args)
+        self.params = [click.Argument(["model"]), *_FIXED, *(model_options(name) if name else [])]
+        try:
+            return super().parse_args(ctx, args)
+        except click.NoSuchOption as exc:
+            known = sorted(o for p in self.params if isinstance(p, click.Option) for o in p.opts if o.startswith("--"))
+            raise ConfigError(f"unknown option {exc.option_name} for {name}; options: {', '.join(known)}") from None
+        except click.UsageError as exc:
+            raise ConfigError(exc.format_message()) from None
 
 
-@click.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
-@click.argument("model")
-@click.option("--data", required=True, help="Dataset name (ml-100k, ...), ncf:PREFIX, or a path.")
-@click.option("--split", "split_spec", default=None, show_default="random:0.2 (ncf data: its own split)",
-              help="random:F | holdout:K | canonical:u1..u5,ua,ub | loo | temporal:F")
-@click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--out", required=True, type=click.Path(), help="Run directory to write.")
-@click.option("--task", type=click.Choice(["rating", "ranking"]), default=None, help="Default: from the data.")
-@click.option("--loss", default=None, help="mse (rating); bce, bpr, margin, warp, softmax (ranking; softmax: sampled softmax over the positive and its negatives).")
-@click.option("--positive", type=float, default=None, help="Positive-only: keep ratings >= this as positives.")
-@click.option("--threshold", type=float, default=None, help="Binarise ratings: >= this -> 1, else 0.")
-@click.option("--rating-map", default=None, help="Recode ratings, e.g. 1:-1,2:-1,3:0,4:1,5:1")
-@click.option("--from", "from_path", type=click.Path(exists=True), default=None, help="Local archive/folder for the dataset.")
-@click.option("--valid-fraction", default=0.05, show_default=True, type=float,
-              help="Fraction of train held out for early stopping when the split has no validation part.")
-@click.option("--pretrain", default=None, help="neumf: a GMF (or other dot-product: mf, als) run and an MLP run, e.g. runs/gmf,runs/mlp; deep-triplet: a triplet run; blend: trained runs to blend as they are. The runs must share this run's --split, --seed and --positive")
-@click.option("--refit/--no-refit", default=None, show_default="on for loo and NCF data, off otherwise",
-              help="Once validation has chosen the settings and the epochs, fit again on train + validation.")
-@click.option("--dislikes/--no-dislikes", default=True, show_default=True,
-              help="With --positive: keep the train ratings below it as known dislikes (ranked last, never recommended).")
-@click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
+@click.command(cls=ModelCommand)
 @click.pass_context
 def train(ctx: click.Context, model: str, data: str, split_spec: str | None, seed: int, out: str, task: str | None,
           loss: str | None, positive: float | None, threshold: float | None, rating_map: str | None,
           from_path: str | None, valid_fraction: float, pretrain: str | None, refit: bool | None, dislikes: bool,
-          as_json: bool) -> None:
+          device: str, as_json: bool, **options) -> None:
     """Train MODEL, evaluate it on the test part, and save the run to --out.
 
-    Model and training options follow as --name value (see `deeprecs models MODEL`),
-    e.g. `--factors 64 --epochs 20 --lr 0.01`.
+    Model and training options follow as --name value (`deeprecs train MODEL --help`,
+    `deeprecs models MODEL`), e.g. `--factors 64 --epochs 20 --lr 0.01`.
     """
     from deeprecs.pipeline import TrainSpec
     from deeprecs.pipeline import train as run_training
 
-    model_opts, train_opts = parse_extra(ctx.args, model)
+    groups = split_options(options)
     if split_spec is None:
         split_spec = "fixed" if data.startswith("ncf:") else "random:0.2"
     spec = TrainSpec(model=model, data=data, split=split_spec, seed=seed, task=task, loss=loss, positive=positive,
                      threshold=threshold, rating_map=rating_map, from_path=from_path, valid_fraction=valid_fraction,
-                     pretrain=[p for p in (pretrain or "").split(",") if p], model_options=model_opts, train_options=train_opts,
-                     refit=refit, dislikes=dislikes)
+                     pretrain=[p for p in (pretrain or "").split(",") if p], model_options=groups.get("model", {}),
+                     train_options=groups.get("train", {}), refit=refit, dislikes=dislikes, device=device)
     quiet = bool(ctx.obj and ctx.obj.get("quiet"))
     _, metrics, _, _, _ = run_training(spec, out=out, progress=not quiet)
     if as_json:

@@ -12,7 +12,6 @@ import hashlib
 import logging
 import os
 import shutil
-import sys
 import tempfile
 import urllib.error
 import urllib.request
@@ -20,33 +19,13 @@ import zipfile
 from pathlib import Path
 
 from deeprecs.data import registry
+from deeprecs.data.cache import cache_dir, install, read_source
+from deeprecs.data.recbole_fallback import fetch_ml100k_from_recbole
 from deeprecs.data.registry import DatasetInfo
 from deeprecs.errors import DownloadError
 
 log = logging.getLogger("deeprecs")
-SOURCE_FILE = ".source"
 _CHUNK = 1 << 20
-
-
-def cache_dir() -> Path:
-    """``$DEEPRECS_HOME``, else the platform's user cache folder + ``deeprecs`` (created)."""
-    env = os.environ.get("DEEPRECS_HOME")
-    if env:
-        root = Path(env).expanduser()
-    elif sys.platform == "win32":
-        root = Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local")) / "deeprecs" / "Cache"
-    elif sys.platform == "darwin":
-        root = Path.home() / "Library" / "Caches" / "deeprecs"
-    else:
-        root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "deeprecs"
-    root.mkdir(parents=True, exist_ok=True)
-    return root
-
-
-def read_source(folder: Path) -> str:
-    """Where the files in ``folder`` came from (``.source``), or the folder itself."""
-    marker = Path(folder) / SOURCE_FILE
-    return marker.read_text().strip() if marker.is_file() else str(folder)
 
 
 def file_digest(path: Path, algo: str = "sha256") -> str:
@@ -76,8 +55,6 @@ def fetch(name: str, from_path: str | Path | None = None) -> Path:
         archive = download(info.url, cache_dir(), sha256=info.sha256, md5=info.md5, label=name)
     except _NetworkError as exc:
         if info.name == "ml-100k":
-            from deeprecs.data.recbole_fallback import fetch_ml100k_from_recbole
-
             log.warning("ml-100k: GroupLens unreachable (%s); trying the copy shipped in recbole==1.2.1", exc)
             return fetch_ml100k_from_recbole(target)
         raise DownloadError(
@@ -183,10 +160,7 @@ def extract(archive: Path, info: DatasetInfo, target: Path, *, source: str) -> P
             if not (root / info.ratings_file).is_file():
                 raise DownloadError(f"{archive}: has no {info.folder}/{info.ratings_file}; is it the {info.name} archive?")
         verify_members(root, info)
-        (root / SOURCE_FILE).write_text(source + "\n")
-        if target.exists():
-            shutil.rmtree(target)
-        root.rename(target)
+        install(root, target, source)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     log.info("%s: extracted into %s (source: %s)", info.name, target, source)

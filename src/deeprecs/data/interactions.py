@@ -14,6 +14,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from deeprecs.errors import DataError, UnknownIdError
+from deeprecs.pairs import encode
 
 DuplicatePolicy = Literal["last", "first", "mean", "error"]
 
@@ -111,6 +112,8 @@ class Interactions:
     ratings: np.ndarray | None = None
     timestamps: np.ndarray | None = None
     meta: dict = field(default_factory=dict)
+    #: derived views built once (:meth:`tocsr`); never passed on by :meth:`replace`
+    _cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         users = np.asarray(self.users, dtype=np.int64)
@@ -166,7 +169,7 @@ class Interactions:
         return inter.deduplicate(duplicates)
 
     def deduplicate(self, policy: DuplicatePolicy = "last") -> "Interactions":
-        key = self.users * len(self.item_map) + self.items
+        key = encode(self.users, self.items, len(self.item_map))
         uniq, first_idx, counts = np.unique(key, return_index=True, return_counts=True)
         if len(uniq) == len(key):
             return self
@@ -235,10 +238,17 @@ class Interactions:
         return kept.replace(ratings=None, meta={**self.meta, "positive_threshold": threshold})
 
     def tocsr(self, values: Literal["ratings", "ones"] = "ones") -> sp.csr_matrix:
-        """``(n_users, n_items)`` sparse matrix of ratings (or ones)."""
-        data = self.ratings if (values == "ratings" and self.ratings is not None) else np.ones(len(self), np.float32)
-        m = sp.csr_matrix((data, (self.users, self.items)), shape=self.shape, dtype=np.float32)
-        m.sum_duplicates()
+        """``(n_users, n_items)`` sparse matrix of ratings (or ones), built once per container and
+        kept (the arrays are frozen, so is the matrix: it is read-only; copy it to change it)."""
+        key = "ratings" if (values == "ratings" and self.ratings is not None) else "ones"
+        m = self._cache.get(key)
+        if m is None:
+            data = self.ratings if key == "ratings" else np.ones(len(self), np.float32)
+            m = sp.csr_matrix((data, (self.users, self.items)), shape=self.shape, dtype=np.float32)
+            m.sum_duplicates()
+            for array in (m.data, m.indices, m.indptr):
+                array.flags.writeable = False
+            self._cache[key] = m
         return m
 
     def user_counts(self) -> np.ndarray:

@@ -8,7 +8,8 @@ import numpy as np
 
 from deeprecs.data import registry
 from deeprecs.data.dataset import Dataset
-from deeprecs.data.download import fetch, read_source
+from deeprecs.data.cache import read_source
+from deeprecs.data.download import fetch
 from deeprecs.data.movielens import detect_layout, load_movielens
 from deeprecs.data.ncf import read_ncf
 from deeprecs.data.tabular import frame_to_interactions, read_table

@@ -19,9 +19,10 @@ import pandas as pd
 
 from deeprecs.data.dataset import Dataset, Split
 from deeprecs.data.interactions import IdMap, Interactions
-from deeprecs.data.sampling import contains, interaction_keys, sample_negatives, sorted_unique
 from deeprecs.data.textio import read_delimited, require_file
 from deeprecs.errors import DataError
+from deeprecs.pairs import PairSet, sorted_unique
+from deeprecs.sampling import sample_negatives
 
 log = logging.getLogger("deeprecs")
 _RATING4 = [("user", "int"), ("item", "int"), ("rating", "float"), ("timestamp", "int")]
@@ -113,10 +114,8 @@ def read_ncf(prefix: str | Path, *, name: str | None = None) -> Dataset:
 
 def ncf_quirks(train: Interactions, test: Interactions, negatives: np.ndarray) -> dict:
     """Counts of the benchmark-file quirks (see the module docstring)."""
-    n_items = train.n_items
-    keys = interaction_keys(train.users, train.items, n_items)
     eq_test = (negatives == test.items[:, None]).any(axis=1)
-    in_train = contains(keys, test.users[:, None] * n_items + negatives)
+    in_train = PairSet.of(train).contains(test.users[:, None], negatives)
     srt = np.sort(negatives, axis=1)
     dups = int((srt[:, 1:] == srt[:, :-1]).sum()) if negatives.shape[1] > 1 else 0
     unseen = ~np.isin(test.items, train.items)

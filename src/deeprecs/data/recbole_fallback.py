@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from deeprecs.data.download import SOURCE_FILE
+from deeprecs.data.cache import install
 from deeprecs.errors import DownloadError
 
 log = logging.getLogger("deeprecs")
@@ -62,10 +62,7 @@ def fetch_ml100k_from_recbole(target: Path) -> Path:
         (out / "u.item").write_bytes(convert_items(item_text).encode("latin-1", errors="replace"))
         (out / "u.user").write_text(convert_users(user_text), encoding="latin-1")
         (out / "u.genre").write_text("".join(f"{g}|{i}\n" for i, g in enumerate(GENRES)) + "\n")
-        (out / SOURCE_FILE).write_text(SOURCE + "\n")
-        if target.exists():
-            shutil.rmtree(target)
-        out.rename(target)
+        install(out, target, SOURCE)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     log.warning("ml-100k: source %s (u.data verified by sha256); cached in %s", SOURCE, target)

@@ -33,9 +33,10 @@ import numpy as np
 from deeprecs.data.dataset import Dataset, Split
 from deeprecs.data.interactions import Interactions
 from deeprecs.data.ncf import pick_one_per_user
-from deeprecs.data.sampling import sample_negatives
 from deeprecs.data.textio import read_delimited
 from deeprecs.errors import ConfigError, DataError
+from deeprecs.pairs import encode
+from deeprecs.sampling import sample_negatives
 
 log = logging.getLogger("deeprecs")
 CANONICAL = ("u1", "u2", "u3", "u4", "u5", "ua", "ub")
@@ -166,14 +167,14 @@ def _from_files(inter: Interactions, folder: Path, name: str) -> np.ndarray:
     cols = [("user", "int"), ("item", "int"), ("rating", "float"), ("timestamp", "int")]
     test = read_delimited(folder / f"{name}.test", "\t", cols)
     n_items = inter.n_items
-    keys = inter.users * n_items + inter.items
+    keys = encode(inter.users, inter.items, n_items)
     order = np.argsort(keys, kind="stable")
     u = _lookup(inter.user_map.raw, test["user"].to_numpy())
     i = _lookup(inter.item_map.raw, test["item"].to_numpy())
     if (u < 0).any() or (i < 0).any():
         row = int(np.argmax((u < 0) | (i < 0)))
         raise DataError(f"{folder / (name + '.test')}:{row + 1}: user/item not in the loaded ratings; is it the same dataset?")
-    wanted = u * n_items + i
+    wanted = encode(u, i, n_items)
     pos = np.searchsorted(keys[order], wanted).clip(max=len(keys) - 1)
     found = keys[order][pos] == wanted
     if not found.all():

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 from typing import Callable
 
-import numpy as np
 import scipy.sparse as sp
 import torch
 
-from deeprecs.data.sampling import contains, interaction_keys
 from deeprecs.evaluation.masks import rows_mask
+from deeprecs.pairs import PairSet
 
 ScoreAll = Callable[[torch.Tensor], torch.Tensor]
 ScorePairs = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -47,14 +46,12 @@ def dislikes_last_pairs(forward: ScorePairs, dislikes: sp.csr_matrix | None) -> 
     pair of the call (the sampled protocol's candidates)."""
     if dislikes is None or dislikes.nnz == 0:
         return forward
-    n_items = dislikes.shape[1]
     coo = dislikes.tocoo()
-    keys = interaction_keys(coo.row, coo.col, n_items)
+    pairs = PairSet.from_pairs(coo.row, coo.col, dislikes.shape[1])
 
     def score(users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         scores = forward(users, items)
-        q = users.cpu().numpy().astype(np.int64) * n_items + items.cpu().numpy()
-        mask = torch.from_numpy(contains(keys, q)).to(scores.device)
+        mask = torch.from_numpy(pairs.contains(users.cpu().numpy(), items.cpu().numpy())).to(scores.device)
         return scores.masked_fill(mask, float(_floor(scores))) if mask.any() else scores
 
     return score

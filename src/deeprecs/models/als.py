@@ -15,12 +15,12 @@ operations: a sweep costs ``O(nnz * d + n * d^2)``.
 Positive-only: every training pair counts once (ratings, if any, are ignored). Scores are the dot
 product ``x_u . y_i``, so exact/approximate retrieval, similar items and fold-in work as for MF.
 
-Recency (``recency > 0``, data with timestamps): a pair's extra confidence grows for the user's
-latest interactions, ``c_ui = 1 + alpha (1 + recency exp(-r_ui / recency_scale))`` with ``r_ui``
-the number of the user's pairs that came after it (0 for the latest; ties in time go to the larger
-item index, as in leave-latest-one-out). Where the item to predict is the user's next one, their
-recent taste matters most: on ML-100K ``--split loo`` (validation = each user's latest train item)
-sampled HR@10 goes from 0.568 to 0.637. Without timestamps it has no effect.
+Recency (``--recency R``, the training option every model shares, on data with timestamps): a
+pair's extra confidence grows for the user's latest interactions, ``c_ui = 1 + alpha (1 + R
+exp(-r_ui / S))`` with ``r_ui`` the number of the user's pairs that came after it (0 for the
+latest; ties in time go to the larger item index, as in leave-latest-one-out) and ``S`` the
+``--recency-scale``. Where the item to predict is the user's next one, their recent taste matters
+most (docs/model-defaults.md). Without timestamps it has no effect.
 """
 
 from __future__ import annotations
@@ -30,20 +30,39 @@ from typing import ClassVar
 
 import numpy as np
 import torch
-from pydantic import Field
+from typing import Literal
+
+from pydantic import Field, model_validator
 from torch import nn
 from tqdm.auto import tqdm
 
-from deeprecs.data.recency import predicts_next_item, recency_weights
-from deeprecs.data.sampling import interaction_keys
-from deeprecs.models.base import ModelConfig, Recommender
+from deeprecs.data.recency import recency_weights
+from deeprecs.batch import Batch
+from deeprecs.models.base import Defaults, FitData, ModelConfig, Recommender, Setting
+from deeprecs.pairs import PairSet, decode, encode
+
+
+class ALSStartConfig(ModelConfig):
+    """Options of a model whose user and item embeddings can start from an ALS fit
+    (:func:`copy_scaled_als`; the model calls it in ``fit_data``)."""
+
+    init: Literal["random", "als"] = Field("random", description="how the embeddings start: als = from a quick implicit ALS "
+                                           "fit of the train pairs (seconds), random = normal with init_std")
+    init_norm: float = Field(6.0, gt=0, description="init als: the ALS vectors are scaled so that users' mean norm is this")
+    init_alpha: float = Field(10.0, ge=0, description="init als: the ALS fit's confidence alpha")
+    init_recency: float = Field(0.0, ge=0, description="init als: the ALS fit's recency boost (data with timestamps; "
+                                "on loo splits the default is 50, with init_alpha 4, as ALS chooses there)")
+
+    @model_validator(mode="after")
+    def _als_needs_one_size(self) -> "ALSStartConfig":
+        sizes = getattr(self, "user_factors", None), getattr(self, "item_factors", None)
+        if self.init == "als" and sizes[0] != sizes[1]:
+            raise ValueError(f"init 'als' needs user_factors == item_factors (got {sizes[0]} and {sizes[1]}): "
+                             "give both the same size, or --init random")
+        return self
 
 
 class ALSConfig(ModelConfig):
-    # defaults chosen on the validation parts of ncf-ml-1m (sampled NDCG@10) and ML-100K ua, positives >= 4
-    # (AUC): l2 100 best on both; 128 factors best on ncf-ml-1m, equal to 64 on ua. The best alpha depends
-    # on the data (10 on ncf-ml-1m, 40 on ua), so unless it is given it is chosen on validation (ALS.validation_grid),
-    # and so is the recency boost on leave-latest-one-out splits with timestamps (ML-100K loo: alpha 4 with recency 50)
     factors: int = Field(128, ge=1, description="embedding size d")
     l2: float = Field(100.0, ge=0, description="ridge penalty on every user and item vector")
     alpha: float = Field(10.0, ge=0, description="extra confidence of an observed pair (c = 1 + alpha); "
@@ -52,10 +71,6 @@ class ALSConfig(ModelConfig):
     cg_steps: int = Field(3, ge=1, description="conjugate-gradient steps per solve (warm-started)")
     init_std: float = Field(0.01, gt=0, description="std of the normal initialisation")
     seed: int = Field(0, description="seed of the initialisation")
-    recency: float = Field(0.0, ge=0, description="extra weight of a user's latest pairs (needs timestamps): "
-                           "c = 1 + alpha (1 + recency exp(-r / recency_scale)), r = the user's pairs after it; "
-                           "`deeprecs train als` tries 0 and 50 on the validation part of a loo split with timestamps unless given")
-    recency_scale: float = Field(5.0, gt=0, description="how many of a user's latest pairs the recency boost spans (e-folding)")
     dislike_weight: float = Field(0.25, ge=0, description="a known dislike (a train rating below --positive) counts as a watched "
                                   "pair with this fraction of a positive's extra confidence (c = 1 + alpha w); 0 ignores them. "
                                   "`deeprecs train als` picks it from 0.25, 0, 0.5 on the validation part unless given")
@@ -69,12 +84,9 @@ class ALS(Recommender):
     tasks = ("ranking",)
     summary = "implicit ALS (Hu et al. 2008): weighted least squares on every cell, conjugate-gradient sweeps"
     default_loss = {"ranking": "none"}
-    #: ``fit_extra`` takes the split's known dislikes (:func:`deeprecs.models.base.fit_extra`)
-    uses_dislikes = True
-    #: options the pipeline chooses on the validation part when they are not given (each value: one more fit)
-    validation_grid: ClassVar[dict[str, tuple]] = {"alpha": (10.0, 20.0, 40.0)}
+    grid = {"alpha": (10.0, 20.0, 40.0)}
     #: where the test items are each user's latest (leave-latest-one-out with timestamps): with
-    #: recency the best alpha is lower (ML-100K loo: alpha 4, recency 50)
+    #: recency (a training option) the best alpha is lower
     next_item_grid: ClassVar[dict[str, tuple]] = {"alpha": (4.0, 10.0, 20.0, 40.0), "recency": (0.0, 50.0)}
 
     def __init__(self, config: ALSConfig) -> None:
@@ -84,74 +96,70 @@ class ALS(Recommender):
         self.user_factors = nn.Parameter(torch.randn(config.n_users, config.factors, generator=g) * config.init_std, requires_grad=False)
         self.item_factors = nn.Parameter(torch.randn(config.n_items, config.factors, generator=g) * config.init_std, requires_grad=False)
 
-    def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        return (self.user_factors[users] * self.item_factors[items]).sum(-1)
+    def forward(self, batch: Batch) -> torch.Tensor:
+        return (self.user_factors[batch.users] * self.item_factors[batch.items]).sum(-1)
 
     def retrieval_vectors(self) -> tuple[torch.Tensor, torch.Tensor]:
         return self.user_factors, self.item_factors
 
     @classmethod
-    def grid_for(cls, split) -> dict[str, tuple]:  # noqa: ANN001 - deeprecs.data.dataset.Split
-        """The validation grid for ``split``: recency is tried only where the items to predict are
-        each user's latest (elsewhere, e.g. ML-100K ua, the validation part is a random sample)."""
-        grid = cls.next_item_grid if predicts_next_item(split) else cls.validation_grid
-        if getattr(split, "dislikes", None) is not None:
-            grid = {**grid, "dislike_weight": (0.25, 0.0, 0.5)}
+    def defaults(cls, setting: Setting) -> Defaults:
+        """As every model's, but recency starts at 0 where the next item is predicted: the
+        validation grid tries it (:meth:`validation_grid`)."""
+        out = super().defaults(setting)
+        if setting.task == "ranking" and setting.next_item:
+            out.train["recency"] = 0.0
+        return out
+
+    @classmethod
+    def validation_grid(cls, setting: Setting) -> dict[str, tuple]:
+        """Recency is tried only where the items to predict are each user's latest (elsewhere, e.g.
+        ML-100K ua, the validation part is a random sample); the dislikes' weight where there are some."""
+        grid = dict(cls.next_item_grid if setting.next_item else cls.grid)
+        if setting.dislikes:
+            grid["dislike_weight"] = (0.25, 0.0, 0.5)
         return grid
 
     @torch.no_grad()
-    def fit_extra(self, train, progress: bool | None = None, dislikes=None) -> None:  # noqa: ANN001 - Interactions
-        """Fit on ``train``'s pairs; ``dislikes`` (optional): the pairs the user rated below
-        ``--positive`` (:attr:`~deeprecs.data.dataset.Split.dislikes`), which count as watched
-        pairs (target 1) with ``dislike_weight`` times a positive's extra confidence: what a user
-        watched at all, liked or not, says what they watch (Koren's "who rated what"). Measured on
-        ML-100K ua, positives >= 4, alpha 40, dislikes ranked last: valid/test AUC 0.9438/0.9469
-        without them; 0.9497/0.9526 at 0.25; 0.9485/0.9522 at 0.5; 0.9456/0.9502 at 1. (As targets
-        0 instead, without ranking them last, they cost AUC: 0.9393 -> 0.936 at confidence 3, 0.925 at 10.)"""
-        c = self.config
-        pairs, weights = pair_weights(train, c.n_items, c.recency, c.recency_scale)  # one count per pair
+    def fit_data(self, data: FitData) -> None:
+        """Fit on the train pairs, on ``data.device``; the known dislikes (the pairs the user rated
+        below ``--positive``) count as watched pairs (target 1) with ``dislike_weight`` times a
+        positive's extra confidence: what a user watched at all, liked or not, says what they watch
+        (Koren's "who rated what"; docs/model-defaults.md has the measurements)."""
+        c, dislikes = self.config, data.dislikes
+        pairs, weights = pair_weights(data.train, c.n_items, data.recency, data.recency_scale)  # one count per pair
         conf = c.alpha * (np.ones(len(pairs), dtype=np.float32) if weights is None else np.asarray(weights, dtype=np.float32))
         target = 1.0 + conf
         if dislikes is not None and len(dislikes) and c.dislike_weight > 0:
-            neg = np.setdiff1d(interaction_keys(dislikes.users, dislikes.items, c.n_items), pairs, assume_unique=True)
+            neg = PairSet.of(dislikes).difference(PairSet(pairs, c.n_items))
             pairs = np.r_[pairs, neg]  # (patterns sorts the cells)
             conf = np.r_[conf, np.full(len(neg), c.alpha * c.dislike_weight, dtype=np.float32)]
             target = np.r_[target, np.full(len(neg), 1.0 + c.alpha * c.dislike_weight, dtype=np.float32)]
-        users, items = pairs // c.n_items, pairs % c.n_items
-        by_user = patterns(users, items, c.n_users, c.n_items, conf, target)
-        by_item = patterns(items, users, c.n_items, c.n_users, conf, target)
+        users, items = decode(pairs, c.n_items)
+        by_user = patterns(users, items, c.n_users, c.n_items, conf, target, device=self.device)
+        by_item = patterns(items, users, c.n_items, c.n_users, conf, target, device=self.device)
         x, y = self.user_factors.data, self.item_factors.data
-        for _ in tqdm(range(c.iterations), desc="als", unit="sweep", disable=None if progress is None else not progress, leave=False):
+        for _ in tqdm(range(c.iterations), desc="als", unit="sweep", disable=None if data.progress else True, leave=False):
             solve_cg(x, y, *by_user, c.l2, c.cg_steps)
             solve_cg(y, x, *by_item, c.l2, c.cg_steps)
 
 
 @torch.no_grad()
-def start_from_als(user_emb: nn.Embedding, item_emb: nn.Embedding, train, norm: float,  # noqa: ANN001 - Interactions
-                   als_options: dict | None = None, dislikes=None) -> None:
-    """Set a model's user and item embeddings to an implicit ALS fit of ``train``'s pairs (ALS's
-    defaults, as many factors as the embeddings are wide), scaled by one common factor so that
-    the users' mean norm is ``norm`` (the dot products keep their order).
+def copy_scaled_als(user_emb: nn.Embedding, item_emb: nn.Embedding, data: FitData, norm: float, als_options: dict | None = None,
+                    recency: float = 0.0) -> float:
+    """Set a model's user and item embeddings to an implicit ALS fit of ``data``'s pairs (ALS's
+    defaults but ``als_options`` and ``recency``, as many factors as the embeddings are wide; the
+    known dislikes learnt from as ALS does on its own), scaled by one common factor ``t`` so that
+    the users' mean norm is ``norm`` (the dot products keep their order, ``t**2`` times the ALS
+    scores); returns ``t``.
 
     An MLP over concatenated embeddings learns a scorer far more easily than it learns the
     embeddings and the scorer at once (an MLP approximates a dot product poorly, Rendle et al.
     2020). Scaling the vectors up keeps Adam's fixed-size steps small relative to them, so the
-    geometry survives the first epochs. Measured (``init als`` against ``random``): the deep
-    triplet on the validation part of ML-100K ua, positives >= 4, AUC 0.917 -> 0.932-0.936
-    (seeds 0-2; 0.9285 at norm 1, 0.932 at 4-10); NCF's MLP on ncf-ml-1m, test HR@10
-    0.666 -> 0.698 in 91 s instead of 239 s."""
-    copy_scaled_als(user_emb, item_emb, train, norm, als_options, dislikes)
-
-
-def copy_scaled_als(user_emb: nn.Embedding, item_emb: nn.Embedding, train, norm: float,  # noqa: ANN001
-                    als_options: dict | None = None, dislikes=None) -> float:
-    """:func:`start_from_als`'s work (``als_options``: ALS options other than its defaults;
-    ``dislikes``: the known dislikes, which the ALS fit learns from as it does on its own);
-    returns the common factor ``t`` the ALS vectors were scaled by (the embeddings' dot products
-    are ``t**2`` times the ALS scores)."""
+    geometry survives the first epochs (docs/model-defaults.md, "ALS starts")."""
     factors = user_emb.weight.shape[1]
     als = ALS(ALS.Config(n_users=user_emb.num_embeddings, n_items=item_emb.num_embeddings, factors=factors, **(als_options or {})))
-    als.fit_extra(train, progress=False, dislikes=dislikes)
+    als.to(user_emb.weight.device).fit_data(data.replace(recency=recency, recency_scale=5.0, progress=False))
     users, items = als.retrieval_vectors()
     scale = norm / users.norm(dim=1).mean().clamp_min(1e-12)
     user_emb.weight.copy_(users * scale)
@@ -159,26 +167,33 @@ def copy_scaled_als(user_emb: nn.Embedding, item_emb: nn.Embedding, train, norm:
     return float(scale)
 
 
-def start_if_asked(model: Recommender, train, dislikes=None) -> None:  # noqa: ANN001 - Interactions
-    """``fit_extra`` of a model with an :class:`~deeprecs.models.base.ALSStartConfig`: its
-    ``user_emb``/``item_emb`` start from ALS (learning from the known ``dislikes`` too) when
-    ``init`` is ``als``."""
+def als_start(model: Recommender, user_emb: nn.Embedding, item_emb: nn.Embedding, data: FitData, norm: float) -> float:
+    """Start ``model``'s ``user_emb``/``item_emb`` (an :class:`~deeprecs.models.base.ALSStartConfig`
+    model) from ALS fitted with its ``init_*`` options, scaled to ``norm``; returns the scale."""
+    c = model.config
+    return copy_scaled_als(user_emb, item_emb, data, norm, {"alpha": c.init_alpha}, recency=c.init_recency)
+
+
+def start_if_asked(model: Recommender, data: FitData) -> None:
+    """``fit_data`` of a model with an :class:`~deeprecs.models.base.ALSStartConfig`: its
+    ``user_emb``/``item_emb`` start from ALS (learning from the known dislikes too) when ``init``
+    is ``als``."""
     if model.config.init == "als":
-        start_from_als(model.user_emb, model.item_emb, train, model.config.init_norm, model.config.als_options(), dislikes)
+        als_start(model, model.user_emb, model.item_emb, data, model.config.init_norm)
 
 
 def pair_weights(train, n_items: int, recency: float, scale: float) -> tuple[np.ndarray, np.ndarray | None]:  # noqa: ANN001
-    """``(pairs, weights)``: the distinct pairs as sorted codes ``user * n_items + item``, and each
+    """``(pairs, weights)``: the distinct pairs as sorted keys (:mod:`deeprecs.pairs`), and each
     pair's confidence weight from :func:`deeprecs.data.recency.recency_weights` (a pair's time:
     its latest timestamp), or ``None`` (all 1) when ``recency`` is 0 or there are no timestamps."""
-    codes = train.users.astype(np.int64) * n_items + train.items
+    codes = encode(train.users, train.items, n_items)
     if recency <= 0 or train.timestamps is None:
         return np.unique(codes), None
     order = np.lexsort((train.timestamps, codes))  # by pair, latest timestamp last
     codes, ts = codes[order], train.timestamps[order]
     last = np.r_[codes[1:] != codes[:-1], True]
     pairs = codes[last]  # sorted distinct pairs
-    return pairs, recency_weights(pairs // n_items, pairs % n_items, ts[last], recency, scale)
+    return pairs, recency_weights(*decode(pairs, n_items), ts[last], recency, scale)
 
 
 def pattern(rows: np.ndarray, cols: np.ndarray, n_rows: int, n_cols: int, values: np.ndarray | None = None) -> torch.Tensor:
@@ -187,16 +202,17 @@ def pattern(rows: np.ndarray, cols: np.ndarray, n_rows: int, n_cols: int, values
     return patterns(rows, cols, n_rows, n_cols, np.ones(len(rows), dtype=np.float32) if values is None else values)[0]
 
 
-def patterns(rows: np.ndarray, cols: np.ndarray, n_rows: int, n_cols: int, *values: np.ndarray) -> tuple[torch.Tensor, ...]:
+def patterns(rows: np.ndarray, cols: np.ndarray, n_rows: int, n_cols: int, *values: np.ndarray,
+             device: torch.device | str = "cpu") -> tuple[torch.Tensor, ...]:
     """One sparse CSR ``(n_rows, n_cols)`` matrix per array of ``values``, all on the cells
-    ``(rows, cols)``: the cells are sorted once and the index shared."""
+    ``(rows, cols)`` and on ``device``: the cells are sorted once and the index shared."""
     order = np.lexsort((cols, rows))
     crow = np.zeros(n_rows + 1, dtype=np.int64)
     crow[1:] = np.cumsum(np.bincount(rows, minlength=n_rows))
-    crow, col = torch.from_numpy(crow), torch.from_numpy(cols[order].astype(np.int64))
+    crow, col = torch.from_numpy(crow).to(device), torch.from_numpy(cols[order].astype(np.int64)).to(device)
     with warnings.catch_warnings():  # "sparse CSR support is in beta"
         warnings.simplefilter("ignore", UserWarning)
-        return tuple(torch.sparse_csr_tensor(crow, col, torch.from_numpy(np.asarray(v, dtype=np.float32)[order]), (n_rows, n_cols))
+        return tuple(torch.sparse_csr_tensor(crow, col, torch.from_numpy(np.asarray(v, dtype=np.float32)[order]).to(device), (n_rows, n_cols))
                      for v in values)
 
 
@@ -211,7 +227,7 @@ def solve_cg(x: torch.Tensor, y: torch.Tensor, conf: torch.Tensor, target: torch
     (a sampled matrix product), then those values, weighted, times ``y``.
     """
     d = x.shape[1]
-    gram = y.T @ y + l2 * torch.eye(d, dtype=y.dtype)
+    gram = y.T @ y + l2 * torch.eye(d, dtype=y.dtype, device=y.device)
     crow, col, w = conf.crow_indices(), conf.col_indices(), conf.values()
 
     def apply(v: torch.Tensor) -> torch.Tensor:  # A v for every row, (n, d)

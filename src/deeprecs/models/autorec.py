@@ -14,9 +14,9 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from deeprecs.models.base import ModelConfig, Recommender, csr_gather
-
-
+from deeprecs.batch import Batch
+from deeprecs.models.base import FitData, ModelConfig, Recommender
+from deeprecs.models.layers import csr_gather
 class AutoRecConfig(ModelConfig):
     hidden: int = Field(500, ge=1, description="hidden units")
     l2: float = Field(50.0, ge=0, description="L2 on the weight matrices (lambda/2 ||W||^2, per batch of items)")
@@ -27,6 +27,8 @@ class ItemRowsTask:
     """Mini-batches of items: masked reconstruction MSE over each item's observed ratings."""
 
     name = "rating"
+
+    weights = None
 
     def __init__(self, train) -> None:  # noqa: ANN001 - Interactions
         self.n = train.n_items
@@ -66,22 +68,24 @@ class AutoRec(Recommender):
         self.register_buffer("row_users", torch.zeros(0, dtype=torch.long))
         self.register_buffer("row_ratings", torch.zeros(0))
 
-    def fit_extra(self, train) -> None:  # noqa: ANN001
+    def fit_data(self, data: FitData) -> None:
+        train = data.train
         csc = train.tocsr(values="ratings").tocsc()
         csc.sort_indices()
-        self.indptr = torch.from_numpy(csc.indptr.astype(np.int64))
-        self.row_users = torch.from_numpy(csc.indices.astype(np.int64))
-        self.row_ratings = torch.from_numpy(csc.data.astype(np.float32))
+        self.keep("indptr", torch.from_numpy(csc.indptr.astype(np.int64)))
+        self.keep("row_users", torch.from_numpy(csc.indices.astype(np.int64)))
+        self.keep("row_ratings", torch.from_numpy(csc.data.astype(np.float32)))
         self.rating_offset.fill_(float(train.ratings.mean()) if train.ratings is not None and len(train) else 0.0)
 
-    def make_task(self, train, cfg):  # noqa: ANN001
-        return ItemRowsTask(train)
+    def make_task(self, task: str, data: FitData, cfg) -> ItemRowsTask:  # noqa: ANN001 - TrainConfig
+        """Mini-batches of items (each item's rating vector), not of ratings."""
+        return ItemRowsTask(data.train)
 
     def item_rows(self, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(B,)`` items -> dense ``(B, n_users)`` ratings and the observed mask."""
         rows, flat, _ = csr_gather(self.indptr, items)
-        r = torch.zeros(len(items), self.config.n_users)
-        mask = torch.zeros(len(items), self.config.n_users)
+        r = torch.zeros(len(items), self.config.n_users, device=self.device)
+        mask = torch.zeros(len(items), self.config.n_users, device=self.device)
         r[rows, self.row_users[flat]] = self.row_ratings[flat]
         mask[rows, self.row_users[flat]] = 1.0
         return r, mask
@@ -89,7 +93,8 @@ class AutoRec(Recommender):
     def reconstruct(self, r: torch.Tensor) -> torch.Tensor:
         return self.decoder(torch.sigmoid(self.encoder(self.drop(r))))
 
-    def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+    def forward(self, batch: Batch) -> torch.Tensor:
+        users, items = batch.users, batch.items
         uniq, inverse = torch.unique(items, return_inverse=True)
         r, _ = self.item_rows(uniq)
         out = self.reconstruct(r)[inverse, users]
@@ -97,10 +102,11 @@ class AutoRec(Recommender):
         cold = (self.indptr[items + 1] - self.indptr[items]) == 0
         return torch.where(cold, self.rating_offset.expand_as(out), out)
 
-    def score_all(self, users: torch.Tensor, chunk: int = 512) -> torch.Tensor:
-        out = torch.empty(len(users), self.config.n_items)
+    def score_all(self, batch: Batch, chunk: int = 512) -> torch.Tensor:
+        users = batch.users
+        out = torch.empty(len(users), self.config.n_items, device=self.device)
         for start in range(0, self.config.n_items, chunk):
-            items = torch.arange(start, min(start + chunk, self.config.n_items))
+            items = torch.arange(start, min(start + chunk, self.config.n_items), device=self.device)
             r, _ = self.item_rows(items)
             out[:, start : start + len(items)] = self.reconstruct(r)[:, users].T
         cold = (self.indptr[1:] - self.indptr[:-1]) == 0  # as in forward: the mean for unrated items
@@ -111,7 +117,7 @@ class AutoRec(Recommender):
         """The hidden code of each item's rating vector."""
         codes = []
         for start in range(0, self.config.n_items, 512):
-            r, _ = self.item_rows(torch.arange(start, min(start + 512, self.config.n_items)))
+            r, _ = self.item_rows(torch.arange(start, min(start + 512, self.config.n_items), device=self.device))
             codes.append(torch.sigmoid(self.encoder(r)))
         return torch.cat(codes)
 

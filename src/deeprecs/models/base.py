@@ -1,20 +1,52 @@
 """The contract every model keeps.
 
-A model is an ``nn.Module`` with a typed (pydantic) config. It scores ``(user, item)`` pairs:
-``forward(users (B,), items (B,)) -> scores (B,)`` — a predicted rating for the ``rating`` task,
-a preference score for the ``ranking`` task. ``score_all(users (B,)) -> (B, n_items)`` scores every
-item; factor models override it with one matrix product. Models that are a dot product of a
-user and an item vector expose them through :meth:`Recommender.retrieval_vectors`, which the
-retrieval layer uses for exact/approximate top-K, similar items and fold-in of new users.
+A model is an ``nn.Module`` with a typed (pydantic) config. It scores a :class:`~deeprecs.batch.Batch`
+(user ids, item ids and, where the model reads them, user/item feature bags and each user's
+ordered history), on whatever device it lives on:
+
+- ``forward(batch) -> (B,)``: one score per ``(users[b], items[b])`` pair — a predicted rating
+  for the ``rating`` task, a preference score for ``ranking``;
+- ``score_candidates(batch) -> (B, m)``: each user's scores of their own ``items (B, m)`` (in
+  training: a positive and its negatives);
+- ``score_all(batch) -> (B, n_items)``: every item;
+- ``retrieval_vectors() -> (U, V)`` when ``score(u, i) = U[u] . V[i] + score_constant()``, which
+  the retrieval layer uses for exact/approximate top-K, similar items and fold-in;
+  ``query_vectors(batch)``: the batch's rows of ``U`` (a model that reads the batch's history or
+  features computes them from it).
+
+All four agree wherever they are defined (the contract test checks it for every model, on every
+device the machine has). What is special about a model, it owns, through class attributes and
+hooks the pipeline calls without knowing which model it has:
+
+- ``defaults(setting)``: its options for a task and setting (leave-latest-one-out, pre-training),
+  ``validation_grid(setting)``: the options chosen on the validation part unless given;
+- ``fit_data(data)``: one hook, one signature (:class:`FitData`), for what it learns from the data
+  itself: a closed-form fit (EASE, ALS), data-dependent buffers (SVD++'s item sets), a start
+  (embeddings from ALS);
+- ``make_task(task, data, cfg)``: its training task (``None``: nothing to train by gradients);
+- ``fit(ctx)`` / ``refit(ctx, history)``: how it is trained and refitted (default: the one training
+  loop; a blend trains its members, then its weights);
+- ``warm_start(runs, ctx, final)``: its start from trained runs (``--pretrain``);
+- ``forget_cold(cold_users, cold_items, task)``: what it does for ids without training data, on
+  the tables it declares as user- and item-indexed (``user_tables``, ``item_tables``).
 """
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict
 from torch import nn
+
+from deeprecs.batch import Batch
+from deeprecs.errors import ConfigError
+
+if TYPE_CHECKING:
+    from deeprecs.data.dataset import Split
+    from deeprecs.data.interactions import Interactions
+    from deeprecs.training import History, TrainConfig
 
 
 class ModelConfig(BaseModel):
@@ -26,28 +58,75 @@ class ModelConfig(BaseModel):
     n_items: int = 0
 
 
-class ALSStartConfig(ModelConfig):
-    """Options of a model whose user and item embeddings can start from an ALS fit
-    (:func:`deeprecs.models.als.start_from_als`; the model calls it in ``fit_extra``)."""
+@dataclass
+class FitData:
+    """What a model may learn from before (or instead of) gradient training (:meth:`Recommender.fit_data`).
 
-    init: Literal["random", "als"] = Field("random", description="how the embeddings start: als = from a quick implicit ALS "
-                                           "fit of the train pairs (seconds), random = normal with init_std")
-    init_norm: float = Field(6.0, gt=0, description="init als: the ALS vectors are scaled so that users' mean norm is this")
-    init_alpha: float = Field(10.0, ge=0, description="init als: the ALS fit's confidence alpha")
-    init_recency: float = Field(0.0, ge=0, description="init als: the ALS fit's recency boost (data with timestamps; "
-                                "on loo splits the default is 50, with init_alpha 4, as ALS chooses there)")
+    ``train``: the training pairs; ``dislikes``: the known dislikes (train ratings below
+    ``--positive``) or ``None``; ``recency``/``recency_scale``: the weight ``1 + recency
+    exp(-r / scale)`` of a user's ``r``-th latest pair (0: every pair alike); ``device``: where to
+    compute; ``progress``: show progress bars; ``pretrained``: see below."""
 
-    def als_options(self) -> dict:
-        """The options of the ALS fit that the embeddings start from."""
-        return {"alpha": self.init_alpha, "recency": self.init_recency}
+    train: Interactions
+    dislikes: Interactions | None = None
+    recency: float = 0.0
+    recency_scale: float = 5.0
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    progress: bool = False
+    #: the weights come from trained runs next (``--pretrain``): skip the fits they would replace
+    pretrained: bool = False
 
-    @model_validator(mode="after")
-    def _als_needs_one_size(self) -> "ALSStartConfig":
-        sizes = getattr(self, "user_factors", None), getattr(self, "item_factors", None)
-        if self.init == "als" and sizes[0] != sizes[1]:
-            raise ValueError(f"init 'als' needs user_factors == item_factors (got {sizes[0]} and {sizes[1]}): "
-                             "give both the same size, or --init random")
-        return self
+    def replace(self, **changes: Any) -> "FitData":
+        return FitData(**{**self.__dict__, **changes})
+
+
+@dataclass(frozen=True)
+class Setting:
+    """Where a model is being trained, for its defaults and validation grid: the ``task``;
+    ``next_item``: the held-out items are each user's latest (leave-latest-one-out with
+    timestamps, where recent positives count more); ``dislikes``: the split has known dislikes;
+    ``pretrain``: the loaded ``--pretrain`` runs (:class:`deeprecs.runs.Run`)."""
+
+    task: str
+    next_item: bool = False
+    dislikes: bool = False
+    pretrain: tuple = ()
+
+
+@dataclass
+class Defaults:
+    """A model's defaults in a :class:`Setting`: model options, training-loop options, the loss."""
+
+    model: dict = field(default_factory=dict)
+    train: dict = field(default_factory=dict)
+    loss: str = ""
+
+
+class TrainingContext(Protocol):
+    """What the pipeline offers a model that trains in its own way (:meth:`Recommender.fit`,
+    :meth:`Recommender.refit`, :meth:`Recommender.warm_start`); implemented by
+    :class:`deeprecs.pipeline.context.Context`."""
+
+    task: str
+    split: Split
+    device: torch.device
+    progress: bool
+    seed: int
+    rating_range: tuple[float, float] | None
+
+    def fit_data(self) -> FitData: ...
+    def build(self, name: str, options: dict | None = None, fit: bool = True) -> "Recommender": ...
+    def loop(self, model: "Recommender", name: str | None = None, epochs: int | None = None, pretrained: bool = False) -> History: ...
+    def validator(self, valid: Interactions | None = None, negatives: Any = None) -> tuple[Any, str, bool]: ...
+    def runs(self) -> list: ...
+
+
+#: training defaults where each user's held-out item is their latest one: draw recent positives more
+#: often (docs/model-defaults.md, "recency"); ``--recency 0`` turns it off
+NEXT_ITEM_TRAIN_DEFAULTS = {"recency": 20.0, "recency_scale": 5.0}
+#: model defaults there for a model whose embeddings start from ALS: fitted as ALS chooses on
+#: leave-latest-one-out (docs/model-defaults.md)
+NEXT_ITEM_ALS_START = {"init_alpha": 4.0, "init_recency": 50.0}
 
 
 class Recommender(nn.Module):
@@ -57,16 +136,26 @@ class Recommender(nn.Module):
     name: ClassVar[str] = ""
     tasks: ClassVar[tuple[str, ...]] = ("rating", "ranking")
     summary: ClassVar[str] = ""
-    #: loss used when the user gives none, per task
+    #: loss used when the user gives none, per task ("none": nothing to train by gradients)
     default_loss: ClassVar[dict[str, str]] = {"rating": "mse", "ranking": "bpr"}
+    #: the loss is part of the model (a preset such as bpr-mf): ``--loss`` may not change it
+    fixed_loss: ClassVar[bool] = False
     #: rating task: predict around the training mean (False: the model predicts raw ratings)
     centered: ClassVar[bool] = True
-    #: product defaults per task, chosen on validation data (see benchmarks/): model options ...
+    #: product defaults per task, chosen on validation data (docs/model-defaults.md): model options ...
     model_defaults: ClassVar[dict[str, dict]] = {}
-    #: ... and training-loop options (deeprecs.training.TrainConfig fields)
+    #: ... and training-loop options (:class:`deeprecs.training.TrainConfig` fields); a key
+    #: ``f"{task}-pretrained"`` holds those of a model fine-tuned from ``--pretrain`` runs
     train_defaults: ClassVar[dict[str, dict]] = {}
-    #: ``fit_extra(train, dislikes=...)`` learns from the known dislikes (see :func:`fit_extra`)
-    uses_dislikes: ClassVar[bool] = False
+    #: options chosen on the validation part unless given (each value: one more closed-form fit)
+    grid: ClassVar[dict[str, tuple]] = {}
+    #: the optional :class:`~deeprecs.batch.Batch` parts the model reads
+    inputs: ClassVar[frozenset[str]] = frozenset()
+    #: names of the tables (``nn.Embedding`` or parameters) indexed by user and by item
+    user_tables: ClassVar[tuple[str, ...]] = ()
+    item_tables: ClassVar[tuple[str, ...]] = ()
+    #: what ``--pretrain`` takes, for help and errors ("" : the model does not warm start from runs)
+    pretrain_takes: ClassVar[str] = ""
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
@@ -74,38 +163,55 @@ class Recommender(nn.Module):
         #: offset added to rating predictions (the training mean), set by the rating task
         self.register_buffer("rating_offset", torch.zeros(()))
 
+    @property
+    def device(self) -> torch.device:
+        return self.rating_offset.device
+
+    def keep(self, name: str, value: torch.Tensor) -> None:
+        """Set buffer ``name`` to ``value`` (on the model's device): data-dependent state learnt
+        in :meth:`fit_data`, saved with the weights."""
+        setattr(self, name, value.to(self.device))
+
     # -------------------------------------------------------------- scoring
-    def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:  # (B,), (B,) -> (B,)
+    def forward(self, batch: Batch) -> torch.Tensor:  # items (B,) -> (B,)
         raise NotImplementedError
 
-    def score_all(self, users: torch.Tensor, chunk: int = 1 << 20) -> torch.Tensor:
-        """``(B,)`` users -> ``(B, n_items)`` scores. Generic version: pairwise in chunks."""
+    def score_all(self, batch: Batch, chunk: int = 1 << 20) -> torch.Tensor:
+        """``(B, n_items)`` scores of every item. Generic version: the retrieval vectors' product,
+        else ``forward`` on every pair in chunks."""
         n_items = self.config.n_items
+        users = batch.users
         vectors = self.retrieval_vectors()
         if vectors is not None:
-            u, v = vectors
-            return u[users] @ v.T + self.score_constant()
-        out = torch.empty(len(users), n_items)
+            return vectors[0][users] @ vectors[1].T + self.score_constant()
+        out = torch.empty(len(users), n_items, device=users.device)
         rows_per_chunk = max(1, chunk // max(n_items, 1))
-        all_items = torch.arange(n_items)
+        all_items = torch.arange(n_items, device=users.device)
         for start in range(0, len(users), rows_per_chunk):
-            uu = users[start : start + rows_per_chunk]
-            pu = uu.repeat_interleave(n_items)
-            pi = all_items.repeat(len(uu))
-            out[start : start + len(uu)] = self.forward(pu, pi).view(len(uu), n_items)
+            part = row_slice(batch, start, start + rows_per_chunk)
+            out[start : start + len(part)] = self.score_candidates(part.with_items(all_items.expand(len(part), -1)))
         return out
 
-    def score_candidates(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        """``users (B,)``, ``items (B, m)`` -> ``(B, m)``: each user's scores of their own ``m``
-        candidates (in training: a positive and its sampled negatives). Generic version: ``forward``
-        on the flattened pairs; factor and MLP models override it to look each user up once."""
-        b, m = items.shape
-        return self.forward(users.repeat_interleave(m), items.reshape(-1)).view(b, m)
+    def score_candidates(self, batch: Batch) -> torch.Tensor:
+        """``items (B, m)`` -> ``(B, m)``: each user's scores of their own ``m`` candidates. Generic
+        version: ``forward`` on the flattened pairs; factor and MLP models override it to look each
+        user up once."""
+        b, m = batch.items.shape
+        flat = Batch(batch.users.repeat_interleave(m), batch.items.reshape(-1), item_features=batch.item_features,
+                     history=None if batch.history is None else batch.history.repeat_interleave(m, 0))
+        if batch.user_features is not None:
+            raise ConfigError(f"{self.name} cannot score candidates of users given by features; it has no user features")
+        return self.forward(flat).view(b, m)
 
     def retrieval_vectors(self) -> tuple[torch.Tensor, torch.Tensor] | None:
         """``(U (n_users, d), V (n_items, d))`` with ``score(u, i) = U[u] @ V[i] + score_constant()``,
         or ``None`` when the model is not a dot product (an MLP scorer)."""
         return None
+
+    def query_vectors(self, batch: Batch) -> torch.Tensor | None:
+        """``(B, d)``: the batch's users' rows of ``U`` (``None``: not a dot-product model)."""
+        vectors = self.retrieval_vectors()
+        return None if vectors is None else vectors[0][batch.users]
 
     def score_constant(self) -> torch.Tensor:
         return self.rating_offset
@@ -120,14 +226,28 @@ class Recommender(nn.Module):
         return None if vecs is None else vecs[0]
 
     # -------------------------------------------------------------- training hooks
-    def regularization(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+    def fit_data(self, data: FitData) -> None:
+        """Learn what the model learns from the data itself, before (or instead of) gradient
+        training: a closed-form fit, data-dependent buffers, a start. Default: nothing."""
+
+    def make_task(self, task: str, data: FitData, cfg: TrainConfig):  # noqa: ANN201 - a training task or None
+        """The training task: regression on ratings, or positives against sampled negatives with
+        ``cfg.loss``; ``None`` for a model with nothing to train by gradients (loss ``none``)."""
+        from deeprecs.training import RankingTask, RatingTask
+
+        if task == "rating":
+            return RatingTask(data.train, data.device)
+        return RankingTask(data.train, cfg, data.device) if cfg.loss != "none" else None
+
+    def regularization(self, batch: Batch) -> torch.Tensor:
         """Penalty on the parameters a batch touched (per-example L2, SGD-style): ``config.l2``
         times the batch mean of the squared user/item embedding rows (``user_emb``/``item_emb``)
         and biases (``user_bias``/``item_bias``) that the model has."""
         l2 = getattr(self.config, "l2", 0.0)
+        users, items = batch.users, batch.items
         if not l2:
-            return torch.zeros(())
-        reg = torch.zeros(len(users))
+            return torch.zeros((), device=users.device)
+        reg = torch.zeros(len(users), device=users.device)
         for name, idx in (("user_emb", users), ("item_emb", items), ("user_bias", users), ("item_bias", items)):
             table = getattr(self, name, None)
             if isinstance(table, nn.Embedding):
@@ -137,10 +257,87 @@ class Recommender(nn.Module):
     def after_step(self) -> None:
         """Called after each optimiser step (e.g. projection onto constraints)."""
 
-    def fit_extra(self, train) -> None:  # noqa: ANN001 - Interactions
-        """Give the model what it needs from the training data before fitting (e.g. SVD++'s
-        implicit item sets, popularity counts). Default: nothing."""
+    def fit(self, ctx: TrainingContext) -> History:
+        """Train after :meth:`fit_data` (and any warm start): the one training loop, with early
+        stopping on the validation part where there is one; a start from trained runs competes
+        as epoch 0."""
+        return ctx.loop(self, pretrained=bool(ctx.runs()))
 
+    def refit(self, ctx: TrainingContext, history: History) -> "Recommender":
+        """The model fitted again on ``ctx``'s data (train + validation) with everything validation
+        chose kept: its options, the epochs early stopping kept (the best), a warm start from the
+        runs' final models."""
+        fresh = ctx.build(self.name, options(self))
+        if ctx.runs():
+            fresh.warm_start(ctx.runs(), ctx, final=True)
+        if history.best_epoch >= 1:
+            ctx.loop(fresh, epochs=history.best_epoch)
+        return fresh
+
+    def warm_start(self, runs: list, ctx: TrainingContext, final: bool = False) -> None:  # noqa: ARG002
+        """Start from trained runs (``--pretrain``): their validation models (those that never saw
+        the validation part), or with ``final`` their final models."""
+        raise ConfigError(f"{self.name} does not start from trained runs (--pretrain)")
+
+    @classmethod
+    def pretrain_options(cls, runs: list, given: dict) -> dict:  # noqa: ARG003
+        """The model options ``--pretrain`` runs imply (e.g. a branch's size); raises where the
+        options the user ``given`` contradict them."""
+        return {}
+
+    @torch.no_grad()
+    def forget_cold(self, cold_users: torch.Tensor, cold_items: torch.Tensor, task: str) -> None:
+        """Zero the rows of users/items with no training data in the declared tables, so that they
+        are predicted from the global mean plus what is known (PROTOCOLS.md); for ranking, items
+        with no training positive then go to the bottom of every list (:meth:`rank_cold_items_last`)."""
+        self.zero_cold(cold_users, cold_items)
+        if task == "ranking" and cold_items.any() and not cold_items.all():
+            self.rank_cold_items_last(cold_items)
+
+    @torch.no_grad()
+    def zero_cold(self, cold_users: torch.Tensor, cold_items: torch.Tensor) -> None:
+        """Zero the cold rows of the tables the model declares (``user_tables``, ``item_tables``):
+        a user table and an item table are told apart by name, never by their length."""
+        zero_rows(self, self.user_tables, cold_users)
+        zero_rows(self, self.item_tables, cold_items)
+
+    @torch.no_grad()
+    def rank_cold_items_last(self, cold_items: torch.Tensor) -> None:
+        """Ranking: an item with no training positive has no evidence for anyone, so it goes below
+        every item with some. A zero vector alone would score ``0`` (for a dot product: the middle
+        of the list, above many items learned as negatives); a model with item biases gets
+        ``b_cold = min(b_warm) - 2 max|P| max|Q|``, so that (Cauchy-Schwarz) every warm item
+        outscores it for every user. Models without item biases keep the zero vector (the triplet
+        model ranks a zero vector last by itself)."""
+        bias = getattr(self, "item_bias", None)
+        vectors = getattr(self, "user_emb", None), getattr(self, "item_emb", None)
+        if not isinstance(bias, nn.Embedding) or not all(isinstance(v, nn.Embedding) for v in vectors):
+            return
+        bound = vectors[0].weight.norm(dim=1).max() * vectors[1].weight.norm(dim=1).max()
+        bias.weight[cold_items] = bias.weight[~cold_items].min() - 2 * bound - 1
+
+    # -------------------------------------------------------------- choices
+    @classmethod
+    def defaults(cls, setting: Setting) -> Defaults:
+        """Model options, training options and loss in ``setting``, lowest precedence first: the
+        class's per-task tables (a pre-trained fine-tune's own entry), then, where the next item
+        is predicted, recent positives drawn more often and an ALS start fitted as ALS chooses there.
+        The pipeline puts ``--pretrain`` runs' options (:meth:`pretrain_options`) and the user's over these."""
+        task = setting.task
+        model = dict(cls.model_defaults.get(task, {}))
+        table = cls.train_defaults
+        train = dict(table.get(f"{task}-pretrained", table.get(task, {})) if setting.pretrain else table.get(task, {}))
+        if task == "ranking" and setting.next_item:
+            train.update(NEXT_ITEM_TRAIN_DEFAULTS)
+            model.update({k: v for k, v in NEXT_ITEM_ALS_START.items() if k in cls.Config.model_fields})
+        return Defaults(model, train, cls.default_loss.get(task, ""))
+
+    @classmethod
+    def validation_grid(cls, setting: Setting) -> dict[str, tuple]:  # noqa: ARG003
+        """The options chosen on the validation part unless given, with the values tried."""
+        return dict(cls.grid)
+
+    # -------------------------------------------------------------- weights
     def load_weights(self, state: dict[str, torch.Tensor]) -> None:
         """``load_state_dict`` that first resizes data-dependent buffers (e.g. SVD++'s item sets)."""
         buffers = dict(self.named_buffers())
@@ -148,103 +345,33 @@ class Recommender(nn.Module):
             if name in buffers and buffers[name].shape != tensor.shape:
                 owner, _, attr = name.rpartition(".")
                 module = self.get_submodule(owner) if owner else self
-                setattr(module, attr, torch.empty_like(tensor))
+                setattr(module, attr, torch.empty_like(tensor, device=buffers[name].device))
         self.load_state_dict(state)
 
     def n_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
 
-def fit_extra(model: Recommender, train, dislikes=None) -> None:  # noqa: ANN001 - Interactions
-    """``model.fit_extra(train)``, handing a model that learns from them (``uses_dislikes``) the
-    known dislikes too: the train pairs rated below ``--positive``
-    (:attr:`deeprecs.data.dataset.Split.dislikes`)."""
-    if dislikes is not None and len(dislikes) and model.uses_dislikes:
-        model.fit_extra(train, dislikes=dislikes)
-    else:
-        model.fit_extra(train)
+def options(model: Recommender) -> dict:
+    """The options ``model`` was built with (its config, less the data's sizes)."""
+    return {k: v for k, v in model.config.model_dump().items() if k not in ("n_users", "n_items")}
 
 
-def init_embedding(n: int, d: int, std: float = 0.01, sparse: bool = False) -> nn.Embedding:
-    emb = nn.Embedding(n, d, sparse=sparse)
-    nn.init.normal_(emb.weight, std=std)
-    return emb
+def zero_rows(model: nn.Module, names: tuple[str, ...], rows: torch.Tensor) -> None:
+    """Zero ``rows`` (a bool mask) of each named table of ``model`` (an ``nn.Embedding``'s weight
+    or a parameter)."""
+    if not rows.any():
+        return
+    for name in names:
+        table = getattr(model, name, None)
+        weight = table.weight if isinstance(table, nn.Embedding) else table
+        if weight is not None:
+            weight[rows.to(weight.device)] = 0
 
 
-def mlp(sizes: list[int], dropout: float = 0.0, activation: type[nn.Module] = nn.ReLU, final_activation: bool = True) -> nn.Sequential:
-    """``sizes[0] -> sizes[1] -> ...`` dense layers with activation and dropout between."""
-    layers: list[nn.Module] = []
-    for k, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
-        layers.append(nn.Linear(a, b))
-        last = k == len(sizes) - 2
-        if not last or final_activation:
-            layers.append(activation())
-            if dropout > 0:
-                layers.append(nn.Dropout(dropout))
-    return nn.Sequential(*layers)
-
-
-def concat_mlp_score_all(
-    user_vecs: torch.Tensor,
-    item_vecs: torch.Tensor,
-    layers: list[nn.Module],
-    budget: int = 1 << 18,
-) -> torch.Tensor:
-    """Scores of an MLP over ``[user; item]`` for every item: ``user_vecs (B, a)``,
-    ``item_vecs (n_items, b)`` -> ``(B, n_items)``.
-
-    ``layers``: the scorer as a flat list whose first module is the ``nn.Linear`` on the
-    concatenation. That layer splits into ``W_u u + W_i i + b``, so each side is multiplied
-    once (``B + n_items`` rows instead of ``B * n_items``); the remaining layers run on the
-    broadcast sum in chunks of at most ``budget`` activations: small enough to stay in cache
-    (943 x 1682 items, 64 hidden, 1 thread: 0.36 s at 2^23, 0.13 s at 2^18), with ReLUs in place
-    when no gradient is wanted.
-    """
-    first = layers[0]
-    rest = nn.Sequential(*(nn.ReLU(inplace=True) if isinstance(m, nn.ReLU) and not torch.is_grad_enabled() else m for m in layers[1:]))
-    a = user_vecs.shape[1]
-    left = user_vecs @ first.weight[:, :a].T + first.bias  # (B, h)
-    right = item_vecs @ first.weight[:, a:].T  # (n_items, h)
-    n_items, h = right.shape
-    rows = max(1, budget // max(n_items * h, 1))
-    out = [rest(left[s : s + rows, None, :] + right[None]).reshape(-1, n_items) for s in range(0, len(left), rows)]
-    return torch.cat(out) if out else torch.empty(0, n_items)
-
-
-def dot_candidates(user_vecs: torch.Tensor, item_vecs: torch.Tensor) -> torch.Tensor:
-    """``user_vecs (B, d)`` . each of ``item_vecs (B, m, d)`` -> ``(B, m)``. (A broadcast product
-    and sum: on the CPU it beats ``bmm`` for these thin shapes, forward and backward.)"""
-    return (item_vecs * user_vecs.unsqueeze(1)).sum(-1)
-
-
-def concat_mlp_candidates(user_vecs: torch.Tensor, item_vecs: torch.Tensor, layers: list[nn.Module]) -> torch.Tensor:
-    """An MLP over ``[user; item]`` for each user's own candidates: ``user_vecs (B, a)``,
-    ``item_vecs (B, m, b)`` -> ``(B, m, out)``. The first ``nn.Linear`` splits as in
-    :func:`concat_mlp_score_all`, so each user's side is multiplied once, not ``m`` times."""
-    first, rest = layers[0], nn.Sequential(*layers[1:])
-    a = user_vecs.shape[1]
-    left = user_vecs @ first.weight[:, :a].T + first.bias  # (B, h)
-    right = item_vecs @ first.weight[:, a:].T  # (B, m, h)
-    return rest(left.unsqueeze(1) + right)
-
-
-def flat_layers(*modules: nn.Module) -> list[nn.Module]:
-    """Leaf modules of nested ``nn.Sequential`` containers, in order."""
-    out: list[nn.Module] = []
-    for m in modules:
-        out.extend(flat_layers(*m) if isinstance(m, nn.Sequential) else [m])
-    return out
-
-
-def csr_gather(indptr: torch.Tensor, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Positions of the stored entries of CSR ``rows``, flattened in row order.
-
-    ``indptr (n_rows + 1,)``, ``rows (B,)`` -> ``(batch_row (nnz,), position (nnz,), lengths (B,))``:
-    entry ``k`` belongs to ``rows[batch_row[k]]`` and sits at ``indices[position[k]]``.
-    """
-    starts = indptr[rows]
-    lengths = indptr[rows + 1] - starts
-    offsets = torch.cumsum(lengths, 0) - lengths
-    batch_row = torch.repeat_interleave(torch.arange(len(rows)), lengths)
-    position = torch.repeat_interleave(starts - offsets, lengths) + torch.arange(int(lengths.sum()))
-    return batch_row, position, lengths
+def row_slice(batch: Batch, start: int, stop: int) -> Batch:
+    """Rows ``start:stop`` of a batch without item features (users, their items, history)."""
+    if batch.user_features is not None:
+        raise ConfigError("a batch of users given by features is scored in one piece")
+    return Batch(batch.users[start:stop], None if batch.items is None else batch.items[start:stop],
+                 history=None if batch.history is None else batch.history[start:stop])

@@ -26,7 +26,11 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from deeprecs.models.base import ModelConfig, Recommender, fit_extra
+from deeprecs.batch import Batch
+from deeprecs.errors import ConfigError
+from deeprecs.models.base import Defaults, FitData, ModelConfig, Recommender, Setting, TrainingContext, options
+from deeprecs.models.blending import cold_items_last, combiner_network, fit_blend, standardize
+from deeprecs.models.registry import build_model, get_model_class
 
 
 class BlendConfig(ModelConfig):
@@ -47,32 +51,21 @@ class Blend(Recommender):
     tasks = ("rating", "ranking")
     summary = "blend of models fitted on validation (rating: biased MF + SVD++ + I-AutoRec, least squares; ranking: EASE + RP3beta + BPR-MF + ALS, an MLP combiner where cross-validation keeps it)"
     default_loss = {"rating": "mse", "ranking": "none"}
-    # ranking members: chosen on the validation parts of ML-100K ua (AUC) and ncf-ml-1m (NDCG@10)
-    # (ML-100K ua AUC: 0.936 against 0.926 with mf in bpr-mf's place; with als 0.939; on ncf-ml-1m
-    # rp3beta and bpr-mf get weight 0 beside ease and als)
-    # combiner mlp: ncf-ml-1m ease + als + gmf runs, 5-fold valid NDCG@10 0.6188 against linear's 0.6176
-    # (test HR@10 0.7361 -> 0.7411); where it does not beat linear on validation (ML-100K loo: 0.4464
-    # against 0.4467) the linear weights stay
     model_defaults = {"ranking": {"task": "ranking", "members": ["ease", "rp3beta", "bpr-mf", "als"], "combiner": "mlp"}}
+    pretrain_takes = "two or more trained runs to blend as they are, e.g. runs/ease,runs/als"
+    #: the blend's own options; with --pretrain the members' come from the runs
+    own_options = ("task", "combiner", "combiner_hidden")
 
     def __init__(self, config: BlendConfig) -> None:
-        from deeprecs.models import PRESETS, build_model, get_model_class
-
         super().__init__(config)
         if "blend" in config.members:
-            from deeprecs.errors import ConfigError
-
             raise ConfigError("a blend cannot contain a blend")
-        options = config.member_options or [{} for _ in config.members]
+        member_options = config.member_options or [{} for _ in config.members]
         built = []
-        if len(options) != len(config.members):
-            from deeprecs.errors import ConfigError
-
-            raise ConfigError(f"member_options has {len(options)} entries for {len(config.members)} members")
-        for name, opts in zip(config.members, options):
+        if len(member_options) != len(config.members):
+            raise ConfigError(f"member_options has {len(member_options)} entries for {len(config.members)} members")
+        for name, opts in zip(config.members, member_options):
             defaults = dict(get_model_class(name).model_defaults.get(config.task, {}))
-            if name in PRESETS:
-                defaults.update(PRESETS[name].model_options)
             built.append(build_model(name, config.n_users, config.n_items, **{**defaults, **opts}))
         self.members = nn.ModuleList(built)
         self.register_buffer("weights", torch.cat([torch.zeros(1), torch.full((len(built),), 1.0 / max(len(built), 1))]))
@@ -81,8 +74,6 @@ class Blend(Recommender):
         self.register_buffer("warm", torch.ones(config.n_items, dtype=torch.bool))
         if config.combiner == "mlp":
             if config.task != "ranking":
-                from deeprecs.errors import ConfigError
-
                 raise ConfigError("combiner mlp is for ranking blends; a rating blend's weights are least squares")
             self.combiner = combiner_network(len(built) + 2, config.combiner_hidden)
             #: standardised log(1 + count) of each item, log(1 + count) of each user: the combiner's context
@@ -91,31 +82,89 @@ class Blend(Recommender):
             #: whether the combiner scores (set when it beat the linear blend on validation) or the weights do
             self.register_buffer("use_combiner", torch.tensor(False))
 
-    uses_dislikes = True
+    # -------------------------------------------------------------- choices and training
+    @classmethod
+    def defaults(cls, setting: Setting) -> Defaults:
+        """The task's members; no recency of its own (each member trains with its own defaults)."""
+        out = super().defaults(setting)
+        out.model["task"] = setting.task
+        for key in ("recency", "recency_scale"):
+            out.train.pop(key, None)
+        return out
 
-    def fit_extra(self, train, dislikes=None) -> None:  # noqa: ANN001
+    @classmethod
+    def pretrain_options(cls, runs: list, given: dict) -> dict:
+        """``blend --pretrain runs/a,runs/b``: the members are the runs' models, as they are."""
+        if len(runs) < 2:
+            raise ConfigError(f"blend --pretrain needs at least two runs to blend (got {len(runs)})")
+        extra = sorted(set(given) - set(cls.own_options))
+        if extra:
+            raise ConfigError(f"blend --pretrain takes its members from the runs; drop {', '.join(extra)}")
+        return {"members": [r.model.name for r in runs], "member_options": [options(r.model) for r in runs]}
+
+    def warm_start(self, runs: list, ctx: TrainingContext, final: bool = False) -> None:
+        """Take the runs' weights as they are (their validation models, or with ``final`` their
+        final ones, refitted ones included); only the blend's own weights remain to be fitted."""
+        for r in runs:
+            if r.config.get("task") != self.config.task:
+                raise ConfigError(f"run {r.path} was trained for {r.config.get('task')!r}, this blend is for {self.config.task!r}")
+        for member, r in zip(self.members, runs):
+            member.load_weights((r.model if final else r.validation_model).state_dict())
+        self.note_items(ctx.fit_data().train)
+
+    def fit_data(self, data: FitData) -> None:
+        """The members' own fits (not when they come from trained runs), and which items have data."""
+        for m in [] if data.pretrained else self.members:
+            m.fit_data(data)
+        self.note_items(data.train)
+
+    def fit(self, ctx: TrainingContext):  # noqa: ANN201 - History
+        """Train each member with its own defaults (unless they are trained runs, ``--pretrain``),
+        then fit the blend weights on the validation part (:mod:`deeprecs.models.blending`)."""
+        return fit_blend(self, ctx)
+
+    def refit(self, ctx: TrainingContext, history) -> "Blend":  # noqa: ANN001 - History
+        """Members refitted on ``ctx``'s data (train + validation) for their best epochs, or the
+        runs' final models; the blend weights (and combiner) kept as validation chose them."""
+        if ctx.runs():
+            fresh = super().refit(ctx, history)
+        else:
+            fresh = ctx.build(self.name, options(self), fit=False)  # the members are built and fitted one by one
+            for i, (name, member) in enumerate(zip(self.config.members, self.members)):
+                best = history.member_best_epochs[i] if i < len(history.member_best_epochs) else -1
+                fresh.members[i] = ctx.build(name, options(member))
+                if best >= 1:
+                    ctx.loop(fresh.members[i], name=name, epochs=best)
+            fresh.note_items(ctx.fit_data().train)
+        fresh.copy_fitted(self)
+        return fresh
+
+    @torch.no_grad()
+    def forget_cold(self, cold_users: torch.Tensor, cold_items: torch.Tensor, task: str) -> None:
+        """The members' tables forget (the blend puts cold items last itself)."""
         for m in self.members:
-            fit_extra(m, train, dislikes)
-        self.note_items(train)
+            m.zero_cold(cold_users, cold_items)
 
     def note_items(self, train) -> None:  # noqa: ANN001 - Interactions
         """Remember which items have training data (all of them if none has)."""
         warm = torch.from_numpy(train.item_counts() > 0)
-        self.warm = warm if warm.any() else torch.ones_like(warm)
+        self.keep("warm", warm if warm.any() else torch.ones_like(warm))
         if self.config.combiner == "mlp":
-            self.item_pop = standardize(torch.from_numpy(np.log1p(train.item_counts())).float()[None])[0]
-            self.user_activity = torch.from_numpy(np.log1p(train.user_counts())).float()
+            self.keep("item_pop", standardize(torch.from_numpy(np.log1p(train.item_counts())).float()[None])[0])
+            self.keep("user_activity", torch.from_numpy(np.log1p(train.user_counts())).float())
 
-    def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+    # -------------------------------------------------------------- scoring
+    def forward(self, batch: Batch) -> torch.Tensor:
+        users, items = batch.users, batch.items
         if self.config.task == "ranking":  # standardising needs each user's whole row
             uniq, inverse = torch.unique(users, return_inverse=True)
-            return self.score_all(uniq)[inverse, items]
-        preds = torch.stack([m(users, items) for m in self.members], -1)
+            return self.score_all(Batch(uniq))[inverse, items]
+        preds = torch.stack([m(batch) for m in self.members], -1)
         return self.weights[0] + preds @ self.weights[1:]
 
     def member_scores(self, users: torch.Tensor) -> list[torch.Tensor]:
         """Each member's ``(B, n_items)`` scores, standardised per user for ranking."""
-        rows = [m.score_all(users).float() for m in self.members]
+        rows = [m.score_all(Batch(users)).float() for m in self.members]
         return [standardize(r, self.warm) for r in rows] if self.config.task == "ranking" else rows
 
     def combiner_features(self, users: torch.Tensor, rows: list[torch.Tensor], items: torch.Tensor | None = None) -> torch.Tensor:
@@ -126,13 +175,14 @@ class Blend(Recommender):
         act = self.user_activity[users][:, None].expand_as(pop)
         return torch.stack([*rows, pop, act], -1)
 
-    def score_all(self, users: torch.Tensor, chunk: int = 1 << 20) -> torch.Tensor:
+    def score_all(self, batch: Batch, chunk: int = 1 << 20) -> torch.Tensor:
+        users = batch.users
         if self.config.combiner == "mlp" and bool(self.use_combiner):
             parts = []
             for start in range(0, len(users), 256):  # (256, n_items, hidden) floats at a time
                 part = users[start : start + 256]
                 parts.append(self.combiner(self.combiner_features(part, self.member_scores(part))).squeeze(-1))
-            out = torch.cat(parts) if parts else torch.zeros(0, self.config.n_items)
+            out = torch.cat(parts) if parts else torch.zeros(0, self.config.n_items, device=self.device)
             return cold_items_last(out, self.warm)
         out = self.weights[0].expand(len(users), self.config.n_items).clone()
         for w, s in zip(self.weights[1:], self.member_scores(users)):
@@ -142,85 +192,27 @@ class Blend(Recommender):
 
     @torch.no_grad()
     def fit_weights(self, users: torch.Tensor, items: torch.Tensor, ratings: torch.Tensor, clamp: tuple[float, float] | None) -> None:
-        """Least squares on held-out predictions (a tiny ridge keeps it well posed)."""
-        preds = torch.stack([m(users, items) for m in self.members], -1).double()
+        """Least squares on held-out predictions (a tiny ridge keeps it well posed), in float64 on the host."""
+        batch = Batch(users.to(self.device), items.to(self.device))
+        preds = torch.stack([m(batch) for m in self.members], -1).cpu().double()
         if clamp:
             preds = preds.clamp(*clamp)
         x = torch.cat([torch.ones(len(users), 1, dtype=torch.double), preds], 1)
         gram = x.T @ x + 1e-6 * len(users) * torch.eye(x.shape[1], dtype=torch.double)
-        self.weights = torch.linalg.solve(gram, x.T @ ratings.double()).float()
+        self.keep("weights", torch.linalg.solve(gram, x.T @ ratings.double()).float())
 
     def set_ranking_weights(self, weights: torch.Tensor) -> None:
-        self.weights = torch.cat([torch.zeros(1), weights.float()])
+        self.keep("weights", torch.cat([torch.zeros(1), weights.float().cpu()]))
 
     def copy_fitted(self, other: "Blend") -> None:
         """Take ``other``'s blend weights (and combiner) as they are: a refit keeps what validation chose."""
-        self.weights = other.weights.clone()
+        self.keep("weights", other.weights.clone())
         if self.config.combiner == "mlp":
             self.combiner.load_state_dict(other.combiner.state_dict())
-            self.use_combiner = other.use_combiner.clone()
+            self.keep("use_combiner", other.use_combiner.clone())
 
     def item_embeddings(self) -> torch.Tensor | None:
         return self.members[0].item_embeddings()
 
     def user_embeddings(self) -> torch.Tensor | None:
         return self.members[0].user_embeddings()
-
-
-def cold_items_last(scores: torch.Tensor, warm: torch.Tensor) -> torch.Tensor:
-    """Ranking scores ``(B, n_items)`` with the items that have no training data (``~warm``) put
-    below every item that has some, in place."""
-    if not warm.all():
-        scores[:, ~warm] = scores[:, warm].min(1, keepdim=True).values - 1
-    return scores
-
-
-def standardize(scores: torch.Tensor, over: torch.Tensor | None = None) -> torch.Tensor:
-    """Per-row ``(s - mean) / std`` (a constant row becomes zeros); ``over (n_items,)`` bool: the
-    columns the mean and std are taken over (default: all)."""
-    part = scores if over is None else scores[:, over]
-    mean = part.mean(1, keepdim=True)
-    std = part.std(1, keepdim=True)
-    return (scores - mean) / torch.where(std > 0, std, torch.ones_like(std))
-
-
-def combiner_network(n_features: int, hidden: int) -> nn.Module:
-    """The combiner: one tanh layer over the per-(user, item) features, a score out."""
-    return nn.Sequential(nn.Linear(n_features, hidden), nn.Tanh(), nn.Linear(hidden, 1))
-
-
-def train_combiner(features: torch.Tensor, hidden: int, seed: int = 0, epochs: int = 20, lr: float = 1e-2,
-                   weight_decay: float = 1e-3, batch_size: int = 256) -> nn.Module:
-    """A combiner fitted to ``features (R, C, f)``: per row, candidate 0 is the held-out item and
-    the others its negatives; the loss is the softmax cross-entropy of candidate 0 (listwise, as the
-    protocol ranks). Adam; the defaults were chosen by 5-fold cross-validation on ncf-ml-1m's
-    validation part (hidden 8 or 32, weight decay 0 or 1e-3, 5 or 20 epochs). Seeded, and leaves the
-    global random state as it was."""
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        net = combiner_network(features.shape[-1], hidden)
-        opt = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=weight_decay)
-        target = torch.zeros(batch_size, dtype=torch.long)
-        with torch.enable_grad():
-            for _ in range(epochs):
-                for batch in torch.randperm(len(features)).split(batch_size):
-                    loss = nn.functional.cross_entropy(net(features[batch]).squeeze(-1), target[: len(batch)])
-                    opt.zero_grad()
-                    loss.backward()
-                    opt.step()
-    return net.eval()
-
-
-def simplex_grid(k: int, step: float = 0.1) -> torch.Tensor:
-    """Every weight vector of ``k`` non-negative multiples of ``step`` summing to 1, ``(n, k)``."""
-    n = round(1 / step)
-
-    def parts(k: int, total: int):
-        if k == 1:
-            yield (total,)
-            return
-        for first in range(total, -1, -1):
-            for rest in parts(k - 1, total - first):
-                yield (first, *rest)
-
-    return torch.tensor(list(parts(k, n)), dtype=torch.float32) / n

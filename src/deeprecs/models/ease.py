@@ -11,12 +11,13 @@ from __future__ import annotations
 import torch
 from pydantic import Field
 
-from deeprecs.models.base import ModelConfig
+from deeprecs.devices import float64_ok
+from deeprecs.models.base import FitData, ModelConfig
 from deeprecs.models.itemitem import ItemItemModel
 
 
 class EASEConfig(ModelConfig):
-    l2: float = Field(1000.0, gt=0, description="ridge penalty lambda (chosen on the ncf-ml-1m validation hold-out)")
+    l2: float = Field(1000.0, gt=0, description="ridge penalty lambda")
 
 
 class EASE(ItemItemModel):
@@ -26,11 +27,12 @@ class EASE(ItemItemModel):
     name = "ease"
     summary = "EASE: closed-form item-item autoencoder (one linear solve, no epochs)"
 
-    def fit_extra(self, train) -> None:  # noqa: ANN001 - Interactions
-        csr = train.tocsr()
+    def fit_data(self, data: FitData) -> None:
+        """The closed form on ``data.device`` (in float64 where the device has it)."""
+        csr = data.train.tocsr()
         self.keep_rows(csr)
-        x = torch.from_numpy(csr.toarray())
-        gram = (x.T @ x).double()
+        x = torch.from_numpy(csr.toarray()).to(self.device)
+        gram = (x.T @ x).to(torch.float64 if float64_ok(self.device) else torch.float32)
         gram.diagonal().add_(self.config.l2)
         p = torch.linalg.inv(gram)
         b = -p / p.diagonal()

@@ -10,7 +10,9 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from deeprecs.models.base import ModelConfig, Recommender, csr_gather, dot_candidates, init_embedding
+from deeprecs.batch import Batch
+from deeprecs.models.base import FitData, ModelConfig, Recommender
+from deeprecs.models.layers import csr_gather, dot_candidates, init_embedding
 
 
 class MFConfig(ModelConfig):
@@ -26,13 +28,13 @@ class MF(Recommender):
     name = "mf"
     summary = "dot-product matrix factorisation"
     default_loss = {"rating": "mse", "ranking": "bce"}
-    # rating defaults chosen on the validation part of ML-100K random:0.2 (benchmarks/ratings.py)
     model_defaults = {"rating": {"factors": 128, "l2": 0.05, "init_std": 0.01},
-                      # ranking (log loss, 4 negatives): chosen on the validation hold-out of ncf-ml-1m (benchmarks/ncf.py)
                       "ranking": {"factors": 64, "l2": 1e-3, "init_std": 0.01}}
     train_defaults = {"rating": {"lr": 1e-3, "batch_size": 256},
                       "ranking": {"optimizer": "sparse-adam", "batch_size": 2048, "min_steps_per_epoch": 50, "lr": 3e-3, "epochs": 20, "patience": 3, "n_negatives": 4}}
     biased = False
+    user_tables = ("user_emb", "user_bias")
+    item_tables = ("item_emb", "item_bias")
 
     def __init__(self, config: MFConfig) -> None:
         super().__init__(config)
@@ -47,13 +49,15 @@ class MF(Recommender):
     def user_factors(self, users: torch.Tensor) -> torch.Tensor:
         return self.user_emb(users)
 
-    def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+    def forward(self, batch: Batch) -> torch.Tensor:
+        users, items = batch.users, batch.items
         s = (self.user_factors(users) * self.item_emb(items)).sum(-1) + self.rating_offset
         if self.biased:
             s = s + self.user_bias(users).squeeze(-1) + self.item_bias(items).squeeze(-1)
         return s
 
-    def score_candidates(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+    def score_candidates(self, batch: Batch) -> torch.Tensor:
+        users, items = batch.users, batch.items
         u = self.user_factors(users)  # (B, d): once per user, not once per candidate
         s = dot_candidates(u, self.item_emb(items)) + self.rating_offset
         if self.biased:
@@ -66,8 +70,8 @@ class MF(Recommender):
     def retrieval_vectors(self) -> tuple[torch.Tensor, torch.Tensor]:
         u, v = self.all_user_factors(), self.item_emb.weight
         if self.biased:  # fold the biases into two extra dimensions
-            ones_u = torch.ones(len(u), 1)
-            ones_v = torch.ones(len(v), 1)
+            ones_u = torch.ones(len(u), 1, device=u.device)
+            ones_v = torch.ones(len(v), 1, device=v.device)
             u = torch.cat([u, self.user_bias.weight, ones_u], 1)
             v = torch.cat([v, ones_v, self.item_bias.weight], 1)
         return u, v
@@ -85,7 +89,6 @@ class BiasedMF(MF):
     name = "biased-mf"
     summary = "global mean + user/item biases + dot product (SVD-style)"
     biased = True
-    # chosen on the validation part of ML-100K random:0.2 (benchmarks/ratings.py)
     model_defaults = {"rating": {"factors": 64, "l2": 0.1, "init_std": 0.01}}
     train_defaults = {"rating": {"patience": 3}}
 
@@ -137,10 +140,12 @@ class SVDpp(MF):
         self.register_buffer("norm_indptr", torch.zeros(config.n_users + 1, dtype=torch.long))
         self.register_buffer("norm_items", torch.zeros(0, dtype=torch.long))
 
-    def fit_extra(self, train) -> None:  # noqa: ANN001
-        csr = train.tocsr()
-        self.norm_indptr = torch.from_numpy(csr.indptr.astype("int64"))
-        self.norm_items = torch.from_numpy(csr.indices.astype("int64"))
+    item_tables = ("item_emb", "item_bias", "implicit_emb")
+
+    def fit_data(self, data: FitData) -> None:
+        csr = data.train.tocsr()
+        self.keep("norm_indptr", torch.from_numpy(csr.indptr.astype("int64")))
+        self.keep("norm_items", torch.from_numpy(csr.indices.astype("int64")))
 
     def _implicit(self, users: torch.Tensor) -> torch.Tensor:
         """``(B, d)`` normalised sum of Y over each user's rated items (an EmbeddingBag)."""
@@ -153,7 +158,35 @@ class SVDpp(MF):
         return self.user_emb(users) + self._implicit(users)
 
     def all_user_factors(self) -> torch.Tensor:
-        return self.user_factors(torch.arange(self.config.n_users))
+        return self.user_factors(torch.arange(self.config.n_users, device=self.device))
 
-    def regularization(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        return super().regularization(users, items) + self.config.implicit_l2 * self.implicit_emb.weight.pow(2).sum() / max(self.config.n_users, 1)
+    def regularization(self, batch: Batch) -> torch.Tensor:
+        return super().regularization(batch) + self.config.implicit_l2 * self.implicit_emb.weight.pow(2).sum() / max(self.config.n_users, 1)
+
+
+_RANKING_MF = {"factors": 128, "l2": 1e-4, "init_std": 0.01}
+
+
+class BPRMF(BiasedMF):
+    """Biased MF trained for ranking with the BPR loss: a name for an architecture and its loss."""
+
+    name = "bpr-mf"
+    tasks = ("ranking",)
+    summary = "MF with item biases trained with the BPR loss (-log sigmoid)"
+    default_loss = {"ranking": "bpr"}
+    fixed_loss = True
+    model_defaults = {"ranking": _RANKING_MF}
+    train_defaults = {"ranking": {"lr": 2e-3, "patience": 8}}
+
+
+class WARPMF(BiasedMF):
+    """Biased MF trained for ranking with WARP's hard negatives. WARP learns fast and overfits fast:
+    a small step and more L2 (docs/model-defaults.md)."""
+
+    name = "warp-mf"
+    tasks = ("ranking",)
+    summary = "MF with item biases trained with WARP hard negatives"
+    default_loss = {"ranking": "warp"}
+    fixed_loss = True
+    model_defaults = {"ranking": {**_RANKING_MF, "l2": 1e-3}}
+    train_defaults = {"ranking": {"lr": 2e-3, "batch_size": 2048, "patience": 3}}

@@ -1,6 +1,6 @@
 """Item-item models: ``score(u, i) = (X[u] @ W)[i]``, a user's 0/1 training row times an item-item matrix.
 
-The closed-form models (EASE, RP3beta) differ only in how ``W`` is fitted (``fit_extra``);
+The closed-form models (EASE, RP3beta) differ only in how ``W`` is fitted (``fit_data``);
 scoring, pairwise scores, similar items and new users (a list of liked items: exactly the row
 ``X[u]`` a trained user has, so no approximation) are shared here.
 """
@@ -10,7 +10,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from deeprecs.models.base import Recommender, csr_gather
+from deeprecs.batch import Batch
+from deeprecs.models.base import Recommender
+from deeprecs.models.layers import csr_gather
 
 
 class ItemItemModel(Recommender):
@@ -28,26 +30,30 @@ class ItemItemModel(Recommender):
         self.register_buffer("indices", torch.zeros(0, dtype=torch.long))
 
     def keep_rows(self, csr) -> None:  # noqa: ANN001 - scipy CSR
-        self.indptr = torch.from_numpy(csr.indptr.astype(np.int64))
-        self.indices = torch.from_numpy(csr.indices.astype(np.int64))
+        self.keep("indptr", torch.from_numpy(csr.indptr.astype(np.int64)))
+        self.keep("indices", torch.from_numpy(csr.indices.astype(np.int64)))
 
     def user_rows(self, users: torch.Tensor) -> torch.Tensor:
         """``(B,)`` users -> dense ``(B, n_items)`` 0/1 rows of their training items."""
         rows, flat, _ = csr_gather(self.indptr, users)
-        x = torch.zeros(len(users), self.config.n_items)
+        x = torch.zeros(len(users), self.config.n_items, device=self.device)
         x[rows, self.indices[flat]] = 1.0
         return x
 
-    def score_all(self, users: torch.Tensor, chunk: int = 0) -> torch.Tensor:
-        return self.user_rows(users) @ self.weights
+    def score_all(self, batch: Batch, chunk: int = 0) -> torch.Tensor:
+        return self.user_rows(batch.users) @ self.weights
 
     def score_liked(self, liked: torch.Tensor) -> torch.Tensor:
         """``(B, n_items)`` 0/1 rows of new users' liked items -> their scores (exact fold-in)."""
         return liked.float() @ self.weights
 
-    def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        uniq, inverse = torch.unique(users, return_inverse=True)
-        return self.score_all(uniq)[inverse, items]
+    def forward(self, batch: Batch) -> torch.Tensor:
+        uniq, inverse = torch.unique(batch.users, return_inverse=True)
+        return self.score_all(Batch(uniq))[inverse, batch.items]
+
+    def score_candidates(self, batch: Batch) -> torch.Tensor:
+        uniq, inverse = torch.unique(batch.users, return_inverse=True)
+        return self.score_all(Batch(uniq))[inverse.unsqueeze(1), batch.items]
 
     def item_embeddings(self) -> torch.Tensor:
         """Each item's column of ``W`` (used for similar items)."""

@@ -7,19 +7,26 @@ NeuMF can start from trained GMF and MLP weights (``load_pretrained``, the paper
 
 from __future__ import annotations
 
+import logging
+
 import torch
 from pydantic import Field
 from torch import nn
 
-from deeprecs.models.base import (ALSStartConfig, ModelConfig, Recommender, concat_mlp_score_all, concat_mlp_candidates, dot_candidates,
-                                  flat_layers, init_embedding, mlp)
+from deeprecs.batch import Batch
+from deeprecs.errors import ConfigError
+from deeprecs.models.als import ALSStartConfig, als_start
+from deeprecs.models.base import FitData, Recommender, Setting, TrainingContext
+from deeprecs.models.layers import concat_mlp_candidates, concat_mlp_score_all, dot_candidates, flat_layers, init_embedding, mlp
 from deeprecs.models.neural import MLP
+
+log = logging.getLogger("deeprecs")
 
 
 class GMFConfig(ALSStartConfig):
-    factors: int = Field(64, ge=1)
-    l2: float = Field(0.0, ge=0)
-    init_std: float = Field(0.01, gt=0)
+    factors: int = Field(64, ge=1, description="embedding size d (the paper's predictive factors)")
+    l2: float = Field(0.0, ge=0, description="per-example L2 on the embeddings a batch touches")
+    init_std: float = Field(0.01, gt=0, description="std of the normal initialisation")
     init_gmf: float = Field(5.0, gt=0, description="init als: the output weights make the logit init_gmf times the ALS score")
     calibrate: bool = Field(True, description="init als: fit the output scale and bias to the log loss of the train pairs "
                             "against 4 uniform items each, so that training starts calibrated (else scale init_gmf, bias 0)")
@@ -33,18 +40,7 @@ class GMF(Recommender):
     tasks = ("ranking",)
     summary = "NCF's generalised MF: weighted element-wise product of embeddings, log loss"
     default_loss = {"ranking": "bce"}
-    #: chosen on the validation hold-out of ncf-ml-1m (benchmarks/ncf.py). From ALS (norm 2: the
-    #: output weights start near 1, so Adam's steps on them stay small relative to them; at norm 15
-    #: they start near 0.02 and the first epoch scrambles them): valid NDCG@10 0.563 -> 0.594, test
-    #: HR@10 0.693 in 44 s -> 0.716 in 16 s; ML-100K loo valid 0.433 -> 0.443. The per-example L2
-    #: would pull the ALS vectors back (valid 0.555 at l2 1e-2). The calibrated start (the output
-    #: bias fitted, ``calibrate``) lets training improve on ALS for many epochs where Adam from bias 0
-    #: peaked at epoch 1; with it 128 factors at lr 5e-4 (ncf-ml-1m valid NDCG@10 / test HR@10): 64 at
-    #: 1e-3 uncalibrated 0.594 / 0.718; 128 uncalibrated 0.599 / 0.722; 128 calibrated, lr 1e-3 0.606 /
-    #: 0.731, 5e-4 0.609 / 0.733 (131 s; 0.607 / 0.733 with the negatives drawn as now), 3e-4 0.610 /
-    #: 0.733 (160 s); 64 calibrated 3e-4 0.602 / 0.728; 192 calibrated 5e-4 0.607 / 0.734 (172 s).
     model_defaults = {"ranking": {"factors": 128, "l2": 0.0, "init": "als", "init_norm": 2.0, "init_gmf": 5.0, "calibrate": True}}
-    # sparse-adam at 2048 rows: the same HR@10 as dense Adam at 8192 in about a third of the time (ncf-ml-1m)
     train_defaults = {"ranking": {"optimizer": "sparse-adam", "batch_size": 2048, "min_steps_per_epoch": 50, "lr": 5e-4, "epochs": 20, "patience": 3, "n_negatives": 4}}
 
     def __init__(self, config: GMFConfig) -> None:
@@ -55,31 +51,29 @@ class GMF(Recommender):
         nn.init.ones_(self.out.weight)  # start as a plain dot product
         nn.init.zeros_(self.out.bias)
 
-    #: an ALS start learns from the known dislikes (``init als``)
-    uses_dislikes = True
+    user_tables = ("user_emb",)
+    item_tables = ("item_emb",)
 
     @torch.no_grad()
-    def fit_extra(self, train, progress: bool | None = None, dislikes=None) -> None:  # noqa: ANN001 - Interactions
-        """``init als``: the embeddings start from ALS scaled to norm ``init_norm``, the output
-        weights making the logit ``init_gmf`` times the ALS score; with ``calibrate`` (the
-        default), scale and bias are instead those that minimise the log loss at the start
-        (:func:`calibrate`)."""
-        from deeprecs.models.als import copy_scaled_als
-
+    def fit_data(self, data: FitData) -> None:
+        """``init als``: the embeddings start from ALS scaled to norm ``init_norm`` (learning from
+        the known dislikes too), the output weights making the logit ``init_gmf`` times the ALS
+        score; with ``calibrate`` (the default), scale and bias are instead those that minimise
+        the log loss at the start (:func:`calibrate`)."""
         c = self.config
         if c.init == "als":
-            t = copy_scaled_als(self.user_emb, self.item_emb, train, c.init_norm, c.als_options(), dislikes)
+            t = als_start(self, self.user_emb, self.item_emb, data, c.init_norm)
             if not c.calibrate:
                 self.out.weight.fill_(c.init_gmf / t**2)
                 return
-            calibrate_output(self, self.out.weight, self.out.bias, train)
+            calibrate_output(self, self.out.weight, self.out.bias, data.train)
 
-    def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        return self.out(self.user_emb(users) * self.item_emb(items)).squeeze(-1)
+    def forward(self, batch: Batch) -> torch.Tensor:
+        return self.out(self.user_emb(batch.users) * self.item_emb(batch.items)).squeeze(-1)
 
-    def score_candidates(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        u = self.user_emb(users) * self.out.weight  # (B, d)
-        return dot_candidates(u, self.item_emb(items)) + self.out.bias
+    def score_candidates(self, batch: Batch) -> torch.Tensor:
+        u = self.user_emb(batch.users) * self.out.weight  # (B, d)
+        return dot_candidates(u, self.item_emb(batch.items)) + self.out.bias
 
     def retrieval_vectors(self) -> tuple[torch.Tensor, torch.Tensor]:
         return self.user_emb.weight * self.out.weight, self.item_emb.weight
@@ -98,9 +92,9 @@ class NeuMFConfig(ALSStartConfig):
     factors: int = Field(64, ge=1, description="GMF branch embedding size (the paper's predictive factors)")
     mlp_factors: int = Field(32, ge=1, description="MLP branch embedding size per side (= mlp's ranking user/item factors)")
     layers: list[int] = Field([64, 32, 16], min_length=1, description="MLP branch hidden layers (= mlp's ranking layers)")
-    dropout: float = Field(0.0, ge=0, lt=1)
-    l2: float = Field(0.0, ge=0)
-    init_std: float = Field(0.01, gt=0)
+    dropout: float = Field(0.0, ge=0, lt=1, description="dropout after each hidden layer of the MLP branch")
+    l2: float = Field(0.0, ge=0, description="per-example L2 on the embeddings a batch touches")
+    init_std: float = Field(0.01, gt=0, description="std of the normal initialisation")
     alpha: float = Field(0.5, ge=0, le=1, description="GMF weight when fusing pre-trained output layers")
     init_gmf: float = Field(0.0, ge=0, description="init als: also start the GMF branch from ALS (its own fit, factors wide), "
                             "its output weights set so that its logit is init_gmf times the ALS score (0: GMF starts at random)")
@@ -118,29 +112,13 @@ class NeuMF(Recommender):
     tasks = ("ranking",)
     summary = "NCF's NeuMF: GMF + MLP branches fused; --pretrain GMF,MLP runs"
     default_loss = {"ranking": "bce"}
-    #: chosen on the validation hold-outs of ncf-ml-1m and ML-100K loo (benchmarks/ncf.py); the MLP
-    #: branch's sizes equal mlp's ranking defaults, so ``--pretrain runs/gmf,runs/mlp`` works with all
-    #: defaults (the GMF branch then takes the gmf run's size). From scratch, both branches start from
-    #: ALS (ncf-ml-1m: test HR@10 0.687 in 325 s from a random start, 0.721 in 38 s from ALS; valid
-    #: NDCG@10 0.563 -> 0.601), and the fused model starts as GMF's calibrated start (``calibrate``:
-    #: the GMF branch's output scale and bias fitted, norm 2 as gmf's, the MLP branch's output weights
-    #: at 0, so the tower is learnt on top of a calibrated GMF), trained as GMF is (sparse Adam, 2048,
-    #: lr 5e-4). Against the uncalibrated start (64 factors, Adam lr 5e-3 at 8192): ML-100K loo, seeds
-    #: 0-5, mean test HR@10 (valid NDCG@10) 0.6520 (0.4501) -> 0.6605 (0.4535); ncf-ml-1m 0.724 / 0.440
-    #: -> 0.729 / 0.450 (valid 0.601 -> 0.608). Tried: 64 factors (ML-100K 0.6615 (0.4538), ncf-ml-1m
-    #: valid 0.602), GMF norm 15 (0.6636 (0.4546), ncf-ml-1m valid 0.604), lr 3e-4 and 1e-3 at 64
-    #: factors (ML-100K valid 0.4526, 0.4516), lr 3e-4 at 128 on ncf-ml-1m (valid 0.609, test 0.725,
-    #: twice the epochs), the calibrated start trained with the old Adam lr 5e-3 at 8192 (ML-100K
-    #: valid 0.4397). The per-example L2 would pull the scaled-up vectors back (ML-100K loo valid
-    #: NDCG@10 0.413 at l2 1e-2, 0.441 at 0); a pre-trained run's fine-tuning does as well without it
-    #: (test HR@10 0.721-0.726 either way)
+    #: the MLP branch's sizes equal mlp's ranking defaults, so ``--pretrain runs/gmf,runs/mlp`` works
+    #: with all defaults (the GMF branch then takes the gmf run's size)
     model_defaults = {"ranking": {"factors": 128, "mlp_factors": 32, "layers": [64, 32, 16], "l2": 0.0,
                                   "init": "als", "init_norm": 15.0, "init_gmf": 5.0, "gmf_norm": 2.0, "calibrate": True}}
     #: from scratch; ``ranking-pretrained``: fine-tuning trained GMF and MLP runs, a small step
     #: (the paper switches to plain SGD) so that the fused model starts where its parts ended; the
-    #: start itself competes on validation as epoch 0 (``fit(validate_start=True)``): kept on
-    #: ncf-ml-1m from the default GMF (128 factors, calibrated start) + MLP (alpha 0.7: valid NDCG@10
-    #: 0.6104 at the start vs 0.6097 fine-tuned; test HR@10 / NDCG@10 0.731 / 0.451, the paper's 0.730 / 0.447)
+    #: start itself competes on validation as epoch 0
     train_defaults = {"ranking": {"optimizer": "sparse-adam", "batch_size": 2048, "min_steps_per_epoch": 50, "lr": 5e-4, "epochs": 20,
                                   "patience": 3, "n_negatives": 4},
                       "ranking-pretrained": {"batch_size": 8192, "min_steps_per_epoch": 50, "lr": 2e-4, "epochs": 10, "patience": 2, "n_negatives": 4}}
@@ -155,56 +133,91 @@ class NeuMF(Recommender):
         self.tower = mlp([2 * c.mlp_factors, *c.layers], c.dropout)
         self.out = nn.Linear(c.factors + c.layers[-1], 1)
 
-    def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+    user_tables = ("gmf_user", "mlp_user")
+    item_tables = ("gmf_item", "mlp_item")
+    pretrain_takes = "a gmf (or other dot-product: mf, als) run and an mlp run, e.g. runs/gmf,runs/mlp"
+    #: the fusion weights tried on the validation part when pre-training (the paper fixes 0.5), ties
+    #: to the value closest to 0.5
+    alpha_grid = (0.5, 0.4, 0.6, 0.3, 0.7, 0.2, 0.8, 0.1, 0.9)
+
+    def forward(self, batch: Batch) -> torch.Tensor:
+        users, items = batch.users, batch.items
         g = self.gmf_user(users) * self.gmf_item(items)
         m = self.tower(torch.cat([self.mlp_user(users), self.mlp_item(items)], -1))
         return self.out(torch.cat([g, m], -1)).squeeze(-1)
 
-    #: an ALS start learns from the known dislikes (``init als``)
-    uses_dislikes = True
-
     @torch.no_grad()
-    def fit_extra(self, train, progress: bool | None = None, dislikes=None) -> None:  # noqa: ANN001 - Interactions
+    def fit_data(self, data: FitData) -> None:
         """``init als``: the MLP branch's embeddings start from ALS (as the MLP's do); with
         ``init_gmf`` the GMF branch too (scaled to ``gmf_norm``), its output weights making its
         logit ``init_gmf`` times the ALS score; with ``calibrate`` as well, the fused model starts
         as GMF's calibrated start: the GMF branch's output scale and the bias fitted to the log loss
         (:func:`calibrate`) and the MLP branch's output weights 0."""
-        from deeprecs.models.als import copy_scaled_als
-
         c = self.config
         if c.init != "als":
             return
-        copy_scaled_als(self.mlp_user, self.mlp_item, train, c.init_norm, c.als_options(), dislikes)
+        als_start(self, self.mlp_user, self.mlp_item, data, c.init_norm)
         if c.init_gmf > 0:
-            t = copy_scaled_als(self.gmf_user, self.gmf_item, train, c.gmf_norm or c.init_norm, c.als_options(), dislikes)
+            t = als_start(self, self.gmf_user, self.gmf_item, data, c.gmf_norm or c.init_norm)
             if not c.calibrate:
                 self.out.weight[0, : c.factors] = c.init_gmf / t**2
                 return
             self.out.weight[0, c.factors :] = 0.0  # the MLP branch silent: the logit is the GMF branch's
-            calibrate_output(self, self.out.weight[0, : c.factors], self.out.bias, train)
+            calibrate_output(self, self.out.weight[0, : c.factors], self.out.bias, data.train)
 
-    def score_candidates(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+    # -------------------------------------------------------------- pre-training
+    @classmethod
+    def pretrain_options(cls, runs: list, given: dict) -> dict:
+        """The GMF branch takes the GMF-branch run's width; the embeddings come from the runs (no
+        ALS start to fit and overwrite)."""
+        gmf_run, _ = neumf_parts(runs)
+        return {"factors": gmf_branch_size(gmf_run.model)[0], "init": "random"}
+
+    @classmethod
+    def validation_grid(cls, setting: Setting) -> dict[str, tuple]:
+        """Pre-trained: the fusion weight alpha (the paper's 0.5 suits a GMF and an MLP of equal
+        strength; a stronger branch, such as ALS vectors, deserves more weight)."""
+        return {"alpha": cls.alpha_grid} if setting.pretrain else {}
+
+    @torch.no_grad()
+    def warm_start(self, runs: list, ctx: TrainingContext, final: bool = False) -> None:
+        """Load a GMF-branch run (gmf, or a dot-product model such as als, its scores calibrated to
+        log-odds on NeuMF's own objective: :func:`calibrate`) and an MLP run, fused with ``alpha``."""
+        gmf_run, mlp_run = neumf_parts(runs)
+        gmf_model, mlp_model = (gmf_run.model, mlp_run.model) if final else (gmf_run.validation_model, mlp_run.validation_model)
+        if mlp_run.config.get("task", "ranking") != "ranking":
+            raise ConfigError(f"the mlp run {mlp_run.path} was trained for {mlp_run.config.get('task')!r}; pre-train it with --task ranking")
+        self.check_pretrained(gmf_model, mlp_model)
+        calibration = (1.0, 0.0)
+        if not isinstance(gmf_model, GMF):  # another model's scores -> log-odds on NeuMF's own objective
+            calibration = calibrate(gmf_model, *calibration_pairs(ctx.fit_data().train, seed=ctx.seed))
+            log.info("neumf: %s scores -> log-odds: a=%.4g, b=%.4g", gmf_model.name, *calibration)
+        self.load_pretrained(gmf_model, mlp_model, calibration)
+
+    def score_candidates(self, batch: Batch) -> torch.Tensor:
         """The output layer splits over the branches, ``h_g . g + h_m . m + b``: the GMF branch is
         one product per candidate with the user looked up once, the MLP branch splits its first layer per side."""
+        users, items = batch.users, batch.items
         k = self.config.factors
         h_g, h_m = self.out.weight[0, :k], self.out.weight[0, k:]
         gmf = dot_candidates(self.gmf_user(users) * h_g, self.gmf_item(items))
         hidden = concat_mlp_candidates(self.mlp_user(users), self.mlp_item(items), flat_layers(self.tower))  # (B, m, h)
         return gmf + hidden @ h_m + self.out.bias
 
-    def score_all(self, users: torch.Tensor, chunk: int = 0) -> torch.Tensor:
+    def score_all(self, batch: Batch, chunk: int = 0) -> torch.Tensor:
         """The output layer splits over the branches: ``h_g . g + h_m . m + b``; the GMF branch
         is one matrix product, the MLP branch splits its first layer per side."""
+        users = batch.users
         k = self.config.factors
         h_g, h_m = self.out.weight[0, :k], self.out.weight[:, k:]
         gmf = (self.gmf_user(users) * h_g) @ self.gmf_item.weight.T
-        head = nn.Linear(h_m.shape[1], 1)
+        head = nn.Linear(h_m.shape[1], 1, device=h_m.device)
         head.weight.data, head.bias.data = h_m, self.out.bias
         layers = flat_layers(self.tower, head)
         return gmf + concat_mlp_score_all(self.mlp_user(users), self.mlp_item.weight, layers)
 
-    def regularization(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+    def regularization(self, batch: Batch) -> torch.Tensor:
+        users, items = batch.users, batch.items
         reg = sum(e(x).pow(2).sum(-1) for e, x in ((self.gmf_user, users), (self.gmf_item, items), (self.mlp_user, users), (self.mlp_item, items)))
         return self.config.l2 * reg.mean()
 
@@ -218,8 +231,6 @@ class NeuMF(Recommender):
         """Raise a ConfigError naming the first option whose size differs from the two runs'.
         ``gmf``: a GMF run, or any dot-product model (MF, biased MF, ALS, ...) whose user and item
         vectors become the GMF branch (see :meth:`load_pretrained`)."""
-        from deeprecs.errors import ConfigError
-
         c, m = self.config, mlp_model.config
         k, what = gmf_branch_size(gmf)
         wanted = [("--factors", c.factors, what, k),
@@ -253,7 +264,7 @@ class NeuMF(Recommender):
         else:
             user, item = gmf.retrieval_vectors()
             scale, shift = calibration
-            h = torch.full((1, user.shape[1]), float(scale))
+            h = torch.full((1, user.shape[1]), float(scale), device=user.device)
             b = (scale * gmf.score_constant() + shift).reshape(1)
         self.gmf_user.weight.copy_(user)
         self.gmf_item.weight.copy_(item)
@@ -267,10 +278,21 @@ class NeuMF(Recommender):
         self.out.bias.copy_(a * b + (1 - a) * mlp_model.out.bias)
 
 
+def neumf_parts(runs: list) -> tuple:
+    """The two ``--pretrain`` runs of a NeuMF: ``(GMF-branch run, MLP run)``. The GMF branch comes
+    from a gmf run or another dot-product model (mf, biased-mf, als)."""
+    if len(runs) != 2:
+        raise ConfigError(f"--pretrain needs exactly two runs, a gmf (or mf, als) and an mlp one (e.g. runs/gmf,runs/mlp); got {len(runs)}")
+    mlp_run = next((r for r in runs if isinstance(r.model, MLP)), None)
+    gmf = next((r for r in runs if r is not mlp_run and r.model.retrieval_vectors() is not None), None)
+    if gmf is None or mlp_run is None:
+        kinds = ", ".join(f"{r.path}: {r.model.name}" for r in runs)
+        raise ConfigError(f"--pretrain needs one gmf (or mf, als) run and one mlp run, e.g. --pretrain runs/gmf,runs/mlp (got {kinds})")
+    return gmf, mlp_run
+
+
 def gmf_branch_size(model: Recommender) -> tuple[int, str]:
     """The GMF branch size a pre-trained run gives NeuMF, and how to name it in an error."""
-    from deeprecs.errors import ConfigError
-
     if isinstance(model, GMF):
         return model.config.factors, "the gmf run's factors"
     vectors = model.retrieval_vectors()
@@ -288,7 +310,7 @@ def calibration_pairs(train, n_negatives: int = 4, max_pairs: int = 1 << 18, see
     generator = torch.Generator().manual_seed(seed)
     pick = torch.randperm(len(train), generator=generator)[:max_pairs]
     users, items = torch.from_numpy(train.users)[pick], torch.from_numpy(train.items)[pick]
-    return users, items, NegativeSampler(train, "uniform-excl").sample(users, n_negatives, generator)
+    return users, items, NegativeSampler.of(train, "uniform-excl").sample(users, n_negatives, generator)
 
 
 @torch.no_grad()
@@ -314,12 +336,13 @@ def calibrate(model: Recommender, users: torch.Tensor, items: torch.Tensor, nega
     GMF's own ALS start (``calibrate``) uses it too: an ALS start ranks well but its dot
     products are not logits; with bias 0 every pair starts near p = 0.5 against a 1:4 mix, and
     the first epochs of Adam spend themselves (and scramble the ALS vectors) moving the output
-    layer there. ncf-ml-1m, GMF 128 factors from ALS: the fitted bias is -3.99 (the scale 0.967,
-    about the 0.964 ``init_gmf`` gives); valid NDCG@10 0.599 -> 0.607, test HR@10 0.722 -> 0.733."""
-    def scores(u: torch.Tensor, i: torch.Tensor, chunk: int = 1 << 16) -> torch.Tensor:  # in chunks: (B, d) lookups add up
-        return torch.cat([model(u[k : k + chunk], i[k : k + chunk]) for k in range(0, len(u), chunk)]).double()
+    layer there (docs/model-defaults.md, "GMF")."""
+    dev = model.device
 
-    pos = scores(users, items)
+    def scores(u: torch.Tensor, i: torch.Tensor, chunk: int = 1 << 16) -> torch.Tensor:  # in chunks: (B, d) lookups add up
+        return torch.cat([model(Batch(u[k : k + chunk].to(dev), i[k : k + chunk].to(dev))).cpu() for k in range(0, len(u), chunk)]).double()
+
+    pos = scores(users, items)  # the two-parameter fit in float64 on the host
     neg = scores(users.repeat_interleave(negatives.shape[1]), negatives.reshape(-1))
     s = torch.cat([pos, neg])
     y = torch.cat([torch.ones_like(pos), torch.zeros_like(neg)])

@@ -6,18 +6,19 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from deeprecs.models.als import start_if_asked
-from deeprecs.models.base import (ALSStartConfig, ModelConfig, Recommender, concat_mlp_score_all, concat_mlp_candidates, dot_candidates, flat_layers,
-                                  init_embedding, mlp)
+from deeprecs.batch import Batch
+from deeprecs.models.als import ALSStartConfig, start_if_asked
+from deeprecs.models.base import FitData, ModelConfig, Recommender
+from deeprecs.models.layers import concat_mlp_candidates, concat_mlp_score_all, dot_candidates, flat_layers, init_embedding, mlp
 
 
 class MLPConfig(ALSStartConfig):
     user_factors: int = Field(32, ge=1, description="user embedding size")
     item_factors: int = Field(32, ge=1, description="item embedding size (may differ from the user's)")
     layers: list[int] = Field([64, 32, 16], description="hidden layer sizes of the scorer")
-    dropout: float = Field(0.2, ge=0, lt=1)
+    dropout: float = Field(0.2, ge=0, lt=1, description="dropout after each hidden layer")
     l2: float = Field(1e-2, ge=0, description="per-example L2 on the embeddings a batch touches")
-    init_std: float = Field(0.05, gt=0)
+    init_std: float = Field(0.05, gt=0, description="std of the normal initialisation")
     biases: bool = Field(False, description="add learned user and item biases to the MLP's output")
 
 
@@ -29,12 +30,8 @@ class MLP(Recommender):
     name = "mlp"
     summary = "MLP over concatenated user and item embeddings (NCF's MLP for ranking)"
     default_loss = {"rating": "mse", "ranking": "bce"}
-    # rating defaults chosen on the validation part of ML-100K random:0.2 (benchmarks/ratings.py)
+    #: the ranking sizes are neumf's MLP branch, so `neumf --pretrain runs/gmf,runs/mlp` works with defaults
     model_defaults = {"rating": {"biases": True, "dropout": 0.5, "l2": 0.1, "user_factors": 64, "item_factors": 64, "layers": [256, 64]},
-                      # ranking: chosen on the validation hold-out of ncf-ml-1m (benchmarks/ncf.py); these
-                      # sizes are neumf's MLP branch, so `neumf --pretrain runs/gmf,runs/mlp` works with defaults
-                      # init als (deeprecs.models.als.start_from_als): valid NDCG@10 0.5705 at init_norm 6, 0.5784 at 15,
-                      # 0.5773 at 30 (test HR@10 0.698, 0.700, 0.695; from a random start 0.666, in 239 s instead of ~100 s)
                       "ranking": {"user_factors": 32, "item_factors": 32, "layers": [64, 32, 16], "dropout": 0.0, "l2": 0.0, "init_std": 0.01,
                                   "init": "als", "init_norm": 15.0}}
     train_defaults = {"ranking": {"batch_size": 8192, "min_steps_per_epoch": 50, "lr": 1e-2, "epochs": 20, "patience": 3, "n_negatives": 4}}
@@ -52,29 +49,33 @@ class MLP(Recommender):
             nn.init.zeros_(self.user_bias.weight)
             nn.init.zeros_(self.item_bias.weight)
 
-    #: an ALS start learns from the known dislikes (``init als``)
-    uses_dislikes = True
+    user_tables = ("user_emb", "user_bias")
+    item_tables = ("item_emb", "item_bias")
 
-    def fit_extra(self, train, dislikes=None) -> None:  # noqa: ANN001 - Interactions
-        start_if_asked(self, train, dislikes)
+    def fit_data(self, data: FitData) -> None:
+        """``init als``: the embeddings start from ALS (learning from the known dislikes too)."""
+        start_if_asked(self, data)
 
     def hidden(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:  # (B, layers[-1])
         return self.tower(torch.cat([self.user_emb(users), self.item_emb(items)], -1))
 
-    def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+    def forward(self, batch: Batch) -> torch.Tensor:
+        users, items = batch.users, batch.items
         s = self.out(self.hidden(users, items)).squeeze(-1) + self.rating_offset
         if self.config.biases:
             s = s + self.user_bias(users).squeeze(-1) + self.item_bias(items).squeeze(-1)
         return s
 
-    def score_candidates(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+    def score_candidates(self, batch: Batch) -> torch.Tensor:
+        users, items = batch.users, batch.items
         layers = flat_layers(self.tower, self.out)
         s = concat_mlp_candidates(self.user_emb(users), self.item_emb(items), layers).squeeze(-1) + self.rating_offset
         if self.config.biases:
             s = s + self.user_bias(users) + self.item_bias(items).squeeze(-1)
         return s
 
-    def score_all(self, users: torch.Tensor, chunk: int = 0) -> torch.Tensor:
+    def score_all(self, batch: Batch, chunk: int = 0) -> torch.Tensor:
+        users = batch.users
         layers = flat_layers(self.tower, self.out)
         s = concat_mlp_score_all(self.user_emb(users), self.item_emb.weight, layers) + self.rating_offset
         if self.config.biases:
@@ -91,9 +92,9 @@ class MLP(Recommender):
 class TwoTowerConfig(ModelConfig):
     factors: int = Field(64, ge=1, description="embedding size fed to each tower")
     tower: list[int] = Field([64, 32], description="dense layer sizes of each tower; the last is the output size")
-    dropout: float = Field(0.0, ge=0, lt=1)
-    l2: float = Field(0.02, ge=0)
-    init_std: float = Field(0.1, gt=0)
+    dropout: float = Field(0.0, ge=0, lt=1, description="dropout after each hidden layer of the towers")
+    l2: float = Field(0.02, ge=0, description="per-example L2 on the embeddings a batch touches")
+    init_std: float = Field(0.1, gt=0, description="std of the normal initialisation")
 
 
 class TwoTower(Recommender):
@@ -103,8 +104,6 @@ class TwoTower(Recommender):
     name = "two-tower"
     summary = "two-tower network: dense layers on each side, then a dot product"
     default_loss = {"rating": "mse", "ranking": "bpr"}
-    # ranking: chosen on the validation part of ML-100K ua, positives >= 4 (benchmarks/implicit_feedback.py):
-    # valid AUC 0.9240 in 22 epochs (23 s at 1 thread) vs 0.9237 in 33 (33 s) with L2 0.02, patience 5
     model_defaults = {"ranking": {"l2": 0.005}}
     train_defaults = {"ranking": {"patience": 3}}
 
@@ -116,26 +115,31 @@ class TwoTower(Recommender):
         self.user_tower = mlp(sizes, config.dropout, final_activation=False)
         self.item_tower = mlp(sizes, config.dropout, final_activation=False)
         #: items with training data; the others are the zero vector in training too (not saved:
-        #: the pipeline's forget_cold zeroes their rows before a run is written)
+        #: forget_cold zeroes their rows before a run is written)
         self.register_buffer("item_known", torch.ones(config.n_items, dtype=torch.bool), persistent=False)
 
-    def fit_extra(self, train) -> None:  # noqa: ANN001 - Interactions
-        """For ranking, items with no train positive are only ever negatives, and the pipeline
+    user_tables = ("user_emb",)
+    item_tables = ("item_emb",)
+
+    def fit_data(self, data: FitData) -> None:
+        """For ranking, items with no train positive are only ever negatives, and forget_cold
         zeroes their rows after training: the item tower learns what the zero vector scores
-        from them in training already. Validation part of ML-100K ua, positives >= 4: AUC
-        after the reset 0.902 -> 0.922."""
-        self.item_known = torch.from_numpy(train.item_counts() > 0)
+        from them in training already (docs/model-defaults.md)."""
+        self.keep("item_known", torch.from_numpy(data.train.item_counts() > 0))
 
     def _items(self, items: torch.Tensor) -> torch.Tensor:
         return self.item_tower(self.item_emb(items) * self.item_known[items].unsqueeze(-1))
 
-    def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        u = self.user_tower(self.user_emb(users))
-        return (u * self._items(items)).sum(-1) + self.rating_offset
+    def forward(self, batch: Batch) -> torch.Tensor:
+        u = self.user_tower(self.user_emb(batch.users))
+        return (u * self._items(batch.items)).sum(-1) + self.rating_offset
 
-    def score_candidates(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        u = self.user_tower(self.user_emb(users))  # (B, d): the user tower once per user, not per candidate
-        return dot_candidates(u, self._items(items)) + self.rating_offset
+    def score_candidates(self, batch: Batch) -> torch.Tensor:
+        u = self.user_tower(self.user_emb(batch.users))  # (B, d): the user tower once per user, not per candidate
+        return dot_candidates(u, self._items(batch.items)) + self.rating_offset
 
     def retrieval_vectors(self) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.user_tower(self.user_emb.weight), self._items(torch.arange(self.config.n_items))
+        return self.user_tower(self.user_emb.weight), self._items(torch.arange(self.config.n_items, device=self.device))
+
+    def query_vectors(self, batch: Batch) -> torch.Tensor:
+        return self.user_tower(self.user_emb(batch.users))

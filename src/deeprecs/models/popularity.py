@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from deeprecs.models.base import ModelConfig, Recommender
+from deeprecs.batch import Batch
+from deeprecs.models.base import FitData, ModelConfig, Recommender
 
 
 class Popularity(Recommender):
@@ -21,17 +22,17 @@ class Popularity(Recommender):
         super().__init__(config)
         self.register_buffer("counts", torch.zeros(config.n_items))
 
-    def fit_extra(self, train) -> None:  # noqa: ANN001
-        self.counts = torch.from_numpy(np.bincount(train.items, minlength=self.config.n_items).astype(np.float32))
+    def fit_data(self, data: FitData) -> None:
+        self.keep("counts", torch.from_numpy(np.bincount(data.train.items, minlength=self.config.n_items).astype(np.float32)))
 
-    def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        return torch.log1p(self.counts[items])
+    def forward(self, batch: Batch) -> torch.Tensor:
+        return torch.log1p(self.counts[batch.items])
 
-    def score_all(self, users: torch.Tensor, chunk: int = 0) -> torch.Tensor:
-        return torch.log1p(self.counts).expand(len(users), -1).clone()
+    def score_all(self, batch: Batch, chunk: int = 0) -> torch.Tensor:
+        return torch.log1p(self.counts).expand(len(batch.users), -1).clone()
 
     def retrieval_vectors(self) -> tuple[torch.Tensor, torch.Tensor]:
-        return torch.ones(self.config.n_users, 1), torch.log1p(self.counts).unsqueeze(1)
+        return torch.ones(self.config.n_users, 1, device=self.device), torch.log1p(self.counts).unsqueeze(1)
 
     def item_embeddings(self) -> None:
         return None

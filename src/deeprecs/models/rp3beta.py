@@ -17,14 +17,12 @@ a sparser walk that ranks the top of the list better (ncf-ml-1m sampled HR@10 0.
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 import numpy as np
 import scipy.sparse as sp
 import torch
 from pydantic import Field
 
-from deeprecs.models.base import ModelConfig
+from deeprecs.models.base import FitData, ModelConfig
 from deeprecs.models.itemitem import ItemItemModel
 
 
@@ -42,17 +40,11 @@ class RP3beta(ItemItemModel):
     Config = RP3betaConfig
     name = "rp3beta"
     summary = "RP3beta: item-user-item random walk with a popularity penalty (closed form, no epochs)"
-    #: chosen on the validation part unless given (closed-form fits, a few seconds each on ML-1M):
-    #: pruning to 100 neighbours lifts ncf-ml-1m's sampled HR@10 0.629 -> 0.658 at beta 0.6 but
-    #: costs ML-100K ua's AUC (0.941 -> 0.921: the pruned walk ties most of a user's items at 0).
-    #: The best popularity penalty depends on the data: ML-100K ua and loo keep 0.6 (valid AUC 0.939
-    #: against 0.934 at 0.8; loo NDCG@10 0.352 against 0.331), ncf-ml-1m takes 0.8 unpruned (valid
-    #: NDCG@10 0.544 against 0.526 for 0.6 pruned; 0.7 0.543, 0.9 0.467, 1.0 0.239, 0.4 0.470), test
-    #: HR@10 0.658 -> 0.675
-    validation_grid: ClassVar[dict[str, tuple]] = {"neighbors": (0, 100), "beta": (0.6, 0.8)}
+    #: both depend on the data (docs/model-defaults.md): a closed-form fit each, seconds on ML-1M
+    grid = {"neighbors": (0, 100), "beta": (0.6, 0.8)}
 
-    def fit_extra(self, train) -> None:  # noqa: ANN001 - Interactions
-        csr = train.tocsr().astype(np.float64)
+    def fit_data(self, data: FitData) -> None:
+        csr = data.train.tocsr().astype(np.float64)
         csr.data[:] = 1.0
         self.keep_rows(csr)
         user_deg = np.asarray(csr.sum(1)).ravel()
@@ -64,7 +56,7 @@ class RP3beta(ItemItemModel):
         w /= np.maximum(item_deg, 1.0)[None, :] ** self.config.beta
         np.fill_diagonal(w, 0.0)
         keep_largest(w, self.config.neighbors)
-        self.weights.data = torch.from_numpy(w.astype(np.float32))
+        self.weights.data = torch.from_numpy(w.astype(np.float32)).to(self.device)
 
 
 def keep_largest(w: np.ndarray, k: int) -> None:

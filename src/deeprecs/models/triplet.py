@@ -15,16 +15,19 @@ from pydantic import Field
 from torch import nn
 from torch.nn import functional as F
 
-from deeprecs.models.als import start_if_asked
-from deeprecs.models.base import ALSStartConfig, ModelConfig, Recommender, concat_mlp_candidates, concat_mlp_score_all, flat_layers, init_embedding, mlp
+from deeprecs.batch import Batch
+from deeprecs.errors import ConfigError
+from deeprecs.models.als import ALSStartConfig, start_if_asked
+from deeprecs.models.base import FitData, ModelConfig, Recommender, TrainingContext
+from deeprecs.models.layers import concat_mlp_candidates, concat_mlp_score_all, flat_layers, init_embedding, mlp
 
 
 class TripletConfig(ModelConfig):
-    factors: int = Field(64, ge=1)
-    similarity: Literal["cosine", "dot"] = "cosine"
+    factors: int = Field(64, ge=1, description="embedding size d")
+    similarity: Literal["cosine", "dot"] = Field("cosine", description="how user and item vectors are compared")
     item_bias: bool = Field(False, description="add a learned per-item bias to the similarity (popularity)")
-    l2: float = Field(0.0, ge=0)
-    init_std: float = Field(0.1, gt=0)
+    l2: float = Field(0.0, ge=0, description="per-example L2 on the embeddings a batch touches")
+    init_std: float = Field(0.1, gt=0, description="std of the normal initialisation")
 
 
 class Triplet(Recommender):
@@ -35,8 +38,9 @@ class Triplet(Recommender):
     tasks = ("ranking",)
     summary = "bilinear triplet model: cosine similarity of user/item embeddings, margin loss"
     default_loss = {"ranking": "margin"}
-    # chosen on the validation part of ML-100K ua, positives >= 4 (benchmarks/implicit.py)
     train_defaults = {"ranking": {"margin": 0.5}}
+    user_tables = ("user_emb",)
+    item_tables = ("item_emb", "item_bias")
 
     def __init__(self, config: TripletConfig) -> None:
         super().__init__(config)
@@ -54,17 +58,17 @@ class Triplet(Recommender):
     def _zero_item_score(self, v: torch.Tensor) -> torch.Tensor:
         """``(..., d)`` item vectors -> ``(...,)``: -1 where the vector is all zeros (cosine only).
 
-        The cosine of a zero vector is undefined; we define it as -1, the least similar. The
-        pipeline zeroes the rows of items with no train positive (``forget_cold``), so they rank
-        last, as training had put them (it only ever saw them as negatives). Scoring them 0, the
-        middle of the cosine range, put them above ~70 % of the other items and cost 0.014 AUC
-        on the validation part of ML-100K ``ua`` (positives >= 4).
+        The cosine of a zero vector is undefined; we define it as -1, the least similar.
+        ``forget_cold`` zeroes the rows of items with no train positive, so they rank last, as
+        training had put them (it only ever saw them as negatives); scoring them 0, the middle of
+        the cosine range, put them above ~70 % of the other items (docs/model-defaults.md).
         """
         if self.config.similarity != "cosine":
-            return torch.zeros(v.shape[:-1])
+            return torch.zeros(v.shape[:-1], device=v.device)
         return -(v == 0).all(-1).float()
 
-    def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+    def forward(self, batch: Batch) -> torch.Tensor:
+        users, items = batch.users, batch.items
         q = self.item_emb(items)
         u, v = self._vectors(self.user_emb(users), q)
         s = (u * v).sum(-1) + self._zero_item_score(q)
@@ -77,21 +81,21 @@ class Triplet(Recommender):
         extra = self._zero_item_score(q).unsqueeze(1)
         if self.config.item_bias:
             extra = extra + self.item_bias.weight
-        return torch.cat([u, torch.ones(len(u), 1)], 1), torch.cat([v, extra], 1)
+        return torch.cat([u, torch.ones(len(u), 1, device=u.device)], 1), torch.cat([v, extra], 1)
 
     def item_embeddings(self) -> torch.Tensor:
         return self.item_emb.weight
 
 
 class DeepTripletConfig(ALSStartConfig):
-    user_factors: int = Field(64, ge=1)
-    item_factors: int = Field(64, ge=1)
+    user_factors: int = Field(64, ge=1, description="user embedding size")
+    item_factors: int = Field(64, ge=1, description="item embedding size")
     n_hidden: int = Field(1, ge=0, description="number of hidden layers of the scorer")
-    hidden_size: int = Field(64, ge=1)
-    dropout: float = Field(0.0, ge=0, lt=1)
+    hidden_size: int = Field(64, ge=1, description="units of each hidden layer of the scorer")
+    dropout: float = Field(0.0, ge=0, lt=1, description="dropout after each hidden layer")
     l2: float = Field(0.0, ge=0, description="per-example L2 on the embeddings a batch touches")
     init: Literal["random", "als"] = Field("als", description=ALSStartConfig.model_fields["init"].description)
-    init_std: float = Field(0.1, gt=0)
+    init_std: float = Field(0.1, gt=0, description="std of the normal initialisation")
 
 
 class DeepTriplet(Recommender):
@@ -102,14 +106,9 @@ class DeepTriplet(Recommender):
     tasks = ("ranking",)
     summary = "deep triplet model: an MLP scores concatenated user/item embeddings, margin loss"
     default_loss = {"ranking": "margin"}
-    # The embeddings start from ALS by default (deeprecs.models.als.start_from_als): validation part of ML-100K
-    # ua, positives >= 4, AUC 0.9173 from a random start -> 0.932-0.936 (seeds 0-2), in fewer epochs.
-    # Defaults kept after a search on the validation part of ML-100K ua, positives >= 4 (valid AUC):
-    # 0.9173 with them; margin 0.5, 128 hidden units, 32 factors, L2 1e-2: 0.914-0.9172; margin 2 (0.9187),
-    # 8 negatives and dropout 0.2 (0.9184), 16 negatives (0.9179): a little better at twice the fit time. Before cold items were masked in training (so these
-    # numbers are not comparable): tanh-bounded scores, L2-normalised inputs, GELU/SiLU, 256 or 2 x 64
-    # hidden, dropout, weight decay, init 0.01, lr decay, batch 256, hardest-of-n or softmax-weighted
-    # negatives did not beat the defaults either.
+    user_tables = ("user_emb",)
+    item_tables = ("item_emb",)
+    pretrain_takes = "a triplet run, e.g. runs/triplet"
 
     def __init__(self, config: DeepTripletConfig) -> None:
         super().__init__(config)
@@ -118,31 +117,36 @@ class DeepTriplet(Recommender):
         sizes = [config.user_factors + config.item_factors] + [config.hidden_size] * config.n_hidden
         self.scorer = nn.Sequential(mlp(sizes, config.dropout), nn.Linear(sizes[-1], 1))
         #: items with a train positive; the others are the zero vector in training too (not saved:
-        #: the pipeline's forget_cold zeroes their rows before a run is written)
+        #: forget_cold zeroes their rows before a run is written)
         self.register_buffer("item_known", torch.ones(config.n_items, dtype=torch.bool), persistent=False)
 
-    #: an ALS start learns from the known dislikes (``init als``)
-    uses_dislikes = True
-
-    def fit_extra(self, train, dislikes=None) -> None:  # noqa: ANN001 - Interactions
-        """Items with no train positive are only ever negatives, and the pipeline zeroes their
-        rows after training: the MLP learns to score the zero vector from them in training
-        already (not a row each that is trained and then reset to an input it never saw).
-        Validation part of ML-100K ua, positives >= 4: AUC after the reset 0.906 -> 0.917."""
-        self.item_known = torch.from_numpy(train.item_counts() > 0)
-        start_if_asked(self, train, dislikes)
+    def fit_data(self, data: FitData) -> None:
+        """Items with no train positive are only ever negatives, and forget_cold zeroes their rows
+        after training: the MLP learns to score the zero vector from them in training already (not
+        a row each that is trained and then reset to an input it never saw). ``init als``: the
+        embeddings start from ALS."""
+        self.keep("item_known", torch.from_numpy(data.train.item_counts() > 0))
+        start_if_asked(self, data)
 
     def _items(self, items: torch.Tensor) -> torch.Tensor:
         return self.item_emb(items) * self.item_known[items].unsqueeze(-1)
+
+    @classmethod
+    def pretrain_options(cls, runs: list, given: dict) -> dict:
+        """The embeddings come from the triplet run: no ALS start to fit and overwrite."""
+        return {"init": "random"}
+
+    def warm_start(self, runs: list, ctx: TrainingContext, final: bool = False) -> None:
+        if len(runs) != 1:
+            raise ConfigError(f"deep-triplet --pretrain takes one triplet run (e.g. runs/triplet); got {len(runs)}")
+        self.load_pretrained(runs[0].model if final else runs[0].validation_model)
 
     @torch.no_grad()
     def load_pretrained(self, triplet: Triplet) -> None:
         """Start from a trained bilinear triplet model's embeddings (as it compares them: unit
         vectors for cosine), so that the MLP learns a scorer over a geometry that already ranks
         well instead of learning embeddings and scorer at once (``--pretrain runs/triplet``, like
-        NeuMF's pre-training). Validation part of ML-100K ua, positives >= 4: AUC 0.917 -> 0.929."""
-        from deeprecs.errors import ConfigError
-
+        NeuMF's pre-training)."""
         c, t = self.config, triplet.config
         if not isinstance(triplet, Triplet):
             raise ConfigError(f"deep-triplet --pretrain takes a triplet run, not a {triplet.name} run")
@@ -158,16 +162,15 @@ class DeepTriplet(Recommender):
         self.user_emb.weight.copy_(users)
         self.item_emb.weight.copy_(items)
 
-    def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        return self.scorer(torch.cat([self.user_emb(users), self._items(items)], -1)).squeeze(-1)
+    def forward(self, batch: Batch) -> torch.Tensor:
+        return self.scorer(torch.cat([self.user_emb(batch.users), self._items(batch.items)], -1)).squeeze(-1)
 
-    def score_candidates(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        return concat_mlp_candidates(self.user_emb(users), self._items(items), flat_layers(self.scorer)).squeeze(-1)
+    def score_candidates(self, batch: Batch) -> torch.Tensor:
+        return concat_mlp_candidates(self.user_emb(batch.users), self._items(batch.items), flat_layers(self.scorer)).squeeze(-1)
 
-    def score_all(self, users: torch.Tensor, chunk: int = 0) -> torch.Tensor:
+    def score_all(self, batch: Batch, chunk: int = 0) -> torch.Tensor:
         items = self.item_emb.weight * self.item_known.unsqueeze(1)
-        return concat_mlp_score_all(self.user_emb(users), items, flat_layers(self.scorer))
-
+        return concat_mlp_score_all(self.user_emb(batch.users), items, flat_layers(self.scorer))
 
     def item_embeddings(self) -> torch.Tensor:
         return self.item_emb.weight

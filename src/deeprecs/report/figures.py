@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from deeprecs.plots import higher_is_better, plt, png_bytes
-from deeprecs.report.runs import RunInfo
+from deeprecs.report.run_info import RunInfo
 
 N_GENRE_COLORS = 12  # the most frequent primary genres get a colour; the rest are "other"
 

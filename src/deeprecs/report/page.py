@@ -17,7 +17,7 @@ from deeprecs import __version__
 from deeprecs.report import figures
 from deeprecs.report import html as h
 from deeprecs.report.projection import MAX_NONLINEAR, check_method, primary_genres, project, titles
-from deeprecs.report.runs import RunInfo, best_values, direction, gather, metric_columns
+from deeprecs.report.run_info import RunInfo, best_values, direction, gather, metric_columns
 
 N_LABELS = 15  # most popular titles labelled on the item map
 N_BOX_DIMS = 16  # dimensions shown in the box plots (the describe() table has all)

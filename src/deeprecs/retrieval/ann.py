@@ -10,9 +10,11 @@ from __future__ import annotations
 import faiss
 import numpy as np
 import scipy.sparse as sp
+import torch
 
 from deeprecs.errors import ConfigError
 from deeprecs.models.base import Recommender
+from deeprecs.retrieval.topk import top_k
 
 
 class HNSWIndex:
@@ -37,7 +39,7 @@ class HNSWIndex:
         vectors = model.retrieval_vectors()
         if vectors is None:
             raise ConfigError(f"model {model.name!r} has no retrieval vectors; approximate search needs a factor model")
-        return cls(vectors[1].detach().numpy(), constant=float(model.score_constant()), **options)
+        return cls(vectors[1].detach().cpu().numpy(), constant=float(model.score_constant()), **options)
 
     def search(self, queries: np.ndarray, k: int, exclude: sp.csr_matrix | None = None) -> tuple[np.ndarray, np.ndarray]:
         """``exclude``: ``(B, n_items)`` CSR of items to drop, row ``b`` for query ``b``."""
@@ -60,9 +62,7 @@ class HNSWIndex:
 
 def exact_search(queries: np.ndarray, item_vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Brute-force inner-product top-``k`` (the reference ANN is measured against)."""
-    import torch
-
-    s, i = torch.topk(torch.from_numpy(queries) @ torch.from_numpy(item_vectors).T, k, dim=1)
+    i, s = top_k(torch.from_numpy(queries) @ torch.from_numpy(item_vectors).T, k)
     return i.numpy(), s.numpy()
 
 

@@ -23,9 +23,10 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from deeprecs.devices import float64_ok
 from deeprecs.errors import ConfigError
 from deeprecs.models.base import Recommender
-from deeprecs.retrieval.topk import mask_rows
+from deeprecs.retrieval.topk import mask_rows, top_k
 
 
 def liked_matrix(liked: Sequence[Sequence[int]], n_items: int) -> sp.csr_matrix:
@@ -40,18 +41,22 @@ def liked_matrix(liked: Sequence[Sequence[int]], n_items: int) -> sp.csr_matrix:
 @torch.no_grad()
 def fold_in(item_vectors: torch.Tensor, liked: sp.csr_matrix, reg: float = 0.1, alpha: float = 20.0,
             target: float = 1.0, gram: torch.Tensor | None = None) -> torch.Tensor:
-    """``V (n_items, d)``, ``liked (B, n_items)`` CSR -> user vectors ``(B, d)``.
+    """``V (n_items, d)``, ``liked (B, n_items)`` CSR -> user vectors ``(B, d)``, on ``V``'s device
+    (in float64 where the device has it).
 
     ``gram``: ``V^T V`` if already computed (it is the same for every call)."""
-    v = item_vectors.detach().double()
+    dev = item_vectors.device
+    dtype = torch.float64 if float64_ok(dev) else torch.float32
+    v = item_vectors.detach().to(dtype)
     d = v.shape[1]
-    g = v.T @ v if gram is None else gram.double()
+    g = v.T @ v if gram is None else gram.to(device=dev, dtype=dtype)
     coo = liked.tocoo()
-    rows, vl = torch.from_numpy(coo.row.astype(np.int64)), v[torch.from_numpy(coo.col.astype(np.int64))]
+    rows = torch.from_numpy(coo.row.astype(np.int64)).to(dev)
+    vl = v[torch.from_numpy(coo.col.astype(np.int64)).to(dev)]
     b = liked.shape[0]
-    a = g.expand(b, d, d).clone() + reg * torch.eye(d, dtype=torch.float64)
+    a = g.expand(b, d, d).clone() + reg * torch.eye(d, dtype=dtype, device=dev)
     a.index_add_(0, rows, alpha * vl[:, :, None] * vl[:, None, :])
-    rhs = torch.zeros(b, d, dtype=torch.float64).index_add_(0, rows, (1 + alpha) * target * vl)
+    rhs = torch.zeros(b, d, dtype=dtype, device=dev).index_add_(0, rows, (1 + alpha) * target * vl)
     return torch.linalg.solve(a, rhs).to(item_vectors.dtype)
 
 
@@ -63,7 +68,7 @@ def recommend_liked(model: Recommender, liked: Sequence[Sequence[int]], k: int, 
     score_liked = getattr(model, "score_liked", None)
     if score_liked is not None:  # an item-item model: a new user's liked list is all it scores from
         m = liked_matrix(liked, model.config.n_items)
-        scores = score_liked(torch.from_numpy(m.toarray()))
+        scores = score_liked(torch.from_numpy(m.toarray()).to(model.device))
     else:
         vectors = model.retrieval_vectors()
         if vectors is None:
@@ -72,10 +77,8 @@ def recommend_liked(model: Recommender, liked: Sequence[Sequence[int]], k: int, 
         m = liked_matrix(liked, v.shape[0])
         scores = fold_in(v, m, reg, alpha, gram=gram) @ v.T + model.score_constant()
     mask_rows(scores, m)
-    k = min(k, scores.shape[1])
-    s, i = torch.topk(scores, k, dim=1)
-    i[torch.isneginf(s)] = -1
-    return i.numpy(), s.numpy()
+    i, s = top_k(scores, k)
+    return i.cpu().numpy(), s.cpu().numpy()
 
 
 __all__ = ["fold_in", "liked_matrix", "recommend_liked"]

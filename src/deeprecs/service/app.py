@@ -51,10 +51,11 @@ def _auth(api_key: str | None):  # noqa: ANN202
 
 
 def create_app(run: Run | str | Path, store: RecStore | str | None = None, ann: bool = False,
-               api_key: str | None = None) -> FastAPI:
+               api_key: str | None = None, device: str = "cpu") -> FastAPI:
     """The app for one run. ``store``: a :class:`RecStore` or a database URL; ``api_key``:
-    defaults to the ``DEEPRECS_API_KEY`` environment variable (unset or empty: no key)."""
-    run = run if isinstance(run, Run) else load_run(run)
+    defaults to the ``DEEPRECS_API_KEY`` environment variable (unset or empty: no key);
+    ``device``: where a run given by path is scored live."""
+    run = run if isinstance(run, Run) else load_run(run, device=device)
     store = RecStore(store) if isinstance(store, str) else store
     api_key = api_key if api_key is not None else (os.environ.get("DEEPRECS_API_KEY") or None)
     service = RecService(run, store, ann)
@@ -108,9 +109,11 @@ def create_app(run: Run | str | Path, store: RecStore | str | None = None, ann: 
 
 def app_from_env() -> FastAPI:
     """Factory for ``uvicorn --factory`` (each worker process builds its own app):
-    ``DEEPRECS_SERVE_RUN``, ``DEEPRECS_SERVE_DB`` (optional), ``DEEPRECS_SERVE_ANN`` (``1``)."""
+    ``DEEPRECS_SERVE_RUN``, ``DEEPRECS_SERVE_DB`` (optional), ``DEEPRECS_SERVE_ANN`` (``1``),
+    ``DEEPRECS_SERVE_DEVICE`` (default ``cpu``)."""
     import torch
 
     torch.set_num_threads(int(os.environ.get("DEEPRECS_SERVE_THREADS", "1")))
     db = os.environ.get("DEEPRECS_SERVE_DB") or None
-    return create_app(os.environ["DEEPRECS_SERVE_RUN"], db, os.environ.get("DEEPRECS_SERVE_ANN") == "1")
+    return create_app(os.environ["DEEPRECS_SERVE_RUN"], db, os.environ.get("DEEPRECS_SERVE_ANN") == "1",
+                      device=os.environ.get("DEEPRECS_SERVE_DEVICE", "cpu"))

@@ -13,10 +13,12 @@ from collections import OrderedDict
 from collections.abc import Sequence
 
 import numpy as np
+import torch
 
 from deeprecs.errors import UnknownIdError
-from deeprecs.retrieval import similar_items, topk
+from deeprecs.retrieval import ranked, ranked_indices, similar_items, top_k, topk
 from deeprecs.retrieval.foldin import recommend_liked
+from deeprecs.retrieval.listing import py
 from deeprecs.runs import Run
 from deeprecs.store import RecStore, run_id
 
@@ -33,18 +35,16 @@ class RecService:
         raw = run.item_map.raw.tolist()
         self.item_raw = raw
         self.item_by_text = {str(r): r for r in raw}
-        self.titles = [run.title(r) for r in raw]
-        vectors = run.model.retrieval_vectors()
+        self.titles = run.titles()
+        with torch.no_grad():
+            vectors = run.model.retrieval_vectors()
         self.gram = None
-        if vectors is not None:
-            v = vectors[1].detach().double()
-            self.gram = v.T @ v
-        # exact live path for factor models: numpy on float32 vectors, no batching machinery
+        # exact live path for factor models: one matrix-vector product on the model's device, no batching machinery
         self.user_vectors = self.item_vectors = None
         if vectors is not None:
-            self.user_vectors = np.ascontiguousarray(vectors[0].detach().numpy(), dtype=np.float32)
-            self.item_vectors = np.ascontiguousarray(vectors[1].detach().numpy(), dtype=np.float32)
+            self.user_vectors, self.item_vectors = (v.detach().float().contiguous() for v in vectors)
             self.constant = float(run.model.score_constant())
+            self.gram = self.item_vectors.double().T @ self.item_vectors.double() if self.item_vectors.device.type != "mps" else None
         self.ann = None
         if ann:
             from deeprecs.retrieval.ann import HNSWIndex
@@ -62,9 +62,8 @@ class RecService:
             if body is not None:
                 return body
         items, scores = self._live(u, k)
-        recs = [self._rec(n, i, s) for n, (i, s) in enumerate(zip(items.tolist(), scores.tolist())) if i >= 0]
-        return dumps({"user": self._py(self.run.user_map.raw[u]), "k": k, "source": "ann" if self.ann else "live",
-                      "version": None, "recommendations": recs})
+        return dumps({"user": py(self.run.user_map.raw[u]), "k": k, "source": "ann" if self.ann else "live",
+                      "version": None, "recommendations": ranked_indices(items, scores, self.item_raw, self.titles)})
 
     def _from_store(self, user_id: str, u: int, k: int) -> bytes | None:
         info = self.store.current()
@@ -80,9 +79,8 @@ class RecService:
             return None
         info, rows = hit
         titles = self.store.titles(info.version)
-        recs = [{"rank": n + 1, "item": self.item_by_text.get(i, i), "score": float(np.float32(s)), "title": titles.get(i, "")}
-                for n, (i, s) in enumerate(rows)]
-        body = dumps({"user": self._py(self.run.user_map.raw[u]), "k": k, "source": "store",
+        recs = ranked([self.item_by_text.get(i, i) for i, _ in rows], [s for _, s in rows], [titles.get(i, "") for i, _ in rows])
+        body = dumps({"user": py(self.run.user_map.raw[u]), "k": k, "source": "store",
                       "version": info.version, "recommendations": recs})
         self._cache[(info.version, user_id, k)] = body
         if len(self._cache) > self.cache_size:
@@ -91,38 +89,35 @@ class RecService:
 
     def _live(self, u: int, k: int) -> tuple[np.ndarray, np.ndarray]:
         if self.ann is not None:
-            items, scores = self.ann.search(self.user_vectors[u : u + 1], k, exclude=self.run.seen[u : u + 1])
+            items, scores = self.ann.search(self.user_vectors[u : u + 1].cpu().numpy(), k, exclude=self.run.seen[u : u + 1])
         elif self.item_vectors is not None:
             return self._live_exact(u, k)
         else:
             items, scores = topk(self.run.model, np.array([u]), k, exclude=self.run.seen)
         return items[0], scores[0]
 
+    @torch.no_grad()
     def _live_exact(self, u: int, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """One user's exact top-``k`` unseen: a matrix-vector product and a partial sort."""
-        scores = self.item_vectors @ self.user_vectors[u] + np.float32(self.constant)
+        """One user's exact top-``k`` unseen: a matrix-vector product and a top-k."""
+        scores = self.item_vectors @ self.user_vectors[u] + self.constant
         seen = self.run.seen
-        scores[seen.indices[seen.indptr[u] : seen.indptr[u + 1]]] = -np.inf
-        k = min(k, len(scores))
-        top = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
-        top = top[np.argsort(-scores[top], kind="stable")]
-        top_scores = scores[top]
-        return np.where(np.isneginf(top_scores), -1, top), top_scores
+        scores[torch.from_numpy(seen.indices[seen.indptr[u] : seen.indptr[u + 1]].astype(np.int64)).to(scores.device)] = -torch.inf
+        items, top = top_k(scores[None], k)
+        return items[0].cpu().numpy(), top[0].cpu().numpy()
 
     # ------------------------------------------------------------------ items
     def similar(self, item_id: str, k: int) -> dict:
         i = self.run.item_map.index(item_id)
         found, sims = similar_items(self.run.model, np.array([i]), k)
         return {"item": self.item_raw[i], "title": self.titles[i], "k": k,
-                "similar": [{"rank": n + 1, "item": self.item_raw[j], "similarity": float(s), "title": self.titles[j]}
-                            for n, (j, s) in enumerate(zip(found[0].tolist(), sims[0].tolist()))]}
+                "similar": ranked_indices(found[0], sims[0], self.item_raw, self.titles, key="similarity")}
 
     def liked(self, liked: Sequence, k: int) -> dict:
         """Fold-in recommendations for an anonymous user who likes ``liked`` (raw item ids)."""
         idx = [self.run.item_map.index(x) for x in liked]
         items, scores = recommend_liked(self.run.model, [sorted(set(idx))], k, gram=self.gram)
-        recs = [self._rec(n, i, s) for n, (i, s) in enumerate(zip(items[0].tolist(), scores[0].tolist())) if i >= 0]
-        return {"liked": [self.item_raw[i] for i in idx], "k": k, "source": "fold-in", "recommendations": recs}
+        return {"liked": [self.item_raw[i] for i in idx], "k": k, "source": "fold-in",
+                "recommendations": ranked_indices(items[0], scores[0], self.item_raw, self.titles)}
 
     # ------------------------------------------------------------------ model
     def info(self) -> dict:
@@ -133,14 +128,6 @@ class RecService:
                 "run": str(self.run.path), "run_id": self.run_id, "n_users": len(self.run.user_map),
                 "n_items": len(self.run.item_map), "metrics": self.run.metrics, "ann": self.ann is not None,
                 "export_version": current.version if matching else None, "export_k": current.k if matching else None}
-
-    # ------------------------------------------------------------------ helpers
-    def _rec(self, n: int, i: int, s: float) -> dict:
-        return {"rank": n + 1, "item": self.item_raw[i], "score": float(np.float32(s)), "title": self.titles[i]}
-
-    @staticmethod
-    def _py(value):  # noqa: ANN001, ANN205
-        return value.item() if hasattr(value, "item") else value
 
 
 __all__ = ["RecService", "UnknownIdError", "dumps"]

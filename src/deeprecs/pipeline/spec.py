@@ -1,0 +1,48 @@
+"""What ``deeprecs train`` is asked to do, as one typed object (saved with the run)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+#: the options that decide the split, besides the data: a pre-trained run must share them
+SPLIT_OPTIONS = {"split": "--split", "seed": "--seed", "positive": "--positive", "threshold": "--threshold", "rating_map": "--rating-map"}
+
+
+@dataclass
+class TrainSpec:
+    """Everything ``deeprecs train`` was asked to do.
+
+    ``model_options`` / ``train_options``: the user's own values of the model's config fields and
+    of :class:`~deeprecs.training.TrainConfig`'s (typed by the CLI from those configs); defaults
+    fill the rest (:mod:`deeprecs.pipeline.options`)."""
+
+    model: str
+    data: str
+    split: str = "random:0.2"
+    seed: int = 0
+    task: str | None = None
+    loss: str | None = None
+    positive: float | None = None
+    threshold: float | None = None
+    rating_map: str | None = None
+    from_path: str | None = None
+    valid_fraction: float = 0.05
+    pretrain: list[str] = field(default_factory=list)
+    model_options: dict = field(default_factory=dict)
+    train_options: dict = field(default_factory=dict)
+    #: refit on train + validation once the validation part has chosen the settings and the number
+    #: of epochs; None: where the validation part is a protocol's hold-out of one item per user
+    #: (leave-one-out, NCF files), see :func:`deeprecs.pipeline.refit.refits_by_default`
+    refit: bool | None = None
+    #: with ``positive``: keep the train ratings below it as known dislikes, ranked last for
+    #: their user in evaluation and never recommended (False: drop them, as before)
+    dislikes: bool = True
+    #: where to train and evaluate: auto (CUDA when available), cpu, cuda, cuda:N, mps
+    device: str = "auto"
+
+    def given(self, option: str) -> bool:
+        """Whether the user set ``option`` (a model or training option) themselves."""
+        return option in self.model_options or option in self.train_options
+
+
+__all__ = ["SPLIT_OPTIONS", "TrainSpec"]

@@ -1,0 +1,107 @@
+"""``train()``: from a :class:`~deeprecs.pipeline.spec.TrainSpec` to a trained, evaluated, saved run.
+
+load -> task -> split -> runs to start from -> build (data fitted, warm start) -> choices on
+validation -> fit -> forget cold ids -> refit -> evaluate -> run directory. Each step lives in its
+own module of this package; the model owns what is special about it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from deeprecs.data.dataset import Dataset
+from deeprecs.devices import resolve_device
+from deeprecs.errors import ConfigError
+from deeprecs.models import get_model_class
+from deeprecs.pipeline.context import Context, forget_cold
+from deeprecs.pipeline.data import check_recency, evaluation_train, has_validation, load_data, prepare_split, resolve_task
+from deeprecs.pipeline.pretrain import load_runs, same_split_as_runs
+from deeprecs.pipeline.refit import refit, refits_by_default
+from deeprecs.pipeline.scoring import evaluate
+from deeprecs.pipeline.selection import choose_on_validation
+from deeprecs.pipeline.spec import TrainSpec
+from deeprecs.training import seed_everything
+
+log = logging.getLogger("deeprecs")
+
+
+def setup(ctx: Context):  # noqa: ANN201 - Recommender
+    """The run's model before training: built on the device with its data fitted (closed-form
+    models such as EASE and ALS fit here), started from the ``--pretrain`` runs, its validation
+    grid chosen."""
+    model = ctx.build(ctx.spec.model)
+    if ctx.runs():
+        model.warm_start(ctx.runs(), ctx)
+    return choose_on_validation(model, ctx)
+
+
+def train(spec: TrainSpec, out: str | Path | None = None, progress: bool = True, dataset: Dataset | None = None):
+    """Run the whole pipeline; returns ``(model, metrics, history, split, dataset)`` and writes
+    the run directory when ``out`` is given. ``dataset``: use this one instead of loading
+    ``spec.data``."""
+    device = resolve_device(spec.device)
+    model_cls = get_model_class(spec.model)
+    same_split_as_runs(spec)
+    ds = dataset if dataset is not None else load_data(spec)
+    task = resolve_task(spec, ds, model_cls.tasks)
+    split = prepare_split(spec, ds, task)
+    check_recency(spec.train_options.get("recency", 0), split, spec.data)
+    runs = load_runs(spec.pretrain, split.train, device) if spec.pretrain else []
+    ctx = Context(spec, ds, split, task, device, progress, pretrained=runs)
+    cfg = ctx.resolve().train
+    seed_everything(spec.seed)  # the seed decides the initial weights too
+    if cfg.threads:  # closed-form fitting (EASE, ALS) happens before the loop sets it
+        torch.set_num_threads(cfg.threads)
+    refitting = refits_by_default(split) if spec.refit is None else bool(spec.refit)
+    if refitting and not has_validation(split):
+        raise ConfigError("--refit needs a validation part to choose the settings first (--valid-fraction > 0)")
+
+    t0 = time.perf_counter()
+    model = setup(ctx)
+    setup_seconds = time.perf_counter() - t0
+    history = model.fit(ctx)
+    forget_cold(model, split.train, task)
+    before_refit, refit_seconds = None, 0.0
+    if refitting:
+        before_refit = model
+        model, refit_seconds, full = refit(model, history, ctx)
+        log.info("%s: refitted on train + validation (%d epochs, %.1f s)", model.name, max(history.best_epoch, 0), refit_seconds)
+        forget_cold(model, full.split.train, task)
+
+    eval_train = evaluation_train(split)
+    metrics = evaluate(model, task, eval_train, split.test, split.test_negatives, ds.rating_values, split.dislikes)
+    metrics["fit_seconds"] = history.fit_seconds + setup_seconds + refit_seconds
+    metrics["refit"] = refitting
+    if refitting:
+        metrics["refit_seconds"] = refit_seconds
+    metrics["epochs"] = len(history.epochs)
+    metrics["n_parameters"] = model.n_parameters()
+    for key, value in split.notes.items():
+        if isinstance(value, (int, float)):
+            metrics[f"split_{key}"] = value
+    hist = {**asdict(history)}
+    if out is not None:
+        from deeprecs.plots import plot_history
+        from deeprecs.runs import save_run
+
+        resolved = ctx.resolve()
+        config = {"model": model.name, "preset": spec.model, "task": task, "loss": resolved.loss, "data": spec.data,
+                  "dataset": ds.name, "source": ds.source, "split": spec.split, "seed": spec.seed,
+                  "positive": spec.positive, "threshold": spec.threshold, "rating_map": spec.rating_map,
+                  "rating_values": None if ds.rating_values is None else np.asarray(ds.rating_values).tolist(),
+                  "train": resolved.train.model_dump(), "split_notes": split.notes, "pretrain": spec.pretrain, "refit": refitting,
+                  "dislikes": split.dislikes is not None, "device": str(device)}
+        save_run(out, model, config, eval_train, test=split.test, test_negatives=split.test_negatives, before_refit=before_refit,
+                 valid=None if split.notes.get("valid_carved") else split.valid, dislikes=split.dislikes,
+                 items=ds.items, metrics=metrics, history=hist,
+                 figures={"loss.png": lambda path: plot_history(hist, path, title=f"{spec.model} on {ds.name}")})
+    return model, metrics, history, split, ds
+
+
+__all__ = ["setup", "train"]
