@@ -72,8 +72,9 @@ class PairSet:
         users = np.asarray(users, dtype=np.int64)
         if len(users) == 0:
             return np.zeros(0, dtype=np.int64)
-        size = max(int(users.max()) + 1, int(self.keys[-1] // self.n_items) + 1 if len(self.keys) else 0)
-        return np.bincount(self.keys // self.n_items, minlength=size)[users]
+        owners = decode(self.keys, self.n_items)[0]
+        size = max(int(users.max()) + 1, int(owners[-1]) + 1 if len(owners) else 0)
+        return np.bincount(owners, minlength=size)[users]
 
     def unseen_counts(self, users: np.ndarray) -> np.ndarray:
         """How many items each of ``users`` is not paired with."""
@@ -86,7 +87,7 @@ class PairSet:
     def row_starts(self, n_users: int) -> np.ndarray:
         """``(n_users + 1,)`` offsets of each user's run of keys (CSR ``indptr``)."""
         indptr = np.zeros(n_users + 1, dtype=np.int64)
-        indptr[1:] = np.cumsum(np.bincount(self.keys // self.n_items, minlength=n_users))
+        indptr[1:] = np.cumsum(np.bincount(decode(self.keys, self.n_items)[0], minlength=n_users))
         return indptr
 
 

@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from deeprecs.errors import ConfigError
-from deeprecs.pairs import PairSet, encode
+from deeprecs.pairs import PairSet, decode, encode
 
 SAMPLERS = ("uniform", "uniform-excl", "popularity", "hard")
 
@@ -90,7 +90,7 @@ class NegativeSampler:
             if self.exact and self.exclude:
                 # each positive p_k (k-th of its user, items ascending) has p_k - k non-positives below it
                 indptr = self.pairs.row_starts(self.n_users)
-                users, items = self.pairs.keys // self.n_items, self.pairs.keys % self.n_items
+                users, items = decode(self.pairs.keys, self.n_items)
                 rank = np.arange(len(items)) - indptr[users]
                 t["below"] = torch.from_numpy(encode(users, items - rank, self.n_items)).to(dev)
                 t["indptr"] = torch.from_numpy(indptr).to(dev)
@@ -152,9 +152,9 @@ class NegativeSampler:
         return r + (below - start.unsqueeze(1))
 
     def _unseen_items(self, user: int) -> np.ndarray:
-        lo, hi = np.searchsorted(self.pairs.keys, [user * self.n_items, (user + 1) * self.n_items])
+        lo, hi = np.searchsorted(self.pairs.keys, encode([user, user + 1], [0, 0], self.n_items))
         allowed = np.ones(self.n_items, dtype=bool)
-        allowed[self.pairs.keys[lo:hi] - user * self.n_items] = False
+        allowed[decode(self.pairs.keys[lo:hi], self.n_items)[1]] = False
         return np.flatnonzero(allowed)
 
     # ------------------------------------------------------------------ protocol draws (numpy, seeded)

@@ -15,6 +15,7 @@ import torch
 
 from deeprecs.batch import Batch
 from deeprecs.data.interactions import Interactions
+from deeprecs.devices import float64_ok
 from deeprecs.evaluation.dislikes import dislikes_last, dislikes_last_pairs
 from deeprecs.evaluation.protocols import evaluate_ranking, evaluate_ratings, evaluate_sampled
 from deeprecs.evaluation.sampled import hit_ndcg, sampled_rank
@@ -32,7 +33,8 @@ def score_fn(model: Recommender, dislikes: Interactions | None = None):  # noqa:
     """``users (B,) -> (B, n_items)`` scores of every item, on the model's device; known
     ``dislikes`` below every other item of their user."""
     def score(users: torch.Tensor, *_args) -> torch.Tensor:
-        return model.score_all(Batch(users.to(model.device)))
+        scores = model.score_all(Batch(users.to(model.device)))
+        return scores if float64_ok(scores.device) else scores.cpu()  # the metrics add up in float64
     return dislikes_last(score, None if dislikes is None else dislikes.tocsr())
 
 
