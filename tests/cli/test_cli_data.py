@@ -53,3 +53,46 @@ def test_ncf_variant_with_a_bad_line_names_it(tmp_path, cli):
     cli.error("train", "popularity", "--data", f"ncf:{prefix}", "--out", tmp_path / "run",
               contains=("v.train.rating:5: expected 3 whitespace-separated fields, found 2",))
     assert not (tmp_path / "run").exists()
+
+
+def write_latest_small(folder: Path, n_users: int = 20, n_items: int = 30, seed: int = 0) -> Path:
+    """A tiny folder in the ml-latest-small layout: ``ratings.csv`` and ``movies.csv``."""
+    rng = np.random.default_rng(seed)
+    rows = [f"{u},{i},{rng.integers(1, 11) / 2:g},{964980000 + 10 * u + k}"
+            for u in range(1, n_users + 1) for k, i in enumerate(sorted(rng.choice(np.arange(1, n_items + 1), 8, replace=False)))]
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "ratings.csv").write_text("userId,movieId,rating,timestamp\n" + "\n".join(rows) + "\n")
+    (folder / "movies.csv").write_text("movieId,title,genres\n" + "".join(
+        f'{i},"Film {i}, The (199{i % 10})",Drama|Comedy\n' for i in range(1, n_items + 1)))
+    return folder
+
+
+def test_fetch_from_folder_imports_and_train_by_name_stays_offline(tmp_path, cli, monkeypatch):
+    from deeprecs.data import download
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("DEEPRECS_HOME", str(home))
+    mine = write_latest_small(tmp_path / "ml-latest-small")
+    out = cli.ok("fetch", "ml-latest-small", "--from", mine).stdout.strip()
+    assert Path(out) == home / "ml-latest-small" and (home / "ml-latest-small" / "movies.csv").is_file()
+    for name in ("ratings.csv", "movies.csv"):
+        (mine / name).unlink()  # the cache copy is what is used from now on
+
+    def offline(url, timeout=30.0):
+        raise AssertionError(f"tried to download {url}")
+
+    monkeypatch.setattr(download, "_open_url", offline)
+    cli.ok("-q", "train", "biased-mf", "--data", "ml-latest-small", "--out", tmp_path / "run", "--epochs", "2", *cli.fast)
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["source"] == f"local:{mine.resolve()}" and config["rating_values"][0] == 0.5
+    recs = cli.ok("recommend", tmp_path / "run", "--user", "1", "-k", "3").stdout
+    assert "Film " in recs  # titles came along from movies.csv
+
+
+def test_fetch_from_folder_lacking_the_item_list_says_so(tmp_path, cli, monkeypatch):
+    monkeypatch.setenv("DEEPRECS_HOME", str(tmp_path / "home"))
+    mine = write_latest_small(tmp_path / "mine")
+    (mine / "movies.csv").unlink()
+    cli.error("fetch", "ml-latest-small", "--from", mine,
+              contains=("mine: lacks movies.csv (ml-latest-small needs ratings.csv and movies.csv)",))
+    assert not (tmp_path / "home" / "ml-latest-small").exists()
