@@ -5,10 +5,11 @@ Planted data: users ``u0..u39`` like items 100..119 (block A), users ``u40..u79`
 likes. A model that learns anything ranks a user's unseen block items first.
 
 PostgreSQL: tests marked ``postgres`` use ``$DEEPRECS_TEST_PG_URL``; when it is unset they are
-skipped, unless ``$CI`` is set: then ``scripts/postgres.sh start`` starts a server (stopped at
-the end) and they run; `make test` sets ``$DEEPRECS_TEST_PG_START`` to try the same and skips
-them only where the script cannot start a server (no root to install PostgreSQL, say). A skip is
-never silent: the run ends with ``PostgreSQL tests SKIPPED (N): <reason>`` in bold red.
+skipped, unless ``$CI`` is set: then ``scripts/postgres.sh start`` starts a server (at the end
+stopped and its data folder deleted, unless it was running before) and they run; `make test`
+sets ``$DEEPRECS_TEST_PG_START`` to try the same and skips them only where the script cannot
+start a server (no root to install PostgreSQL, say). A skip is never silent: the run ends with
+``PostgreSQL tests SKIPPED (N): <reason>`` in bold red.
 """
 
 from __future__ import annotations
@@ -51,13 +52,15 @@ def pg_server() -> str:
     if not (required or os.environ.get("DEEPRECS_TEST_PG_START")):
         pytest.skip("DEEPRECS_TEST_PG_URL is unset (export it from `scripts/postgres.sh start`, or run `make test`, which starts a server)")
     script = ROOT / "scripts" / "postgres.sh"
+    already = subprocess.run([str(script), "status"], capture_output=True).returncode == 0
     started = subprocess.run([str(script), "start"], check=required, capture_output=True, text=True)
     if started.returncode != 0:
         why = (started.stderr.strip().splitlines() or [f"exit status {started.returncode}"])[-1]
         pytest.skip(f"PostgreSQL could not be started here (scripts/postgres.sh start: {why})")
     url = started.stdout.strip().splitlines()[-1]
     yield url
-    subprocess.run([str(script), "stop"], check=False, capture_output=True)
+    if not already:  # ours: stop it and delete its data folder (outside the checkout, in /tmp)
+        subprocess.run([str(script), "clean"], check=False, capture_output=True)
 
 
 _PG_SKIPPED: list[str] = []
