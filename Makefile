@@ -14,13 +14,15 @@ $(STAMP): pyproject.toml constraints.txt
 
 venv: $(STAMP)
 
-# The main job on the embedded defaults: MovieLens 100K -> biased MF -> metrics -> recommendations.
+# The main job on the embedded defaults: MovieLens 100K -> biased MF -> rating metrics; then
+# EASE on the same split, positives >= 4 -> top-K metrics -> recommendations (README: why two models).
 demo: $(STAMP)
 	$(DR) fetch ml-100k
 	$(DR) train biased-mf --data ml-100k --split random:0.2 --seed 0 --out runs/demo
 	$(DR) evaluate runs/demo
-	$(DR) recommend runs/demo --user 1 --user 196 --user 405 -k 5
-	$(DR) similar runs/demo --item 50 -k 5
+	$(DR) train ease --data ml-100k --split random:0.2 --seed 0 --positive 4 --out runs/demo-topk
+	$(DR) recommend runs/demo-topk --user 1 --user 196 --user 405 -k 5
+	$(DR) similar runs/demo-topk --item 50 -k 5
 
 test: $(STAMP)
 	DEEPRECS_TEST_PG_START=1 $(PY) -m pytest -q tests

@@ -116,7 +116,7 @@ def run_model(row: str, model: str, extras: dict, data: str, split: str, threads
                threads=threads, epochs=len(history.epochs), best_epoch=history.best_epoch,
                valid_ndcg10=history.best_valid, time_to_als_hr=to_target, refit=metrics.get("refit"),
                test_hr_per_epoch=[round(e["test_hr@10"], 4) for e in epochs],
-               quirks={k: v for k, v in metrics.items() if k.startswith("quirk_") or k.startswith("split_")})
+               quirks={k: v for k, v in metrics.items() if (k.startswith("quirk_") or k.startswith("split_")) and "_file_" not in k})
     return out
 
 

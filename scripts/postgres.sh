@@ -8,12 +8,15 @@
 #   scripts/postgres.sh status   exit 0 and print the URL when running
 #   scripts/postgres.sh clean    stop and delete the data folder
 #
-# Folder: $DEEPRECS_PG_DIR (default: <repo>/.pgdata, git-ignored). Port: $DEEPRECS_PG_PORT or free.
+# Folder: $DEEPRECS_PG_DIR, default /tmp/deeprecs-pg-<uid>-<checksum of this checkout's path>:
+# outside the checkout, because as root the server runs as the "postgres" user, who cannot enter a
+# checkout inside a private folder (mode 0700, as `mktemp -d` makes); one folder (and server) per
+# checkout, so that two checkouts' test runs never stop each other's. Port: $DEEPRECS_PG_PORT or free.
 # Use it:  export DEEPRECS_TEST_PG_URL=$(scripts/postgres.sh start)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-DIR=${DEEPRECS_PG_DIR:-$ROOT/.pgdata}
+DIR=${DEEPRECS_PG_DIR:-/tmp/deeprecs-pg-$(id -u)-$(printf '%s' "$ROOT" | cksum | cut -d' ' -f1)}
 DATA=$DIR/data
 USER_NAME=deeprecs
 DB_NAME=deeprecs
@@ -37,9 +40,10 @@ install() {
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq postgresql >&2
 }
 
-# initdb/postgres refuse to run as root: run them as the "postgres" system user then.
+# initdb/postgres refuse to run as root: run them as the "postgres" system user then (from /,
+# since it may not be able to enter the current folder; every path here is absolute).
 as_owner() {
-    if [[ $EUID -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi
+    if [[ $EUID -eq 0 ]]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi
 }
 
 free_port() {
@@ -50,10 +54,30 @@ free_port() {
 
 running() { [[ -f $DATA/postmaster.pid ]] && as_owner "$BIN/pg_ctl" -D "$DATA" status >/dev/null 2>&1; }
 
+# The folder, created if missing: a real folder (not a link) of ours (as root: of "postgres", made
+# here), which the server's user can enter; a one-line reason and exit 1 otherwise.
+prepare_dir() {
+    local owner
+    owner=$([[ $EUID -eq 0 ]] && echo postgres || id -un)
+    if [[ -L $DIR ]] || { [[ -e $DIR ]] && [[ ! -d $DIR ]]; }; then
+        log "$DIR is not a folder (a link or a file); remove it or set DEEPRECS_PG_DIR"; exit 1
+    fi
+    if [[ ! -d $DIR ]]; then
+        mkdir -p -m 0700 "$DIR"
+        if [[ $EUID -eq 0 ]]; then chown postgres: "$DIR"; fi
+    fi
+    if [[ $(stat -c %U "$DIR") != "$owner" ]]; then
+        log "$DIR belongs to $(stat -c %U "$DIR"), not $owner; remove it or set DEEPRECS_PG_DIR"; exit 1
+    fi
+    if ! as_owner test -x "$DIR" -a -w "$DIR"; then
+        log "the server's user ($owner) cannot enter $DIR (a folder above it is private, mode 0700?); set DEEPRECS_PG_DIR to a folder it can reach"
+        exit 1
+    fi
+}
+
 start() {
     if running && [[ -f $DIR/url ]]; then cat "$DIR/url"; return; fi
-    mkdir -p "$DIR"
-    [[ $EUID -eq 0 ]] && chown postgres: "$DIR"
+    prepare_dir
     if [[ ! -f $DATA/PG_VERSION ]]; then
         log "initialising a cluster in $DATA"
         as_owner "$BIN/initdb" -D "$DATA" -U "$USER_NAME" --auth=trust -E UTF8 --no-sync >/dev/null

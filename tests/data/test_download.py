@@ -15,6 +15,7 @@ from deeprecs.data.registry import DatasetInfo
 from deeprecs.errors import ConfigError, DownloadError
 
 U_DATA = b"1\t10\t5\t100\n2\t10\t3\t200\n"
+U_ITEM = "10|Toy Story (1995)|01-Jan-1995||http://x|" + "|".join(["0"] * 19) + "\n"
 
 
 def _zip_bytes(folder="ml-fake", udata=U_DATA) -> bytes:
@@ -22,6 +23,7 @@ def _zip_bytes(folder="ml-fake", udata=U_DATA) -> bytes:
     with zipfile.ZipFile(buf, "w") as zf:
         zf.writestr(f"{folder}/u.data", udata)
         zf.writestr(f"{folder}/u.user", "1|24|M|x|1\n2|30|F|y|2\n")
+        zf.writestr(f"{folder}/u.item", U_ITEM)
     return buf.getvalue()
 
 
@@ -79,10 +81,6 @@ def test_from_zip_and_from_folder(fake, tmp_path):
     folder = fetch("ml-fake", from_path=archive)
     assert (folder / "u.data").read_bytes() == U_DATA
     assert download.read_source(folder) == f"local:{archive}"
-    extracted = tmp_path / "mine"
-    extracted.mkdir()
-    (extracted / "u.data").write_bytes(U_DATA)
-    assert fetch("ml-fake", from_path=extracted) == extracted
     with pytest.raises(DownloadError, match="no u.data in this folder"):
         fetch("ml-fake", from_path=tmp_path / "src")
     with pytest.raises(DownloadError, match="no such file"):
@@ -149,3 +147,39 @@ def test_load_dataset_from_a_movielens_folder(ml100k_dir, tmp_path):
         load_dataset(tmp_path)
     with pytest.raises(ConfigError, match="ncf:PREFIX"):
         load_dataset(tmp_path / "no-such-thing")
+
+
+def test_from_folder_imports_into_the_cache_and_later_loads_stay_offline(fake, tmp_path, monkeypatch):
+    extracted = tmp_path / "mine" / "ml-fake"  # the folder above the release folder is accepted too
+    extracted.mkdir(parents=True)
+    (extracted / "u.data").write_bytes(U_DATA)
+    (extracted / "u.item").write_text(U_ITEM)
+    (extracted / "README").write_text("notes")
+    folder = fetch("ml-fake", from_path=tmp_path / "mine")
+    assert folder == download.cache_dir() / "ml-fake" and folder != extracted
+    assert sorted(p.name for p in folder.iterdir()) == [".source", "README", "u.data", "u.item"]
+    assert download.read_source(folder) == f"local:{extracted.resolve()}" and _cache_entries() == ["ml-fake"]
+
+    def offline(url, timeout=30.0):
+        raise AssertionError(f"tried to download {url}")
+
+    monkeypatch.setattr(download, "_open_url", offline)
+    (extracted / "u.data").unlink()  # the cache copy is what is used from now on
+    ds = load_dataset("ml-fake")
+    assert len(ds.interactions) == 2 and ds.source.startswith("local:") and ds.title(10) == "Toy Story (1995)"
+
+
+def test_from_folder_lacking_files_or_with_a_bad_member_leaves_the_cache_alone(fake, tmp_path, monkeypatch):
+    info, archive = fake
+    folder = fetch("ml-fake", from_path=archive)  # a good copy already cached
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "u.data").write_bytes(b"1\t1\t1\t1\n")
+    with pytest.raises(DownloadError, match=r"mine: lacks u\.item \(ml-fake needs u\.data and u\.item\); pass the folder"):
+        fetch("ml-fake", from_path=mine)
+    (mine / "u.item").write_text(U_ITEM)
+    checked = DatasetInfo(**{**info.__dict__, "member_sha256": {"u.data": hashlib.sha256(U_DATA).hexdigest()}})
+    monkeypatch.setitem(registry.REGISTRY, "ml-fake", checked)
+    with pytest.raises(DownloadError, match=r"ml-fake: u\.data sha256 mismatch in .*mine \(got .*; pass the folder extracted from ml-fake\.zip"):
+        fetch("ml-fake", from_path=mine)
+    assert _cache_entries() == ["ml-fake"] and (folder / "u.data").read_bytes() == U_DATA  # nothing lost

@@ -33,8 +33,12 @@ def test_reads_files_and_counts_quirks(prefix):
     assert s.test.user_map.raw.tolist() == [0, 1, 2]
     assert s.test.items.tolist() == [3, 2, 5]
     assert s.test_negatives.dtype == np.int64 and s.test_negatives.tolist() == [[4, 3], [1, 6], [4, 3]]
-    assert s.notes == {"negatives_equal_to_test_item": 1, "negatives_in_train": 1, "test_items_not_in_train": 1}
-    assert s.train.ratings is None and s.test.ratings is None  # 2-column train: implicit
+    quirks = {k: v for k, v in s.notes.items() if "_file_" not in k and k != "format"}
+    assert quirks == {"negatives_equal_to_test_item": 1, "negatives_in_train": 1, "test_items_not_in_train": 1}
+    assert {k: v for k, v in s.notes.items() if k.startswith("test_file_")} == {
+        "test_file_columns": 4, "test_file_rows": 3, "test_file_header": 0, "test_file_crlf": 0, "test_file_counts": 0}
+    assert s.notes["train_file_columns"] == 2 and "train_file_counts" not in s.notes
+    assert s.train.ratings is None and s.test.ratings is None  # 2-column train: implicit; the test's ratings are not used
 
 
 def test_four_column_train_keeps_ratings(prefix, write):

@@ -5,9 +5,11 @@ Planted data: users ``u0..u39`` like items 100..119 (block A), users ``u40..u79`
 likes. A model that learns anything ranks a user's unseen block items first.
 
 PostgreSQL: tests marked ``postgres`` use ``$DEEPRECS_TEST_PG_URL``; when it is unset they are
-skipped, unless ``$CI`` is set: then ``scripts/postgres.sh start`` starts a server (stopped at
-the end) and they run; `make test` sets ``$DEEPRECS_TEST_PG_START`` to try the same and skips
-them only where the script cannot start a server (no root to install PostgreSQL, say).
+skipped, unless ``$CI`` is set: then ``scripts/postgres.sh start`` starts a server (at the end
+stopped and its data folder deleted, unless it was running before) and they run; `make test`
+sets ``$DEEPRECS_TEST_PG_START`` to try the same and skips them only where the script cannot
+start a server (no root to install PostgreSQL, say). A skip is never silent: the run ends with
+``PostgreSQL tests SKIPPED (N): <reason>`` in bold red.
 """
 
 from __future__ import annotations
@@ -48,14 +50,34 @@ def pg_server() -> str:
         return
     required = bool(os.environ.get("CI"))
     if not (required or os.environ.get("DEEPRECS_TEST_PG_START")):
-        pytest.skip("PostgreSQL tests: set DEEPRECS_TEST_PG_URL (export it from `scripts/postgres.sh start`)")
+        pytest.skip("DEEPRECS_TEST_PG_URL is unset (export it from `scripts/postgres.sh start`, or run `make test`, which starts a server)")
     script = ROOT / "scripts" / "postgres.sh"
+    already = subprocess.run([str(script), "status"], capture_output=True).returncode == 0
     started = subprocess.run([str(script), "start"], check=required, capture_output=True, text=True)
     if started.returncode != 0:
-        pytest.skip(f"PostgreSQL could not be started here: {started.stderr.strip().splitlines()[-1:]}")
+        why = (started.stderr.strip().splitlines() or [f"exit status {started.returncode}"])[-1]
+        pytest.skip(f"PostgreSQL could not be started here (scripts/postgres.sh start: {why})")
     url = started.stdout.strip().splitlines()[-1]
     yield url
-    subprocess.run([str(script), "stop"], check=False, capture_output=True)
+    if not already:  # ours: stop it and delete its data folder (outside the checkout, in /tmp)
+        subprocess.run([str(script), "clean"], check=False, capture_output=True)
+
+
+_PG_SKIPPED: list[str] = []
+
+
+def pytest_runtest_logreport(report) -> None:  # noqa: ANN001 - pytest's TestReport
+    """Collect the reasons of skipped ``postgres`` tests."""
+    if report.skipped and "postgres" in report.keywords:
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        _PG_SKIPPED.append(reason.removeprefix("Skipped: "))
+
+
+def pytest_terminal_summary(terminalreporter) -> None:  # noqa: ANN001 - pytest's TerminalReporter
+    """One loud line when any PostgreSQL test was skipped, so that no skip goes unnoticed."""
+    if _PG_SKIPPED:
+        reasons = "; ".join(dict.fromkeys(_PG_SKIPPED))
+        terminalreporter.write_line(f"PostgreSQL tests SKIPPED ({len(_PG_SKIPPED)}): {reasons}", red=True, bold=True)
 
 
 @pytest.fixture

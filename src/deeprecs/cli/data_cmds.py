@@ -18,9 +18,11 @@ def datasets() -> None:
 
 @click.command()
 @click.argument("name")
-@click.option("--from", "from_path", type=click.Path(exists=True), help="A local archive (.zip) or extracted folder.")
+@click.option("--from", "from_path", type=click.Path(exists=True),
+              help="A local archive (.zip) or extracted folder, imported (copied, checked) into the cache.")
 def fetch(name: str, from_path: str | None) -> None:
-    """Download a dataset (checksummed) into the cache, or import it from --from PATH."""
+    """Download a dataset (checksummed) into the cache, or import it from --from PATH; prints
+    the cached folder. Later loads by NAME (train --data NAME) read the cache, offline."""
     from deeprecs.data import fetch as fetch_dataset
 
     folder = fetch_dataset(name, from_path=from_path)

@@ -2,8 +2,10 @@
 
 Layout: ``$DEEPRECS_HOME/<name>/`` holds the extracted files (plus ``.source``, one line saying
 where they came from).  Nothing half-done ever sits under a final name: downloads go to a
-temporary file in the cache folder and archives are extracted into a temporary folder; both
-are renamed into place only after every check passed, and removed on any failure.
+temporary file in the cache folder, and archives are extracted (extracted folders given with
+``--from`` copied) into a temporary folder; both are renamed into place only after every check
+passed, and removed on any failure.  Once a dataset is in the cache, loading it by name never
+touches the network.
 """
 
 from __future__ import annotations
@@ -40,7 +42,8 @@ def fetch(name: str, from_path: str | Path | None = None) -> Path:
     """The folder holding dataset ``name``'s extracted files, downloading it if needed.
 
     ``from_path``: a local ``.zip`` (checksummed like a download, then extracted into the
-    cache) or an already extracted folder (used in place; its ratings file must exist).
+    cache) or an already extracted folder (its files copied into the cache, checked like an
+    archive's members), so that later loads by name find the cache and work offline.
     ml-100k falls back to the copy inside the ``recbole==1.2.1`` wheel when GroupLens is
     unreachable (see :mod:`deeprecs.data.recbole_fallback`).
     """
@@ -132,11 +135,7 @@ def _check_digest(what: str, got256: str, got5: str, sha256: str | None, md5: st
 
 def _from_local(info: DatasetInfo, path: Path) -> Path:
     if path.is_dir():
-        for candidate in (path, path / info.folder):
-            if (candidate / info.ratings_file).is_file():
-                log.info("%s: using the extracted files in %s", info.name, candidate)
-                return candidate
-        raise DownloadError(f"{path}: no {info.ratings_file} in this folder; pass the folder extracted from {info.name}.zip")
+        return import_folder(info, _release_folder(info, path))
     if not path.is_file():
         raise DownloadError(f"{path}: no such file or folder (--from expects {info.name}.zip or its extracted folder)")
     if not zipfile.is_zipfile(path):
@@ -145,20 +144,56 @@ def _from_local(info: DatasetInfo, path: Path) -> Path:
     return extract(path, info, cache_dir() / info.name, source=f"local:{path}")
 
 
+def _release_folder(info: DatasetInfo, path: Path) -> Path:
+    """``path`` or its ``info.folder`` subfolder, whichever holds the ratings file."""
+    for candidate in (path, path / info.folder):
+        if (candidate / info.ratings_file).is_file():
+            return candidate
+    raise DownloadError(f"{path}: no {info.ratings_file} in this folder; pass the folder extracted from {info.name}.zip")
+
+
+def import_folder(info: DatasetInfo, folder: Path) -> Path:
+    """Copy the files of an extracted release (``folder``, top level) into the cache, checked
+    like an archive's members, then rename them into place; the cached copy is returned."""
+    folder = folder.resolve()
+    _require(info, folder, f"{folder}: lacks", f"pass the folder extracted from {info.name}.zip")
+    target = cache_dir() / info.name
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{info.name}-", suffix=".import"))
+    try:
+        files = [p for p in sorted(folder.iterdir()) if p.is_file() and not p.name.startswith(".")]
+        for path in files:
+            shutil.copyfile(path, tmp / path.name)
+        verify_members(tmp, info, where=str(folder), fix=f"pass the folder extracted from {info.name}.zip")
+        install(tmp, target, f"local:{folder}")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    log.info("%s: imported %d files from %s into the cache (%s); loading %s by name now works offline",
+             info.name, len(files), folder, target, info.name)
+    return target
+
+
+def _require(info: DatasetInfo, folder: Path, what: str, fix: str) -> None:
+    missing = [f for f in info.required_files if not (folder / f).is_file()]
+    if missing:
+        raise DownloadError(f"{what} {', '.join(missing)} ({info.name} needs {' and '.join(info.required_files)}); {fix}")
+
+
 def extract(archive: Path, info: DatasetInfo, target: Path, *, source: str) -> Path:
     """Extract ``archive`` into a temp folder, verify its members, then rename it to ``target``."""
+    label = source.partition(":")[2] or str(archive)  # the URL or the local path, not the temp file
     tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{info.name}-", suffix=".extract"))
     try:
         try:
             with zipfile.ZipFile(archive) as zf:
                 zf.extractall(tmp)
         except (zipfile.BadZipFile, EOFError, OSError) as exc:
-            raise DownloadError(f"{archive}: broken zip archive ({exc}); download it again") from None
+            raise DownloadError(f"{label}: broken zip archive ({exc}); download it again") from None
         root = tmp / info.folder
         if not (root / info.ratings_file).is_file():
             root = tmp
             if not (root / info.ratings_file).is_file():
-                raise DownloadError(f"{archive}: has no {info.folder}/{info.ratings_file}; is it the {info.name} archive?")
+                raise DownloadError(f"{label}: has no {info.folder}/{info.ratings_file}; is it the {info.name} archive?")
+        _require(info, root, f"{label}: has no", f"is it the {info.name} archive?")
         verify_members(root, info)
         install(root, target, source)
     finally:
@@ -167,14 +202,15 @@ def extract(archive: Path, info: DatasetInfo, target: Path, *, source: str) -> P
     return target
 
 
-def verify_members(folder: Path, info: DatasetInfo) -> None:
-    """Check the sha256 of the member files the registry knows; :class:`DownloadError` on mismatch."""
+def verify_members(folder: Path, info: DatasetInfo, *, where: str = "the archive", fix: str = "download it again") -> None:
+    """Check the sha256 of the member files the registry knows; :class:`DownloadError` on
+    mismatch (``where``/``fix``: what the message calls the source and what it advises)."""
     for member, expected in info.member_sha256.items():
         path = folder / member
         if not path.is_file():
-            raise DownloadError(f"{info.name}: {member} is missing from the archive; download it again")
+            raise DownloadError(f"{info.name}: {member} is missing from {where}; {fix}")
         got = file_digest(path)
         if got != expected:
-            raise DownloadError(f"{info.name}: {member} sha256 mismatch (got {got}, expected {expected}); download it again")
+            raise DownloadError(f"{info.name}: {member} sha256 mismatch in {where} (got {got}, expected {expected}); {fix}")
     if info.member_sha256:
         log.info("%s: verified sha256 of %s", info.name, ", ".join(info.member_sha256))

@@ -1,10 +1,19 @@
 """Reader for the NCF benchmark files (He et al., WWW 2017) and a validation hold-out.
 
-``PREFIX.train.rating``: ``user<TAB>item`` or ``user<TAB>item<TAB>rating<TAB>timestamp``.
-``PREFIX.test.rating``: ``user<TAB>item<TAB>rating<TAB>timestamp`` (one row per user).
+``PREFIX.train.rating`` and ``PREFIX.test.rating``: ``user item``, ``user item rating-or-count``
+or ``user item rating timestamp`` (tabs, commas or spaces; LF or CRLF; an optional header: see
+:mod:`deeprecs.data.ncf_files`); ``test.rating`` has one row per user.
 ``PREFIX.test.negative``: ``(user,item)<TAB>neg1<TAB>...<TAB>negN``, aligned with test.rating.
 
-The files are evaluated as given; quirks are counted in ``Split.notes``:
+The train file decides what the data is: its third column (ratings or counts, kept in
+``Interactions.ratings``) and its timestamps; the test part keeps its own third and fourth
+columns only where the train file has them too. ``Dataset.interactions`` (train + test) keeps
+a column where both parts have it; its ``meta["rating_column"]`` says ``"counts"`` or ``"ratings"``.
+
+What the files hold is reported in ``Split.notes`` (and so in ``metrics.json`` as ``split_*``):
+``{train,test}_file_columns``, ``_rows``, ``_header`` and ``_crlf`` (0/1), ``_counts`` (1: the
+third column is counts, 0: ratings; only with a third column), and ``format`` (one line of text).
+The files are evaluated as given; quirks are counted there too (only when present):
 ``negatives_equal_to_test_item`` (rows), ``negatives_in_train`` (entries),
 ``test_items_not_in_train`` (rows), ``duplicate_negatives`` (entries repeated within a row).
 """
@@ -19,13 +28,13 @@ import pandas as pd
 
 from deeprecs.data.dataset import Dataset, Split
 from deeprecs.data.interactions import IdMap, Interactions
+from deeprecs.data.ncf_files import read_rating_file
 from deeprecs.data.textio import read_delimited, require_file
 from deeprecs.errors import DataError
 from deeprecs.pairs import PairSet, sorted_unique
 from deeprecs.sampling import sample_negatives
 
 log = logging.getLogger("deeprecs")
-_RATING4 = [("user", "int"), ("item", "int"), ("rating", "float"), ("timestamp", "int")]
 
 
 def _n_fields(path: Path) -> int:
@@ -34,13 +43,6 @@ def _n_fields(path: Path) -> int:
             if line.strip():
                 return len(line.rstrip(b"\r\n").split(b"\t"))
     raise DataError(f"{path}: file is empty")
-
-
-def _read_train(path: Path) -> pd.DataFrame:
-    n = _n_fields(path)
-    if n not in (2, 4):
-        raise DataError(f"{path}:1: expected 2 (user, item) or 4 (user, item, rating, timestamp) tab-separated fields, found {n}")
-    return read_delimited(path, "\t", _RATING4[:n])
 
 
 def _read_negatives(path: Path, test: pd.DataFrame, test_path: Path) -> np.ndarray:
@@ -85,28 +87,32 @@ def read_ncf(prefix: str | Path, *, name: str | None = None) -> Dataset:
     """
     prefix = Path(prefix)
     paths = {k: Path(f"{prefix}.{k}") for k in ("train.rating", "test.rating", "test.negative")}
-    train = _read_train(paths["train.rating"])
-    test = read_delimited(paths["test.rating"], "\t", _RATING4)
+    train, train_file = read_rating_file(paths["train.rating"])
+    test, test_file = read_rating_file(paths["test.rating"], kind=train_file.kind)
     neg_raw = _read_negatives(paths["test.negative"], test, paths["test.rating"])
-    explicit = "rating" in train.columns
+    test = test[[c for c in test.columns if c in train.columns]]  # the train file decides the columns
 
     user_map = IdMap(sorted_unique(np.concatenate([train["user"].to_numpy(), test["user"].to_numpy()])), kind="user")
     item_map = IdMap(sorted_unique(np.concatenate([train["item"].to_numpy(), test["item"].to_numpy(), neg_raw.ravel()])), kind="item")
-    users = _index(user_map.raw, np.concatenate([train["user"].to_numpy(), test["user"].to_numpy()]))
-    items = _index(item_map.raw, np.concatenate([train["item"].to_numpy(), test["item"].to_numpy()]))
+    meta = {"source": str(prefix)} | ({"rating_column": train_file.kind} if train_file.kind else {})
+
+    def part(df: pd.DataFrame, columns=None) -> Interactions:  # noqa: ANN001 - the columns to keep
+        keep = df.columns if columns is None else columns
+        col = lambda c, dtype: df[c].to_numpy(dtype) if c in keep else None  # noqa: E731
+        return Interactions(_index(user_map.raw, df["user"].to_numpy()), _index(item_map.raw, df["item"].to_numpy()),
+                            user_map, item_map, col("rating", np.float32), col("timestamp", np.int64), meta=dict(meta))
+
+    tr, te = part(train), part(test)
+    full = part(pd.concat([train, test], ignore_index=True), columns=test.columns)
     negatives = _index(item_map.raw, neg_raw)
-    both = pd.concat([train, test[train.columns]], ignore_index=True)
-    full = Interactions(
-        users, items, user_map, item_map,
-        both["rating"].to_numpy(np.float32) if explicit else None,
-        both["timestamp"].to_numpy(np.int64) if explicit else None,
-        meta={"source": str(prefix)},
-    )
-    n_train = len(train)
-    tr, te = full.subset(np.arange(n_train)), full.subset(np.arange(n_train, len(full)))
-    split = Split(train=tr, test=te, test_negatives=negatives, spec="ncf", notes=ncf_quirks(tr, te, negatives))
-    if split.notes:
-        log.info("ncf %s: file quirks (evaluated as given): %s", prefix.name, split.notes)
+    notes = {**train_file.notes("train"), **test_file.notes("test"),
+             "format": f"train.rating: {train_file.describe()}; test.rating: {test_file.describe()}",
+             **ncf_quirks(tr, te, negatives)}
+    split = Split(train=tr, test=te, test_negatives=negatives, spec="ncf", notes=notes)
+    log.info("ncf %s: %s", prefix.name, notes["format"])
+    quirks = {k: v for k, v in notes.items() if "_file_" not in k and k != "format"}
+    if quirks:
+        log.info("ncf %s: file quirks (evaluated as given): %s", prefix.name, quirks)
     return Dataset(name=name or f"ncf:{prefix.name}", interactions=full, path=prefix.parent,
                    source=f"ncf:{prefix}", kind="ncf", fixed_split=split,
                    rating_values=None)

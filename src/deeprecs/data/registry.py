@@ -20,6 +20,7 @@ from deeprecs.errors import ConfigError
 BASE_URL = "https://files.grouplens.org/datasets/movielens"
 _HALF_STARS = tuple(np.arange(1, 11) / 2)
 _WHOLE_STARS = (1.0, 2.0, 3.0, 4.0, 5.0)
+_ITEMS_FILE = {"100k": "u.item", "dat": "movies.dat", "csv": "movies.csv"}
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,7 @@ class DatasetInfo:
 
     ``folder``: the top folder inside the zip; ``fmt``: ``"100k"`` (``u.data`` & co),
     ``"dat"`` (``::``-separated, 1M/10M) or ``"csv"`` (header + commas, 20M and later);
-    ``ratings_file``: the file that must exist in an extracted copy.
+    ``ratings_file``: the file that marks an extracted copy (see also :attr:`required_files`).
     """
 
     name: str
@@ -45,6 +46,11 @@ class DatasetInfo:
     @property
     def url(self) -> str:
         return f"{BASE_URL}/{self.archive or self.name + '.zip'}"
+
+    @property
+    def required_files(self) -> tuple[str, ...]:
+        """What an archive or extracted folder must hold: the ratings and the item list."""
+        return (self.ratings_file, _ITEMS_FILE[self.fmt])
 
 
 # sha256 of the archives: not published by GroupLens and not known to us for certain -> None

@@ -20,6 +20,8 @@ import pandas as pd
 from deeprecs.errors import DataError
 
 ColType = Literal["int", "float", "str"]
+#: ``sep=WHITESPACE``: fields separated by any run of spaces and tabs (leading/trailing ignored)
+WHITESPACE = r"\s+"
 _NA = ["", "nan", "NaN", "NAN", "NA", "N/A", "null", "NULL", "None"]
 
 
@@ -46,14 +48,15 @@ def read_delimited(
 
     ``columns``: ``(name, "int" | "float" | "str")`` in file order; every line must have exactly
     that many fields (blank lines are skipped).  ``header``: skip the first line.  Multi-character separators
-    (MovieLens ``::``) are rewritten to a tab in memory so the C parser can be used.
+    (MovieLens ``::``) are rewritten to a tab in memory so the C parser can be used;
+    ``WHITESPACE`` splits on runs of spaces and tabs.
     ``label``: the file name to show in messages (defaults to ``path``).
     """
     path = require_file(Path(path))
     label = label or str(path)
     text_sep = sep
     source: Path | io.BytesIO = path  # single-char separators: let pandas stream the file
-    if len(sep) > 1:
+    if len(sep) > 1 and sep != WHITESPACE:
         source = io.BytesIO(path.read_bytes().replace(sep.encode(encoding), b"\x1f"))
         text_sep = "\x1f"
     names = [c for c, _ in columns]
@@ -87,21 +90,23 @@ def read_delimited(
 
 def _diagnose(raw: bytes, sep: str, columns, *, header, encoding, label) -> None:
     """Walk the lines and raise a :class:`DataError` naming the first bad one."""
-    shown_sep = "::" if sep == "\x1f" else sep
+    shown_sep = "whitespace" if sep == WHITESPACE else repr("::" if sep == "\x1f" else sep)
     n_fields = len(columns)
     for lineno, line in enumerate(raw.split(b"\n"), start=1):
         if header and lineno == 1:
             continue
         try:
             text = line.decode(encoding).rstrip("\r")
+            if lineno == 1:
+                text = text.lstrip("\ufeff")  # a byte-order mark (pandas drops it too)
         except UnicodeDecodeError:
             raise DataError(f"{label}:{lineno}: not valid {encoding} text") from None
         if not text.strip():
             continue
-        fields = text.split(sep)
+        fields = text.split() if sep == WHITESPACE else text.split(sep)
         if len(fields) != n_fields:
             raise DataError(
-                f"{label}:{lineno}: expected {n_fields} {shown_sep!r}-separated fields, found {len(fields)}: {text[:80]!r}"
+                f"{label}:{lineno}: expected {n_fields} {shown_sep}-separated fields, found {len(fields)}: {text[:80]!r}"
             )
         for (name, kind), value in zip(columns, fields):
             _check_value(label, lineno, name, kind, value.strip())
