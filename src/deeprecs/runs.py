@@ -107,6 +107,8 @@ def _save_part(path: Path, part: Interactions, negatives: np.ndarray | None = No
         arrays["ratings"] = part.ratings
     if part.timestamps is not None:
         arrays["timestamps"] = part.timestamps
+    if part.weights is not None:
+        arrays["weights"] = part.weights
     if negatives is not None:
         arrays["negatives"] = negatives
     np.savez_compressed(path, **arrays)
@@ -116,7 +118,8 @@ def _load_part(path: Path, user_map: IdMap, item_map: IdMap) -> tuple[Interactio
     with np.load(path, allow_pickle=False) as z:
         part = Interactions(z["users"], z["items"], user_map, item_map,
                             z["ratings"] if "ratings" in z else None,
-                            z["timestamps"] if "timestamps" in z else None)
+                            z["timestamps"] if "timestamps" in z else None,
+                            weights=z["weights"] if "weights" in z else None)
         negatives = z["negatives"] if "negatives" in z else None
     return part, negatives
 

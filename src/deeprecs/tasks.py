@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from deeprecs.batch import Batch
-from deeprecs.data.recency import recency_weights
+from deeprecs.data.weighting import row_weights
 from deeprecs.errors import ConfigError
 from deeprecs.losses import get_loss, mse, warp_choice
 from deeprecs.sampling import NegativeSampler
@@ -57,8 +57,9 @@ class RankingTask:
     def __init__(self, train: Interactions, cfg: TrainConfig, device: torch.device | str = "cpu") -> None:
         self.users = torch.from_numpy(train.users).to(device)
         self.items = torch.from_numpy(train.items).to(device)
-        w = recency_weights(train.users, train.items, train.timestamps, cfg.recency, cfg.recency_scale)
-        #: how often each positive is drawn per epoch, relative (None: each once, in a random order)
+        w = row_weights(train, cfg.recency, cfg.recency_scale, cfg.confidence)
+        #: how often each positive is drawn per epoch, relative: its confidence times its recency
+        #: boost (None: each once, in a random order)
         self.weights = None if w is None else torch.from_numpy(w).to(device)
         self.loss_name = cfg.loss
         self.loss_fn = get_loss("ranking", cfg.loss)

@@ -58,6 +58,9 @@ class TrainConfig(BaseModel):
     recency: float = Field(0.0, ge=0, description="ranking, data with timestamps: draw a user's latest positives more "
                            "often, in proportion to 1 + recency exp(-r / recency_scale), r = the user's positives after it (0: uniformly)")
     recency_scale: float = Field(5.0, gt=0, description="how many of a user's latest positives the recency boost spans (e-folding)")
+    confidence: Literal["log", "linear"] = Field("log", description="data with row weights (counts, quantities): a weight w counts "
+                                                  "as 1 + log2(w) (log) or w (linear), in ALS's confidences and in how often "
+                                                  "the loop draws a positive")
     threads: int = Field(0, ge=0, description="torch threads (0: all cores)")
     progress: bool = True
 

@@ -125,9 +125,9 @@ def test_three_column_counts_crlf_header_and_a_two_column_test_file(tmp_path):
     prefix = _ncf(tmp_path, train, "0\t2\r\n1\t0\r\n2\t1\r\n", "(0,2)\t3\r\n(1,0)\t3\r\n(2,1)\t3\r\n")
     ds = read_ncf(prefix)
     s = ds.fixed_split
-    assert s.train.ratings.tolist() == [12, 3, 40, 1, 7]  # counts kept as confidence
+    assert s.train.weights.tolist() == [12, 3, 40, 1, 7] and s.train.ratings is None  # counts kept as confidence: implicit data
     assert s.train.meta["rating_column"] == "counts" and s.train.timestamps is None
-    assert s.test.ratings is None and ds.interactions.ratings is None  # the test file has no counts
+    assert s.test.weights is None and ds.interactions.weights is None  # the test file has no counts
     assert s.test.items.tolist() == [2, 0, 1]
     assert {k: v for k, v in s.notes.items() if "_file_" in k} == {
         "train_file_columns": 3, "train_file_rows": 5, "train_file_header": 1, "train_file_crlf": 1, "train_file_counts": 1,

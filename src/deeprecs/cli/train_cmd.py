@@ -33,6 +33,14 @@ _FIXED = [
     click.Option(["--threshold"], type=float, default=None, help="Binarise ratings: >= this -> 1, else 0."),
     click.Option(["--rating-map"], default=None, help="Recode ratings, e.g. 1:-1,2:-1,3:0,4:1,5:1"),
     click.Option(["--from", "from_path"], type=click.Path(exists=True), default=None, help="Local archive/folder for the dataset."),
+    click.Option(["--columns"], default=None, metavar="ROLE=COL,...",
+                 help="Your own table's columns by role: user, item, rating, timestamp, weight (a positive count or quantity: "
+                 "implicit confidence), e.g. user=customer_id,item=sku,weight=qty,timestamp=ts; ROLE= (empty): no such column."),
+    click.Option(["--sep"], default=None, help="Your own table's separator (default: from the extension: .csv comma, .tsv tab); "
+                 "'\\t' for a tab."),
+    click.Option(["--duplicates"], type=click.Choice(["last", "first", "mean", "sum", "error"]), default="last", show_default=True,
+                 help="Repeated (user, item) pairs: keep the latest (by timestamp, else file order), the first, the mean or the "
+                 "sum of their ratings and weights, or refuse them."),
     click.Option(["--valid-fraction"], default=0.05, show_default=True, type=float,
                  help="Fraction of train held out for early stopping when the split has no validation part."),
     click.Option(["--pretrain"], default=None, help="Trained runs to start from, comma-separated (what a model takes: "
@@ -45,6 +53,20 @@ _FIXED = [
     click.Option(["--json", "as_json"], is_flag=True, help="Print the metrics as JSON."),
 ]
 _TAKES_VALUE = {opt for o in _FIXED if not o.is_flag and not o.secondary_opts for opt in o.opts}
+
+
+def parse_columns(text: str | None) -> dict[str, str | None]:
+    """``user=customer_id,item=sku,weight=qty`` -> ``{"user": "customer_id", ...}`` (``ROLE=``: absent)."""
+    from deeprecs.data.load import DEFAULT_COLUMNS
+
+    out: dict[str, str | None] = {}
+    for part in [p for p in (text or "").split(",") if p.strip()]:
+        role, eq, column = part.partition("=")
+        role = role.strip()
+        if not eq or role not in DEFAULT_COLUMNS:
+            raise ConfigError(f"--columns {text!r}: each entry is ROLE=COLUMN with ROLE one of {', '.join(DEFAULT_COLUMNS)}; got {part!r}")
+        out[role] = column.strip() or None
+    return out
 
 
 def _model_name(args: list[str]) -> str | None:
@@ -92,8 +114,8 @@ class ModelCommand(click.Command):
 @click.pass_context
 def train(ctx: click.Context, model: str, data: str, split_spec: str | None, seed: int, out: str, task: str | None,
           loss: str | None, positive: float | None, threshold: float | None, rating_map: str | None,
-          from_path: str | None, valid_fraction: float, pretrain: str | None, refit: bool | None, dislikes: bool,
-          device: str, as_json: bool, **options) -> None:
+          from_path: str | None, columns: str | None, sep: str | None, duplicates: str, valid_fraction: float, pretrain: str | None,
+          refit: bool | None, dislikes: bool, device: str, as_json: bool, **options) -> None:
     """Train MODEL, evaluate it on the test part, and save the run to --out.
 
     Model and training options follow as --name value (`deeprecs train MODEL --help`,
@@ -106,7 +128,8 @@ def train(ctx: click.Context, model: str, data: str, split_spec: str | None, see
     if split_spec is None:
         split_spec = "fixed" if data.startswith("ncf:") else "random:0.2"
     spec = TrainSpec(model=model, data=data, split=split_spec, seed=seed, task=task, loss=loss, positive=positive,
-                     threshold=threshold, rating_map=rating_map, from_path=from_path, valid_fraction=valid_fraction,
+                     threshold=threshold, rating_map=rating_map, from_path=from_path, columns=parse_columns(columns),
+                     sep="\t" if sep in ("\\t", "tab") else sep, duplicates=duplicates, valid_fraction=valid_fraction,
                      pretrain=[p for p in (pretrain or "").split(",") if p], model_options=groups.get("model", {}),
                      train_options=groups.get("train", {}), refit=refit, dislikes=dislikes, device=device)
     quiet = bool(ctx.obj and ctx.obj.get("quiet"))

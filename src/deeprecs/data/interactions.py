@@ -16,7 +16,7 @@ import scipy.sparse as sp
 from deeprecs.errors import DataError, UnknownIdError
 from deeprecs.pairs import encode
 
-DuplicatePolicy = Literal["last", "first", "mean", "error"]
+DuplicatePolicy = Literal["last", "first", "mean", "sum", "error"]
 
 
 def _as_raw_array(values: Iterable[Any]) -> np.ndarray:
@@ -98,11 +98,12 @@ class IdMap:
 
 @dataclass(frozen=True, eq=False)
 class Interactions:
-    """Parallel arrays ``users[i], items[i], ratings[i], timestamps[i]`` over shared vocabularies.
+    """Parallel arrays ``users[i], items[i], ratings[i], timestamps[i], weights[i]`` over shared vocabularies.
 
     Shapes: all arrays ``(n,)``. ``users`` / ``items`` are int64 indices into ``user_map`` /
-    ``item_map``; ``ratings`` float32 or ``None`` (implicit data); ``timestamps`` int64 or ``None``.
-    Validated on construction.
+    ``item_map``; ``ratings`` float32 or ``None`` (implicit data); ``timestamps`` int64 or ``None``;
+    ``weights`` float32 > 0 or ``None``: how much a row counts (a play count, a quantity), the
+    implicit confidence ranking models train with (``--confidence``). Validated on construction.
     """
 
     users: np.ndarray
@@ -112,6 +113,7 @@ class Interactions:
     ratings: np.ndarray | None = None
     timestamps: np.ndarray | None = None
     meta: dict = field(default_factory=dict)
+    weights: np.ndarray | None = None
     #: derived views built once (:meth:`tocsr`); never passed on by :meth:`replace`
     _cache: dict = field(default_factory=dict, repr=False, compare=False)
 
@@ -140,6 +142,14 @@ class Interactions:
             if ts.shape != (n,):
                 raise DataError("timestamps and users differ in length")
             object.__setattr__(self, "timestamps", ts)
+        if self.weights is not None:
+            w = np.asarray(self.weights, dtype=np.float32)
+            if w.shape != (n,):
+                raise DataError("weights and users differ in length")
+            bad = ~(np.isfinite(w) & (w > 0))
+            if bad.any():
+                raise DataError(f"{int(bad.sum())} weight(s) are not positive finite numbers (first at row {int(np.argmax(bad))})")
+            object.__setattr__(self, "weights", w)
 
     # ----------------------------------------------------------------- construction
     @classmethod
@@ -150,6 +160,7 @@ class Interactions:
         ratings: Sequence[float] | np.ndarray | None = None,
         timestamps: Sequence[int] | np.ndarray | None = None,
         *,
+        weights: Sequence[float] | np.ndarray | None = None,
         duplicates: DuplicatePolicy = "last",
         meta: dict | None = None,
     ) -> "Interactions":
@@ -157,7 +168,8 @@ class Interactions:
 
         Duplicate ``(user, item)`` pairs: ``"last"`` (default) keeps the latest by timestamp,
         or the last in input order without timestamps; ``"first"`` the earliest; ``"mean"``
-        averages the ratings (keeping the latest timestamp); ``"error"`` refuses them.
+        averages the ratings and weights, ``"sum"`` adds them up (a log of purchases with their
+        quantities), both keeping the latest timestamp; ``"error"`` refuses them.
         """
         if len(users) == 0:
             raise DataError("no interactions (the input is empty)")
@@ -165,7 +177,8 @@ class Interactions:
         item_map, i = IdMap.build(items, kind="item")
         r = None if ratings is None else np.asarray(ratings, dtype=np.float32)
         t = None if timestamps is None else np.asarray(timestamps, dtype=np.int64)
-        inter = cls(u, i, user_map, item_map, r, t, dict(meta or {}))
+        w = None if weights is None else np.asarray(weights, dtype=np.float32)
+        inter = cls(u, i, user_map, item_map, r, t, dict(meta or {}), w)
         return inter.deduplicate(duplicates)
 
     def deduplicate(self, policy: DuplicatePolicy = "last") -> "Interactions":
@@ -191,10 +204,15 @@ class Interactions:
         last_in_group = np.r_[sorted_key[1:] != sorted_key[:-1], True]
         keep = np.sort(order[last_in_group])
         out = self.subset(keep)
-        if policy == "mean" and self.ratings is not None:
-            sums = np.zeros(len(uniq)); np.add.at(sums, np.searchsorted(uniq, key), self.ratings)
-            means = (sums / counts).astype(np.float32)
-            out = out.replace(ratings=means[np.searchsorted(uniq, key[keep])])
+        if policy in ("mean", "sum"):
+            group, kept_group = np.searchsorted(uniq, key), np.searchsorted(uniq, key[keep])
+            merged = {}
+            for name in ("ratings", "weights"):
+                values = getattr(self, name)
+                if values is not None:
+                    sums = np.bincount(group, weights=values, minlength=len(uniq))
+                    merged[name] = (sums / counts if policy == "mean" else sums).astype(np.float32)[kept_group]
+            out = out.replace(**merged)
         return out.replace(meta={**self.meta, "duplicates_merged": n_dup, "duplicate_policy": policy})
 
     # ----------------------------------------------------------------- views
@@ -215,7 +233,7 @@ class Interactions:
 
     def replace(self, **changes: Any) -> "Interactions":
         fields = dict(users=self.users, items=self.items, user_map=self.user_map, item_map=self.item_map,
-                      ratings=self.ratings, timestamps=self.timestamps, meta=self.meta)
+                      ratings=self.ratings, timestamps=self.timestamps, meta=self.meta, weights=self.weights)
         fields.update(changes)
         return Interactions(**fields)
 
@@ -227,10 +245,12 @@ class Interactions:
             items=self.items[rows],
             ratings=None if self.ratings is None else self.ratings[rows],
             timestamps=None if self.timestamps is None else self.timestamps[rows],
+            weights=None if self.weights is None else self.weights[rows],
         )
 
     def positives(self, threshold: float | None) -> "Interactions":
-        """Keep rows with rating >= threshold (all rows when ``threshold`` is None); drop ratings."""
+        """Keep rows with rating >= threshold (all rows when ``threshold`` is None); drop ratings
+        (weights stay: how much each kept row counts)."""
         if threshold is None or self.ratings is None:
             kept = self
         else:
@@ -265,6 +285,8 @@ class Interactions:
             cols["rating"] = self.ratings
         if self.timestamps is not None:
             cols["timestamp"] = self.timestamps
+        if self.weights is not None:
+            cols["weight"] = self.weights
         return pd.DataFrame(cols)
 
     def __repr__(self) -> str:

@@ -16,7 +16,8 @@ from deeprecs.data.tabular import frame_to_interactions, read_table
 from deeprecs.errors import ConfigError
 
 _TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".tab", ".parquet", ".pq")
-DEFAULT_COLUMNS = {"user": "user", "item": "item", "rating": "rating", "timestamp": "timestamp"}
+#: the roles a table's columns can play, and the column names taken when none are given (weights only when asked for)
+DEFAULT_COLUMNS = {"user": "user", "item": "item", "rating": "rating", "timestamp": "timestamp", "weight": None}
 
 
 def load_dataset(
@@ -35,9 +36,10 @@ def load_dataset(
     * a folder holding a MovieLens release (``u.data`` / ``ratings.dat`` / ``ratings.csv``);
     * a CSV/TSV/Parquet file: columns ``user,item[,rating][,timestamp]`` by default;
       ``columns`` maps those roles to your column names (``None`` = absent), e.g.
-      ``{"user": "uid", "item": "sku", "rating": None}``.
+      ``{"user": "uid", "item": "sku", "weight": "qty"}``; ``sep`` its separator (default: from
+      the extension).
     ``duplicates``: ``last`` (default: latest by timestamp, else last in file), ``first``,
-    ``mean`` or ``error``.
+    ``mean``, ``sum`` (ratings and weights added up) or ``error``.
     """
     text = str(spec)
     if text in registry.REGISTRY:
@@ -69,7 +71,7 @@ def _load_file(path: Path, duplicates: str, columns: dict | None, sep: str | Non
     for role in ("rating", "timestamp"):  # optional roles left at their default: only if present
         if role not in (columns or {}) and cols[role] not in df.columns:
             cols[role] = None
-    inter = frame_to_interactions(df, path, cols["user"], cols["item"], cols["rating"], cols["timestamp"], duplicates)
+    inter = frame_to_interactions(df, path, cols["user"], cols["item"], cols["rating"], cols["timestamp"], duplicates, cols["weight"])
     values = None
     if inter.ratings is not None:
         uniq = np.unique(inter.ratings)

@@ -5,8 +5,9 @@ or ``user item rating timestamp`` (tabs, commas or spaces; LF or CRLF; an option
 :mod:`deeprecs.data.ncf_files`); ``test.rating`` has one row per user.
 ``PREFIX.test.negative``: ``(user,item)<TAB>neg1<TAB>...<TAB>negN``, aligned with test.rating.
 
-The train file decides what the data is: its third column (ratings or counts, kept in
-``Interactions.ratings``) and its timestamps; the test part keeps its own third and fourth
+The train file decides what the data is: its third column (ratings, kept in
+``Interactions.ratings``, or counts, kept in ``Interactions.weights``: how much each pair counts,
+the confidence ranking models train with, ``--confidence``) and its timestamps; the test part keeps its own third and fourth
 columns only where the train file has them too. ``Dataset.interactions`` (train + test) keeps
 a column where both parts have it; its ``meta["rating_column"]`` says ``"counts"`` or ``"ratings"``.
 
@@ -99,8 +100,11 @@ def read_ncf(prefix: str | Path, *, name: str | None = None) -> Dataset:
     def part(df: pd.DataFrame, columns=None) -> Interactions:  # noqa: ANN001 - the columns to keep
         keep = df.columns if columns is None else columns
         col = lambda c, dtype: df[c].to_numpy(dtype) if c in keep else None  # noqa: E731
+        third = col("rating", np.float32)
+        counts = train_file.kind == "counts"  # implicit data: how often, the confidence of each pair
         return Interactions(_index(user_map.raw, df["user"].to_numpy()), _index(item_map.raw, df["item"].to_numpy()),
-                            user_map, item_map, col("rating", np.float32), col("timestamp", np.int64), meta=dict(meta))
+                            user_map, item_map, None if counts else third, col("timestamp", np.int64), meta=dict(meta),
+                            weights=third if counts else None)
 
     tr, te = part(train), part(test)
     full = part(pd.concat([train, test], ignore_index=True), columns=test.columns)

@@ -70,32 +70,48 @@ def load_table(
     timestamp_col: str | None = None,
     sep: str | None = None,
     duplicates: str = "last",
+    weight_col: str | None = None,
 ) -> Interactions:
     """An :class:`Interactions` from a CSV/TSV/Parquet table with a header row.
 
     ``sep``: None sniffs it from the extension (``.csv`` comma; ``.tsv``/``.txt`` tab).
-    ``rating_col``/``timestamp_col``: None for implicit data / no time.  Timestamps may be
-    integers (epoch seconds) or date-time text (converted to epoch seconds).
-    ``duplicates``: see :meth:`Interactions.from_raw` (``last``, ``first``, ``mean``, ``error``).
+    ``rating_col``/``timestamp_col``/``weight_col``: None for implicit data / no time / every
+    row counting once. Timestamps may be integers (epoch seconds) or date-time text (converted to
+    epoch seconds); weights are positive numbers (a quantity, a play count).
+    ``duplicates``: see :meth:`Interactions.from_raw` (``last``, ``first``, ``mean``, ``sum``, ``error``).
     """
     path = Path(path)
-    return frame_to_interactions(read_table(path, sep), path, user_col, item_col, rating_col, timestamp_col, duplicates)
+    return frame_to_interactions(read_table(path, sep), path, user_col, item_col, rating_col, timestamp_col, duplicates, weight_col)
 
 
 def frame_to_interactions(df: pd.DataFrame, path: Path, user_col: str, item_col: str, rating_col: str | None,
-                          timestamp_col: str | None, duplicates: str = "last") -> Interactions:
+                          timestamp_col: str | None, duplicates: str = "last", weight_col: str | None = None) -> Interactions:
     """The checked conversion behind :func:`load_table` (``path`` is for messages)."""
     is_text = path.suffix.lower() not in (".parquet", ".pq")
-    wanted = [c for c in (user_col, item_col, rating_col, timestamp_col) if c is not None]
+    wanted = [c for c in (user_col, item_col, rating_col, timestamp_col, weight_col) if c is not None]
     missing = [c for c in wanted if c not in df.columns]
     if missing:
-        raise DataError(f"{path}: no column(s) {', '.join(map(repr, missing))}; the columns are: {', '.join(map(str, df.columns))}")
+        raise DataError(f"{path}: no column(s) {', '.join(map(repr, missing))}; the columns are: "
+                        f"{', '.join(map(str, df.columns))}{_separator_hint(df, is_text)}")
     users = _ids(df[user_col], path, "user", is_text)
     items = _ids(df[item_col], path, "item", is_text)
     ratings = None if rating_col is None else _numbers(df[rating_col], path, "rating", is_text)
     timestamps = None if timestamp_col is None else _timestamps(df[timestamp_col], path, is_text)
-    return Interactions.from_raw(users, items, ratings, timestamps, duplicates=duplicates,
+    weights = None if weight_col is None else _numbers(df[weight_col], path, "weight", is_text, positive=True)
+    return Interactions.from_raw(users, items, ratings, timestamps, weights=weights, duplicates=duplicates,
                                  meta={"source": str(path)})
+
+
+def _separator_hint(df: pd.DataFrame, is_text: bool) -> str:
+    """Where one column's name holds another separator, the file was split at the wrong one."""
+    if not is_text or len(df.columns) != 1:
+        return ""
+    name = str(df.columns[0])
+    found = next((s for s in (";", "\t", "|", ",", " ") if s in name), None)
+    if found is None:
+        return ""
+    shown = {"\t": "\\t", " ": "' '"}.get(found, found)
+    return f" (one column: is the file {shown!r}-separated? pass --sep {shown!r})" if found != " " else " (one column: is it space-separated? pass --sep ' ')"
 
 
 def _ids(col: pd.Series, path: Path, what: str, is_text: bool) -> np.ndarray:
@@ -116,12 +132,13 @@ def _ids(col: pd.Series, path: Path, what: str, is_text: bool) -> np.ndarray:
     return col.to_numpy()
 
 
-def _numbers(col: pd.Series, path: Path, what: str, is_text: bool) -> np.ndarray:
+def _numbers(col: pd.Series, path: Path, what: str, is_text: bool, positive: bool = False) -> np.ndarray:
     values = pd.to_numeric(col, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-    bad = ~np.isfinite(values)
+    bad = ~np.isfinite(values) | ((values <= 0) if positive else False)
     if bad.any():
         row = int(np.argmax(bad))
-        raise DataError(f"{_where(path, row, is_text)}: {what} must be a finite number, got {col.iloc[row]!r}")
+        kind = "a positive number" if positive else "a finite number"
+        raise DataError(f"{_where(path, row, is_text)}: {what} must be {kind}, got {col.iloc[row]!r}")
     return values
 
 

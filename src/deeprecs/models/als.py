@@ -37,6 +37,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from deeprecs.data.recency import recency_weights
+from deeprecs.data.weighting import Confidence, combine, confidence
 from deeprecs.batch import Batch
 from deeprecs.models.base import Defaults, FitData, ModelConfig, Recommender, Setting
 from deeprecs.pairs import PairSet, decode, encode
@@ -127,7 +128,7 @@ class ALS(Recommender):
         positive's extra confidence: what a user watched at all, liked or not, says what they watch
         (Koren's "who rated what"; docs/model-defaults.md has the measurements)."""
         c, dislikes = self.config, data.dislikes
-        pairs, weights = pair_weights(data.train, c.n_items, data.recency, data.recency_scale)  # one count per pair
+        pairs, weights = pair_weights(data.train, c.n_items, data.recency, data.recency_scale, data.confidence)  # one entry per pair
         conf = c.alpha * (np.ones(len(pairs), dtype=np.float32) if weights is None else np.asarray(weights, dtype=np.float32))
         target = 1.0 + conf
         if dislikes is not None and len(dislikes) and c.dislike_weight > 0:
@@ -182,18 +183,23 @@ def start_if_asked(model: Recommender, data: FitData) -> None:
         als_start(model, model.user_emb, model.item_emb, data, model.config.init_norm)
 
 
-def pair_weights(train, n_items: int, recency: float, scale: float) -> tuple[np.ndarray, np.ndarray | None]:  # noqa: ANN001
+def pair_weights(train, n_items: int, recency: float, scale: float, kind: Confidence = "log") -> tuple[np.ndarray, np.ndarray | None]:  # noqa: ANN001
     """``(pairs, weights)``: the distinct pairs as sorted keys (:mod:`deeprecs.pairs`), and each
-    pair's confidence weight from :func:`deeprecs.data.recency.recency_weights` (a pair's time:
-    its latest timestamp), or ``None`` (all 1) when ``recency`` is 0 or there are no timestamps."""
+    pair's weight: the confidence of its rows' summed weights (:mod:`deeprecs.data.weighting`) times
+    its recency boost from :func:`deeprecs.data.recency.recency_weights` (a pair's time: its latest
+    timestamp); ``None`` (all 1) when there are neither weights nor (``recency`` 0, no timestamps) a boost."""
     codes = encode(train.users, train.items, n_items)
+    counted = None
+    if train.weights is not None:
+        pairs, where = np.unique(codes, return_inverse=True)
+        counted = confidence(np.bincount(where, weights=train.weights, minlength=len(pairs)), kind)
     if recency <= 0 or train.timestamps is None:
-        return np.unique(codes), None
+        return (np.unique(codes), None) if counted is None else (pairs, counted)
     order = np.lexsort((train.timestamps, codes))  # by pair, latest timestamp last
     codes, ts = codes[order], train.timestamps[order]
     last = np.r_[codes[1:] != codes[:-1], True]
     pairs = codes[last]  # sorted distinct pairs
-    return pairs, recency_weights(*decode(pairs, n_items), ts[last], recency, scale)
+    return pairs, combine(recency_weights(*decode(pairs, n_items), ts[last], recency, scale), counted)
 
 
 def pattern(rows: np.ndarray, cols: np.ndarray, n_rows: int, n_cols: int, values: np.ndarray | None = None) -> torch.Tensor:

@@ -71,6 +71,8 @@ class FitData:
     dislikes: Interactions | None = None
     recency: float = 0.0
     recency_scale: float = 5.0
+    #: how a row's weight (``train.weights``) becomes confidence (:mod:`deeprecs.data.weighting`)
+    confidence: str = "log"
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     progress: bool = False
     #: the weights come from trained runs next (``--pretrain``): skip the fits they would replace

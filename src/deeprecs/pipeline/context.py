@@ -79,7 +79,7 @@ class Context:
     def fit_data(self, name: str | None = None, resolved: Resolved | None = None) -> FitData:
         cfg = (resolved or self.resolve(name)).train
         top = name is None or name == self.spec.model
-        return FitData(self.split.train, self.split.dislikes, cfg.recency, cfg.recency_scale, self.device, self.progress,
+        return FitData(self.split.train, self.split.dislikes, cfg.recency, cfg.recency_scale, cfg.confidence, self.device, self.progress,
                        pretrained=top and bool(self.pretrained))
 
     def build(self, name: str, options: dict | None = None, fit: bool = True, resolved: Resolved | None = None) -> Recommender:

@@ -17,7 +17,7 @@ from deeprecs.pipeline.spec import TrainSpec
 
 def load_data(spec: TrainSpec) -> Dataset:
     """The dataset ``spec`` names, with its rating recoding and binarisation applied."""
-    ds = load_dataset(spec.data, from_path=spec.from_path)
+    ds = load_dataset(spec.data, from_path=spec.from_path, duplicates=spec.duplicates, columns=spec.columns or None, sep=spec.sep)
     if spec.rating_map:
         ds.interactions = apply_value_map(ds.interactions, spec.rating_map)
         ds.rating_values = np.unique(ds.interactions.ratings)
@@ -56,7 +56,7 @@ def merge(a: Interactions, b: Interactions) -> Interactions:
     """``a``'s rows then ``b``'s (one vocabulary); ratings and timestamps where both have them."""
     cat = lambda x, y: None if x is None or y is None else np.concatenate([x, y])  # noqa: E731
     return a.replace(users=np.concatenate([a.users, b.users]), items=np.concatenate([a.items, b.items]),
-                     ratings=cat(a.ratings, b.ratings), timestamps=cat(a.timestamps, b.timestamps))
+                     ratings=cat(a.ratings, b.ratings), timestamps=cat(a.timestamps, b.timestamps), weights=cat(a.weights, b.weights))
 
 
 def prepare_split(spec: TrainSpec, ds: Dataset, task: str) -> Split:

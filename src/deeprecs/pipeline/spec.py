@@ -26,6 +26,11 @@ class TrainSpec:
     threshold: float | None = None
     rating_map: str | None = None
     from_path: str | None = None
+    #: your own table: its columns by role (``{"user": "customer_id", "item": "sku", "weight": "qty"}``),
+    #: its separator (default: from the extension), what to do with repeated (user, item) pairs
+    columns: dict = field(default_factory=dict)
+    sep: str | None = None
+    duplicates: str = "last"
     valid_fraction: float = 0.05
     pretrain: list[str] = field(default_factory=list)
     model_options: dict = field(default_factory=dict)

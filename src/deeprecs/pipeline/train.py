@@ -96,7 +96,9 @@ def train(spec: TrainSpec, out: str | Path | None = None, progress: bool = True,
                   "positive": spec.positive, "threshold": spec.threshold, "rating_map": spec.rating_map,
                   "rating_values": None if ds.rating_values is None else np.asarray(ds.rating_values).tolist(),
                   "train": resolved.train.model_dump(), "split_notes": split.notes, "pretrain": spec.pretrain, "refit": refitting,
-                  "dislikes": split.dislikes is not None, "device": str(device)}
+                  "dislikes": split.dislikes is not None, "device": str(device),
+                  **({"columns": spec.columns} if spec.columns else {}), **({"sep": spec.sep} if spec.sep else {}),
+                  "duplicates": spec.duplicates}
         save_run(out, model, config, eval_train, test=split.test, test_negatives=split.test_negatives, before_refit=before_refit,
                  valid=None if split.notes.get("valid_carved") else split.valid, dislikes=split.dislikes,
                  items=ds.items, metrics=metrics, history=hist,
