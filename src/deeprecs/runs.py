@@ -17,6 +17,7 @@ Layout of ``runs/NAME/``::
     metrics.json   flat test metrics (+ fit_seconds)
     history.json   per-epoch training loss, validation metric, throughput
     loss.png       the training curves
+    tuning.json    (``deeprecs tune`` runs) every trial of the search: its options, validation value, time
 
 Runs are written to a temporary sibling folder and renamed into place when complete, so a
 crash never leaves a half-written run. Weights are saved from the host, whatever device trained
@@ -139,9 +140,11 @@ def save_run(
     before_refit: Recommender | None = None,
     valid: Interactions | None = None,
     dislikes: Interactions | None = None,
+    extras: dict[str, dict] | None = None,
 ) -> Path:
     """Write a run directory atomically (temporary sibling, then rename). ``before_refit``: the
-    model as fitted on train only, for a run whose ``model`` was refitted on train + validation."""
+    model as fitted on train only, for a run whose ``model`` was refitted on train + validation;
+    ``extras``: more JSON files (``{name: content}``, e.g. ``tuning.json``)."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
@@ -162,6 +165,8 @@ def save_run(
             items.to_csv(tmp / "items.csv")
         (tmp / "metrics.json").write_text(json.dumps(metrics or {}, indent=2))
         (tmp / "history.json").write_text(json.dumps(history or {}, indent=2))
+        for name, content in (extras or {}).items():
+            (tmp / name).write_text(json.dumps(content, indent=2, default=str))
         for name, draw in (figures or {}).items():
             draw(tmp / name)
         if out.exists():

@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 
 from deeprecs.devices import float64_ok
 from deeprecs.errors import ConfigError, DeeprecsError
+from deeprecs.search import float_range, int_range
 from deeprecs.tasks import RankingTask, RatingTask  # noqa: F401 - the standard tasks, where the loop's users look for them
 
 if TYPE_CHECKING:
@@ -42,7 +43,7 @@ class TrainConfig(BaseModel):
     epochs: int = Field(40, ge=0, description="maximum number of epochs")
     batch_size: int = Field(1024, ge=1, description="training examples (rows) per optimiser step")
     min_steps_per_epoch: int = Field(0, ge=0, description="shrink batch_size on small data so that an epoch has at least this many steps (0: off)")
-    lr: float = Field(5e-3, gt=0, description="learning rate")
+    lr: float = Field(5e-3, gt=0, description="learning rate", json_schema_extra=float_range(1e-4, 5e-2, log=True))
     optimizer: Literal["adam", "adamw", "sgd", "adagrad", "sparse-adam"] = Field(
         "adam", description="sparse-adam: lazy Adam on embedding rows a batch touches (pays on large tables)")
     weight_decay: float = Field(0.0, ge=0, description="optimiser weight decay (on every parameter)")
@@ -50,11 +51,11 @@ class TrainConfig(BaseModel):
     patience: int = Field(5, ge=0, description="epochs without validation improvement before stopping (0: never stop early)")
     seed: int = 0
     loss: str = ""
-    n_negatives: int = Field(4, ge=1, description="negatives per positive (ranking)")
+    n_negatives: int = Field(4, ge=1, description="negatives per positive (ranking)", json_schema_extra=int_range(1, 16, log=True))
     sampler: Literal["uniform-excl", "uniform", "popularity", "hard"] = Field(
         "uniform-excl", description="negative sampler (ranking): uniform over the user's non-positives, uniform, popularity, hard (WARP's)")
     sampler_alpha: float = Field(0.75, description="popularity exponent of the popularity sampler")
-    margin: float = Field(1.0, description="margin of the margin and warp losses")
+    margin: float = Field(1.0, description="margin of the margin and warp losses", json_schema_extra=float_range(0.1, 2.0, log=True))
     recency: float = Field(0.0, ge=0, description="ranking, data with timestamps: draw a user's latest positives more "
                            "often, in proportion to 1 + recency exp(-r / recency_scale), r = the user's positives after it (0: uniformly)")
     recency_scale: float = Field(5.0, gt=0, description="how many of a user's latest positives the recency boost spans (e-folding)")

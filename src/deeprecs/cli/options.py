@@ -71,6 +71,11 @@ def config_options(config: type[BaseModel], exclude: set[str] = frozenset(), gro
         default = field.get_default(call_default_factory=True)
         per_task = "".join(f"; {task}: {values[name]!r}" for task, values in (task_defaults or {}).items() if name in values)
         help_text = (field.description or "").rstrip(".") + (f" [default: {default!r}{per_task}]" if default is not None else "")
+        search = (field.json_schema_extra or {}).get("search") if isinstance(field.json_schema_extra, dict) else None
+        if search:
+            span = "|".join(map(str, search["values"])) if search["type"] == "choice" else \
+                f"{search['low']:g}..{search['high']:g}{' log' if search['log'] else ''}"
+            help_text += f" [tune: {span}]"
         out.append(click.Option([f"--{name.replace('_', '-')}", f"{group}__{name}"], type=FieldValue(name, field), default=None,
                                 help=help_text.strip()))
     return out

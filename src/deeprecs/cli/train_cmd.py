@@ -96,11 +96,14 @@ def model_options(name: str) -> list[click.Option]:
 
 
 class ModelCommand(click.Command):
-    """A command whose options depend on its first argument, the model."""
+    """A command whose options depend on its first argument, the model: the run's fixed options,
+    the command's own (``extra``), then the model's and the training loop's."""
+
+    extra: tuple[click.Option, ...] = ()
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         name = _model_name(args)
-        self.params = [click.Argument(["model"]), *_FIXED, *(model_options(name) if name else [])]
+        self.params = [click.Argument(["model"]), *_FIXED, *self.extra, *(model_options(name) if name else [])]
         try:
             return super().parse_args(ctx, args)
         except click.NoSuchOption as exc:
@@ -110,37 +113,71 @@ class ModelCommand(click.Command):
             raise ConfigError(exc.format_message()) from None
 
 
+def spec_from(params: dict):  # noqa: ANN201 - TrainSpec
+    """The :class:`~deeprecs.pipeline.TrainSpec` the run's options describe (``params``: the
+    command's parsed parameters; model and training options under ``model__``/``train__``)."""
+    from deeprecs.pipeline import TrainSpec
+
+    groups = split_options(params)
+    data, split_spec, sep = params["data"], params["split_spec"], params["sep"]
+    if split_spec is None:
+        split_spec = "fixed" if data.startswith("ncf:") else "random:0.2"
+    return TrainSpec(model=params["model"], data=data, split=split_spec, seed=params["seed"], task=params["task"], loss=params["loss"],
+                     positive=params["positive"], threshold=params["threshold"], rating_map=params["rating_map"],
+                     from_path=params["from_path"], columns=parse_columns(params["columns"]),
+                     sep="\t" if sep in ("\\t", "tab") else sep, duplicates=params["duplicates"], valid_fraction=params["valid_fraction"],
+                     pretrain=[p for p in (params["pretrain"] or "").split(",") if p], model_options=groups.get("model", {}),
+                     train_options=groups.get("train", {}), refit=params["refit"], dislikes=params["dislikes"], device=params["device"])
+
+
+def echo_metrics(metrics: dict, as_json: bool, out: str) -> None:
+    if as_json:
+        click.echo(json.dumps(metrics, indent=2))
+        return
+    from deeprecs.cli.inspect_cmds import format_metrics
+
+    click.echo(format_metrics(metrics))
+    click.echo(f"saved run to {out}")
+
+
 @click.command(cls=ModelCommand)
 @click.pass_context
-def train(ctx: click.Context, model: str, data: str, split_spec: str | None, seed: int, out: str, task: str | None,
-          loss: str | None, positive: float | None, threshold: float | None, rating_map: str | None,
-          from_path: str | None, columns: str | None, sep: str | None, duplicates: str, valid_fraction: float, pretrain: str | None,
-          refit: bool | None, dislikes: bool, device: str, as_json: bool, **options) -> None:
+def train(ctx: click.Context, **params) -> None:
     """Train MODEL, evaluate it on the test part, and save the run to --out.
 
     Model and training options follow as --name value (`deeprecs train MODEL --help`,
     `deeprecs models MODEL`), e.g. `--factors 64 --epochs 20 --lr 0.01`.
     """
-    from deeprecs.pipeline import TrainSpec
     from deeprecs.pipeline import train as run_training
 
-    groups = split_options(options)
-    if split_spec is None:
-        split_spec = "fixed" if data.startswith("ncf:") else "random:0.2"
-    spec = TrainSpec(model=model, data=data, split=split_spec, seed=seed, task=task, loss=loss, positive=positive,
-                     threshold=threshold, rating_map=rating_map, from_path=from_path, columns=parse_columns(columns),
-                     sep="\t" if sep in ("\\t", "tab") else sep, duplicates=duplicates, valid_fraction=valid_fraction,
-                     pretrain=[p for p in (pretrain or "").split(",") if p], model_options=groups.get("model", {}),
-                     train_options=groups.get("train", {}), refit=refit, dislikes=dislikes, device=device)
     quiet = bool(ctx.obj and ctx.obj.get("quiet"))
-    _, metrics, _, _, _ = run_training(spec, out=out, progress=not quiet)
-    if as_json:
-        click.echo(json.dumps(metrics, indent=2))
-    else:
-        from deeprecs.cli.inspect_cmds import format_metrics
-
-        click.echo(format_metrics(metrics))
-        click.echo(f"saved run to {out}")
+    _, metrics, _, _, _ = run_training(spec_from(params), out=params["out"], progress=not quiet)
+    echo_metrics(metrics, params["as_json"], params["out"])
 
 
-COMMANDS = [train]
+class TuneCommand(ModelCommand):
+    extra = (click.Option(["--trials"], default=20, show_default=True, type=click.IntRange(min=1), help="Most trials to run."),
+             click.Option(["--timeout"], default=None, type=click.FloatRange(min=1), help="Stop starting trials after this many seconds."))
+
+
+@click.command(cls=TuneCommand)
+@click.pass_context
+def tune(ctx: click.Context, **params) -> None:
+    """Search MODEL's options (Optuna) on the validation part only, then train the best as a run in --out.
+
+    The search space is read off the model's config (`deeprecs models MODEL`); options you give are
+    fixed and not searched. The run holds tuning.json (every trial) and trains again with the printed
+    `deeprecs train` command; `deeprecs report RUN` plots the trials.
+    """
+    from deeprecs.tuning import command_line, tune_and_train
+
+    quiet = bool(ctx.obj and ctx.obj.get("quiet"))
+    result, metrics = tune_and_train(spec_from(params), params["out"], params["trials"], params["timeout"], progress=not quiet)
+    best = result.best
+    click.echo(f"{len(result.trials)} trials in {result.seconds:.0f} s; best {result.metric} {best['value']:.4f} (trial {best['number']}): "
+               + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in {**best["model_options"], **best["train_options"]}.items()), err=True)
+    click.echo(f"train it again: {command_line(result.spec)}", err=True)
+    echo_metrics(metrics, params["as_json"], params["out"])
+
+
+COMMANDS = [train, tune]

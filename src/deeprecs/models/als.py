@@ -41,6 +41,7 @@ from deeprecs.data.weighting import Confidence, combine, confidence
 from deeprecs.batch import Batch
 from deeprecs.models.base import Defaults, FitData, ModelConfig, Recommender, Setting
 from deeprecs.pairs import PairSet, decode, encode
+from deeprecs.search import float_range, int_range
 
 
 class ALSStartConfig(ModelConfig):
@@ -64,17 +65,17 @@ class ALSStartConfig(ModelConfig):
 
 
 class ALSConfig(ModelConfig):
-    factors: int = Field(128, ge=1, description="embedding size d")
-    l2: float = Field(100.0, ge=0, description="ridge penalty on every user and item vector")
+    factors: int = Field(128, ge=1, description="embedding size d", json_schema_extra=int_range(16, 256, log=True))
+    l2: float = Field(100.0, ge=0, description="ridge penalty on every user and item vector", json_schema_extra=float_range(1.0, 1000.0, log=True))
     alpha: float = Field(10.0, ge=0, description="extra confidence of an observed pair (c = 1 + alpha); "
-                         "`deeprecs train als` picks it from 10, 20, 40 (4 too, on loo splits) on the validation part unless given")
+                         "`deeprecs train als` picks it from 10, 20, 40 (4 too, on loo splits) on the validation part unless given", json_schema_extra=float_range(1.0, 100.0, log=True))
     iterations: int = Field(15, ge=0, description="alternating sweeps (users, then items)")
     cg_steps: int = Field(3, ge=1, description="conjugate-gradient steps per solve (warm-started)")
     init_std: float = Field(0.01, gt=0, description="std of the normal initialisation")
     seed: int = Field(0, description="seed of the initialisation")
     dislike_weight: float = Field(0.25, ge=0, description="a known dislike (a train rating below --positive) counts as a watched "
                                   "pair with this fraction of a positive's extra confidence (c = 1 + alpha w); 0 ignores them. "
-                                  "`deeprecs train als` picks it from 0.25, 0, 0.5 on the validation part unless given")
+                                  "`deeprecs train als` picks it from 0.25, 0, 0.5 on the validation part unless given", json_schema_extra=float_range(0.0, 1.0))
 
 
 class ALS(Recommender):

@@ -17,10 +17,11 @@ from torch import nn
 from deeprecs.batch import Batch
 from deeprecs.models.base import FitData, ModelConfig, Recommender
 from deeprecs.models.layers import csr_gather
+from deeprecs.search import float_range, int_range
 class AutoRecConfig(ModelConfig):
-    hidden: int = Field(500, ge=1, description="hidden units")
-    l2: float = Field(50.0, ge=0, description="L2 on the weight matrices (lambda/2 ||W||^2, per batch of items)")
-    dropout: float = Field(0.0, ge=0, lt=1, description="dropout on the input ratings")
+    hidden: int = Field(500, ge=1, description="hidden units", json_schema_extra=int_range(100, 1000, log=True))
+    l2: float = Field(50.0, ge=0, description="L2 on the weight matrices (lambda/2 ||W||^2, per batch of items)", json_schema_extra=float_range(1.0, 200.0, log=True))
+    dropout: float = Field(0.0, ge=0, lt=1, description="dropout on the input ratings", json_schema_extra=float_range(0.0, 0.5))
 
 
 class ItemRowsTask:

@@ -14,10 +14,11 @@ from pydantic import Field
 from deeprecs.devices import float64_ok
 from deeprecs.models.base import FitData, ModelConfig
 from deeprecs.models.itemitem import ItemItemModel
+from deeprecs.search import float_range
 
 
 class EASEConfig(ModelConfig):
-    l2: float = Field(1000.0, gt=0, description="ridge penalty lambda")
+    l2: float = Field(1000.0, gt=0, description="ridge penalty lambda", json_schema_extra=float_range(10.0, 10000.0, log=True))
 
 
 class EASE(ItemItemModel):

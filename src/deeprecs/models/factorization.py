@@ -13,11 +13,12 @@ from torch import nn
 from deeprecs.batch import Batch
 from deeprecs.models.base import FitData, ModelConfig, Recommender
 from deeprecs.models.layers import csr_gather, dot_candidates, init_embedding
+from deeprecs.search import float_range, int_range
 
 
 class MFConfig(ModelConfig):
-    factors: int = Field(64, ge=1, description="embedding size d")
-    l2: float = Field(0.05, ge=0, description="per-example L2 on the embeddings a batch touches")
+    factors: int = Field(64, ge=1, description="embedding size d", json_schema_extra=int_range(8, 256, log=True))
+    l2: float = Field(0.05, ge=0, description="per-example L2 on the embeddings a batch touches", json_schema_extra=float_range(1e-5, 1.0, log=True))
     init_std: float = Field(0.1, gt=0, description="std of the normal initialisation")
 
 
@@ -120,7 +121,7 @@ class NNMF(MF):
 
 
 class SVDppConfig(MFConfig):
-    implicit_l2: float = Field(0.05, ge=0, description="L2 on the implicit item factors y_j")
+    implicit_l2: float = Field(0.05, ge=0, description="L2 on the implicit item factors y_j", json_schema_extra=float_range(1e-4, 1.0, log=True))
 
 
 class SVDpp(MF):

@@ -19,15 +19,16 @@ from deeprecs.models.als import ALSStartConfig, als_start
 from deeprecs.models.base import FitData, Recommender, Setting, TrainingContext
 from deeprecs.models.layers import concat_mlp_candidates, concat_mlp_score_all, dot_candidates, flat_layers, init_embedding, mlp
 from deeprecs.models.neural import MLP
+from deeprecs.search import float_range, int_range
 
 log = logging.getLogger("deeprecs")
 
 
 class GMFConfig(ALSStartConfig):
-    factors: int = Field(64, ge=1, description="embedding size d (the paper's predictive factors)")
+    factors: int = Field(64, ge=1, description="embedding size d (the paper's predictive factors)", json_schema_extra=int_range(16, 256, log=True))
     l2: float = Field(0.0, ge=0, description="per-example L2 on the embeddings a batch touches")
     init_std: float = Field(0.01, gt=0, description="std of the normal initialisation")
-    init_gmf: float = Field(5.0, gt=0, description="init als: the output weights make the logit init_gmf times the ALS score")
+    init_gmf: float = Field(5.0, gt=0, description="init als: the output weights make the logit init_gmf times the ALS score", json_schema_extra=float_range(1.0, 10.0, log=True))
     calibrate: bool = Field(True, description="init als: fit the output scale and bias to the log loss of the train pairs "
                             "against 4 uniform items each, so that training starts calibrated (else scale init_gmf, bias 0)")
 

@@ -10,14 +10,15 @@ from deeprecs.batch import Batch
 from deeprecs.models.als import ALSStartConfig, start_if_asked
 from deeprecs.models.base import FitData, ModelConfig, Recommender
 from deeprecs.models.layers import concat_mlp_candidates, concat_mlp_score_all, dot_candidates, flat_layers, init_embedding, mlp
+from deeprecs.search import float_range, int_range
 
 
 class MLPConfig(ALSStartConfig):
     user_factors: int = Field(32, ge=1, description="user embedding size")
     item_factors: int = Field(32, ge=1, description="item embedding size (may differ from the user's)")
     layers: list[int] = Field([64, 32, 16], description="hidden layer sizes of the scorer")
-    dropout: float = Field(0.2, ge=0, lt=1, description="dropout after each hidden layer")
-    l2: float = Field(1e-2, ge=0, description="per-example L2 on the embeddings a batch touches")
+    dropout: float = Field(0.2, ge=0, lt=1, description="dropout after each hidden layer", json_schema_extra=float_range(0.0, 0.5))
+    l2: float = Field(1e-2, ge=0, description="per-example L2 on the embeddings a batch touches", json_schema_extra=float_range(1e-5, 1.0, log=True))
     init_std: float = Field(0.05, gt=0, description="std of the normal initialisation")
     biases: bool = Field(False, description="add learned user and item biases to the MLP's output")
 
@@ -90,10 +91,10 @@ class MLP(Recommender):
 
 
 class TwoTowerConfig(ModelConfig):
-    factors: int = Field(64, ge=1, description="embedding size fed to each tower")
+    factors: int = Field(64, ge=1, description="embedding size fed to each tower", json_schema_extra=int_range(16, 128, log=True))
     tower: list[int] = Field([64, 32], description="dense layer sizes of each tower; the last is the output size")
     dropout: float = Field(0.0, ge=0, lt=1, description="dropout after each hidden layer of the towers")
-    l2: float = Field(0.02, ge=0, description="per-example L2 on the embeddings a batch touches")
+    l2: float = Field(0.02, ge=0, description="per-example L2 on the embeddings a batch touches", json_schema_extra=float_range(1e-4, 0.1, log=True))
     init_std: float = Field(0.1, gt=0, description="std of the normal initialisation")
 
 

@@ -24,14 +24,15 @@ from pydantic import Field
 
 from deeprecs.models.base import FitData, ModelConfig
 from deeprecs.models.itemitem import ItemItemModel
+from deeprecs.search import choice, float_range
 
 
 class RP3betaConfig(ModelConfig):
-    alpha: float = Field(1.0, gt=0, description="exponent on the transition probabilities")
+    alpha: float = Field(1.0, gt=0, description="exponent on the transition probabilities", json_schema_extra=float_range(0.5, 1.5))
     beta: float = Field(0.6, ge=0, description="popularity penalty: column j is divided by popularity_j ** beta "
-                        "(`deeprecs train rp3beta` picks it from 0.6 and 0.8 on the validation part unless given)")
+                        "(`deeprecs train rp3beta` picks it from 0.6 and 0.8 on the validation part unless given)", json_schema_extra=float_range(0.0, 1.0))
     neighbors: int = Field(0, ge=0, description="keep each item's this many largest walk weights, the rest 0 "
-                           "(Dacrema et al.'s topK; 0: all)")
+                           "(Dacrema et al.'s topK; 0: all)", json_schema_extra=choice(0, 50, 100, 200))
 
 
 class RP3beta(ItemItemModel):

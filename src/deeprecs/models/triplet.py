@@ -20,10 +20,11 @@ from deeprecs.errors import ConfigError
 from deeprecs.models.als import ALSStartConfig, start_if_asked
 from deeprecs.models.base import FitData, ModelConfig, Recommender, TrainingContext
 from deeprecs.models.layers import concat_mlp_candidates, concat_mlp_score_all, flat_layers, init_embedding, mlp
+from deeprecs.search import float_range, int_range
 
 
 class TripletConfig(ModelConfig):
-    factors: int = Field(64, ge=1, description="embedding size d")
+    factors: int = Field(64, ge=1, description="embedding size d", json_schema_extra=int_range(16, 128, log=True))
     similarity: Literal["cosine", "dot"] = Field("cosine", description="how user and item vectors are compared")
     item_bias: bool = Field(False, description="add a learned per-item bias to the similarity (popularity)")
     l2: float = Field(0.0, ge=0, description="per-example L2 on the embeddings a batch touches")
@@ -91,8 +92,8 @@ class DeepTripletConfig(ALSStartConfig):
     user_factors: int = Field(64, ge=1, description="user embedding size")
     item_factors: int = Field(64, ge=1, description="item embedding size")
     n_hidden: int = Field(1, ge=0, description="number of hidden layers of the scorer")
-    hidden_size: int = Field(64, ge=1, description="units of each hidden layer of the scorer")
-    dropout: float = Field(0.0, ge=0, lt=1, description="dropout after each hidden layer")
+    hidden_size: int = Field(64, ge=1, description="units of each hidden layer of the scorer", json_schema_extra=int_range(16, 256, log=True))
+    dropout: float = Field(0.0, ge=0, lt=1, description="dropout after each hidden layer", json_schema_extra=float_range(0.0, 0.5))
     l2: float = Field(0.0, ge=0, description="per-example L2 on the embeddings a batch touches")
     init: Literal["random", "als"] = Field("als", description=ALSStartConfig.model_fields["init"].description)
     init_std: float = Field(0.1, gt=0, description="std of the normal initialisation")

@@ -41,10 +41,11 @@ def setup(ctx: Context):  # noqa: ANN201 - Recommender
     return choose_on_validation(model, ctx)
 
 
-def train(spec: TrainSpec, out: str | Path | None = None, progress: bool = True, dataset: Dataset | None = None):
+def train(spec: TrainSpec, out: str | Path | None = None, progress: bool = True, dataset: Dataset | None = None,
+          extras: dict[str, dict] | None = None):
     """Run the whole pipeline; returns ``(model, metrics, history, split, dataset)`` and writes
     the run directory when ``out`` is given. ``dataset``: use this one instead of loading
-    ``spec.data``."""
+    ``spec.data``; ``extras``: more JSON files for the run directory (``{name: content}``)."""
     device = resolve_device(spec.device)
     model_cls = get_model_class(spec.model)
     same_split_as_runs(spec)
@@ -101,7 +102,7 @@ def train(spec: TrainSpec, out: str | Path | None = None, progress: bool = True,
                   "duplicates": spec.duplicates}
         save_run(out, model, config, eval_train, test=split.test, test_negatives=split.test_negatives, before_refit=before_refit,
                  valid=None if split.notes.get("valid_carved") else split.valid, dislikes=split.dislikes,
-                 items=ds.items, metrics=metrics, history=hist,
+                 items=ds.items, metrics=metrics, history=hist, extras=extras,
                  figures={"loss.png": lambda path: plot_history(hist, path, title=f"{spec.model} on {ds.name}")})
     return model, metrics, history, split, ds
 

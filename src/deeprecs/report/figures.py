@@ -90,6 +90,40 @@ def metric_scatter(runs: list[RunInfo]) -> bytes | None:
     return png_bytes(fig)
 
 
+def tuning_trials(run: RunInfo) -> bytes:
+    """A tuned run's search (``tuning.json``): each trial's validation value in order, the best so
+    far as a line, the chosen trial starred; and, for each searched option, value against the metric."""
+    tuning = run.tuning
+    trials = [t for t in tuning["trials"] if t.get("value") is not None]
+    options = list(dict.fromkeys(k for t in trials for k in (*t["model_options"], *t["train_options"])))
+    higher = tuning.get("direction", "maximize") == "maximize"
+    fig, axes = plt.subplots(1, 1 + min(len(options), 3), figsize=(4.6 * (1 + min(len(options), 3)), 3.4), squeeze=False)
+    axes = axes[0]
+    x = [t["number"] for t in trials]
+    y = [t["value"] for t in trials]
+    best = (np.maximum if higher else np.minimum).accumulate(y)
+    axes[0].plot(x, y, "o", ms=4, alpha=0.6, label="trial")
+    axes[0].plot(x, best, "-", color="black", lw=1.2, label="best so far")
+    chosen = tuning["best"]
+    axes[0].plot([chosen["number"]], [chosen["value"]], "*", ms=14, color="gold", mec="black", mew=0.6, label="chosen")
+    axes[0].set_title(f"{run.name}: {tuning['metric']} per trial ({'higher' if higher else 'lower'} is better)", fontsize=9)
+    axes[0].set_xlabel("trial")
+    axes[0].legend(fontsize=7, frameon=False)
+    for ax, name in zip(axes[1:], options[:3]):
+        pairs = [({**t["model_options"], **t["train_options"]}.get(name), t["value"]) for t in trials]
+        pairs = [(v, m) for v, m in pairs if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        ax.scatter([v for v, _ in pairs], [m for _, m in pairs], s=14, alpha=0.7)
+        values = [v for v, _ in pairs]
+        if values and min(values) > 0 and max(values) / min(values) > 20:
+            ax.set_xscale("log")
+        ax.set_xlabel(name)
+        ax.set_title(f"{tuning['metric']} against {name}", fontsize=9)
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return png_bytes(fig)
+
+
 def embedding_boxplot(emb: np.ndarray, n_dims: int = 16, title: str = "") -> bytes:
     """Box plots of the first ``n_dims`` embedding dimensions (whiskers 1.5 IQR, outliers dotted)."""
     k = min(n_dims, emb.shape[1])

@@ -67,6 +67,22 @@ def scatter_section(runs: list[RunInfo]) -> str:
     return "\n".join(parts)
 
 
+def tuning_section(runs: list[RunInfo]) -> str:
+    tuned = [r for r in runs if r.tuning and any(t.get("value") is not None for t in r.tuning.get("trials", []))]
+    if not tuned:
+        return h.note("No run here was made by `deeprecs tune` (no tuning.json).")
+    parts = []
+    for r in tuned:
+        t, best = r.tuning, r.tuning["best"]
+        values = {**best["model_options"], **best["train_options"]}
+        chosen = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items())
+        caption = (f"{r.name}: {len(t['trials'])} trials in {t.get('seconds')} s; best {t['metric']} {best['value']:.4f} "
+                   f"at trial {best['number']}: {chosen}. Train it again: {t.get('command', '')}")
+        parts.append(f'<div class="card">{h.img(figures.tuning_trials(r), f"the trials of {r.name}")}</div>')
+        parts.append(f'<p class="caption">{h.esc(caption)}</p>')
+    return "\n".join(parts)
+
+
 def embeddings_section(runs: list[RunInfo]) -> str:
     parts = []
     for r in runs:
@@ -128,6 +144,7 @@ def build_report(paths: list[str | Path], out: str | Path, *, method: str = "pca
         ("metrics", "Metrics", metrics_section(runs), "Test metrics from each run's metrics.json (one row per run)."),
         ("curves", "Training curves", curves_section(runs), "Per-epoch training loss and validation metric of every run; the star marks the epoch whose weights were kept."),
         ("scatter", "Metric vs fit time", scatter_section(runs), "The main test metric (rmse for rating runs; auc, ndcg@10 or hr@10 for ranking runs) against training time."),
+        ("tuning", "Tuning", tuning_section(runs), "Runs made by `deeprecs tune`: each trial's validation metric, the best so far, and the metric against each searched option."),
         ("embeddings", "Embedding distributions", embeddings_section(runs), "pandas describe() of every item-embedding dimension, and box plots of the first dimensions."),
         ("item-map", "Item map", map_section(runs, method), "Item embeddings in two dimensions, coloured by primary genre (the first listed), with the most popular titles (most training interactions) labelled."),
     ]

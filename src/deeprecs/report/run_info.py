@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +31,7 @@ class RunInfo:
     item_ids: np.ndarray
     item_counts: np.ndarray  # (n_items,) training interactions per item
     items: pd.DataFrame | None  # side data indexed by raw item id (title, year, genres)
+    tuning: dict | None = None  # tuning.json of a run made by ``deeprecs tune``
 
     @property
     def task(self) -> str:
@@ -82,8 +84,9 @@ def gather(paths: list[str | Path]) -> list[RunInfo]:
         emb = None if emb is None else emb.detach().float().cpu().numpy()
         if emb is not None and (emb.ndim != 2 or emb.shape[0] != len(run.item_map) or emb.shape[1] == 0):
             emb = None  # not one vector per item: nothing to map
+        tuning = json.loads((path / "tuning.json").read_text()) if (path / "tuning.json").is_file() else None
         infos.append(RunInfo(name, path, run.config, dict(run.metrics), dict(run.history), emb,
-                             np.asarray(run.item_map.raw), run.train.item_counts(), run.items))
+                             np.asarray(run.item_map.raw), run.train.item_counts(), run.items, tuning))
     return infos
 
 
