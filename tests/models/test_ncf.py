@@ -71,7 +71,7 @@ def test_neumf_pretrained_other_data_is_a_clear_error():
 
 def test_default_sizes_let_neumf_pretrain_from_default_gmf_and_mlp():
     """The MLP branch's defaults are mlp's; the GMF branch takes the gmf run's size (GMF's
-    default 128 factors, as NeuMF's from scratch; ``pipeline.build_for``)."""
+    default 128 factors, as NeuMF's from scratch; ``NeuMF.pretrain_options``)."""
     mlp = MLP.Config(n_users=3, n_items=4, **MLP.model_defaults.get("ranking", {}))
     gmf = GMF.Config(n_users=3, n_items=4, **GMF.model_defaults.get("ranking", {}))
     neumf = NeuMF.Config(n_users=3, n_items=4, **NeuMF.model_defaults.get("ranking", {}))

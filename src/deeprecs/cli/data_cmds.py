@@ -45,8 +45,11 @@ def models(model: str | None) -> None:
                + ", ".join(f"{t}={cls.default_loss.get(t, '')}" for t in cls.tasks) + (" (fixed)" if cls.fixed_loss else ""))
     if cls.pretrain_takes:
         click.echo(f"--pretrain: {cls.pretrain_takes}")
+    from deeprecs.models.base import Setting
+
     for task in cls.tasks:
-        chosen = {**cls.model_defaults.get(task, {}), **cls.train_defaults.get(task, {})}
+        defaults = cls.defaults(Setting(task))
+        chosen = {**defaults.model, **defaults.train}
         if chosen:
             click.echo(f"defaults for the {task} task (override any): " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in chosen.items()))
     click.echo("options (deeprecs train MODEL --name value; model options first, then the training loop's):")

@@ -65,7 +65,7 @@ class Blend(Recommender):
         if len(member_options) != len(config.members):
             raise ConfigError(f"member_options has {len(member_options)} entries for {len(config.members)} members")
         for name, opts in zip(config.members, member_options):
-            defaults = dict(get_model_class(name).model_defaults.get(config.task, {}))
+            defaults = get_model_class(name).defaults(Setting(config.task)).model
             built.append(build_model(name, config.n_users, config.n_items, **{**defaults, **opts}))
         self.members = nn.ModuleList(built)
         self.register_buffer("weights", torch.cat([torch.zeros(1), torch.full((len(built),), 1.0 / max(len(built), 1))]))
