@@ -15,6 +15,7 @@ well under a millisecond, less than a hop to the thread pool would cost.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import secrets
@@ -147,4 +148,9 @@ def app_from_env() -> FastAPI:
 
     torch.set_num_threads(int(os.environ.get("DEEPRECS_SERVE_THREADS", "1")))
     db = os.environ.get("DEEPRECS_SERVE_DB") or None
-    return create_app(os.environ["DEEPRECS_SERVE_RUN"], db, os.environ.get("DEEPRECS_SERVE_ANN") == "1")
+    app = create_app(os.environ["DEEPRECS_SERVE_RUN"], db, os.environ.get("DEEPRECS_SERVE_ANN") == "1")
+    # The run's objects live as long as the worker: out of the collector's sight, a full
+    # collection no longer walks them (store path, 32 connections: p99 9.3 -> 7.5 ms, medians of 3)
+    gc.collect()
+    gc.freeze()
+    return app
