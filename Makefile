@@ -34,7 +34,7 @@ bench: $(STAMP)
 	scripts/wrk.sh >/dev/null || echo "warning: no wrk; the HTTP benchmarks use the Python load generator" >&2
 	$(PY) benchmarks/run_all.py
 
-# CI smoke test (< 3 min on 2 cores, no peers): writes benchmarks/results/BENCHMARKS-quick.md.
+# CI smoke test (a few minutes on 2 cores, no peers): writes benchmarks/results/BENCHMARKS-quick.md.
 bench-quick: $(STAMP)
 	$(PY) benchmarks/run_all.py --quick
 

@@ -14,7 +14,8 @@ OUT = Path(__file__).resolve().parent / "results"
 def write_results(name: str, results: dict, markdown: str) -> None:
     """``results/NAME.json`` (with machine info) and ``results/NAME.md``."""
     OUT.mkdir(exist_ok=True)
-    results = {"benchmark": name, "when": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": platform.platform(),
+    when = time.strftime("%Y-%m-%d %H:%M:%S")
+    results = {"benchmark": name, "when": when, "machine": {"platform": platform.platform(), "date": when},
                "python": platform.python_version(), **results}
     (OUT / f"{name}.json").write_text(json.dumps(results, indent=2))
     (OUT / f"{name}.md").write_text(markdown)
