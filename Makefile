@@ -33,9 +33,10 @@ bench: $(STAMP)
 	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt cython setuptools wheel && \
 	  $(PY) -m pip install --quiet --disable-pip-version-check --no-build-isolation --no-use-pep517 -c constraints.txt lightfm==1.17 || \
 	  echo "warning: lightfm did not build; its rows are skipped" >&2
+	scripts/wrk.sh >/dev/null || echo "warning: no wrk; the HTTP benchmarks use the Python load generator" >&2
 	$(PY) benchmarks/run_all.py
 
-# CI smoke test (< 3 min on 2 cores, no peers): writes benchmarks/results/BENCHMARKS-quick.md.
+# CI smoke test (a few minutes on 2 cores, no peers): writes benchmarks/results/BENCHMARKS-quick.md.
 bench-quick: $(STAMP)
 	$(PY) benchmarks/run_all.py --quick
 

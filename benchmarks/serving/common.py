@@ -14,7 +14,8 @@ OUT = Path(__file__).resolve().parent / "results"
 def write_results(name: str, results: dict, markdown: str) -> None:
     """``results/NAME.json`` (with machine info) and ``results/NAME.md``."""
     OUT.mkdir(exist_ok=True)
-    results = {"benchmark": name, "when": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": platform.platform(),
+    when = time.strftime("%Y-%m-%d %H:%M:%S")
+    results = {"benchmark": name, "when": when, "machine": {"platform": platform.platform(), "date": when},
                "python": platform.python_version(), **results}
     (OUT / f"{name}.json").write_text(json.dumps(results, indent=2))
     (OUT / f"{name}.md").write_text(markdown)
@@ -31,10 +32,10 @@ def median_time(fn, repeats: int) -> tuple[float, list[float]]:
     return statistics.median(times), times
 
 
-def ensure_run(run: str | Path) -> Path:
-    """The ML-1M model the serving benchmarks load; trained (MF, 3 epochs: speed, not quality,
-    is measured here) from the NCF ML-1M files when missing. Data: ``$DEEPRECS_NCF_ML1M`` or
-    ``../shared/data/ncf-ml-1m/ml-1m`` beside the repository."""
+def ensure_run(run: str | Path, epochs: int = 3) -> Path:
+    """The ML-1M model the serving benchmarks load; trained (MF, 3 epochs, 1 for the quick runs:
+    speed, not quality, is measured here) from the NCF ML-1M files when missing. Data:
+    ``$DEEPRECS_NCF_ML1M`` or ``../shared/data/ncf-ml-1m/ml-1m`` beside the repository."""
     import os
 
     run = Path(run)
@@ -44,6 +45,6 @@ def ensure_run(run: str | Path) -> Path:
     prefix = os.environ.get("DEEPRECS_NCF_ML1M", str(root.parent / "shared/data/ncf-ml-1m/ml-1m"))
     from deeprecs.pipeline import TrainSpec, train
 
-    print(f"training {run} (mf on ncf:{prefix}, 3 epochs) for the serving benchmarks ...", flush=True)
-    train(TrainSpec(model="mf", data=f"ncf:{prefix}", split="fixed", train_options={"epochs": 3}), out=run, progress=False)
+    print(f"training {run} (mf on ncf:{prefix}, {epochs} epoch(s)) for the serving benchmarks ...", flush=True)
+    train(TrainSpec(model="mf", data=f"ncf:{prefix}", split="fixed", train_options={"epochs": epochs}), out=run, progress=False)
     return run

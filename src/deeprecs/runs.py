@@ -15,6 +15,7 @@ Layout of ``runs/NAME/``::
     test.npz       the test part (and sampled negatives), for ``deeprecs evaluate``
     items.csv      item side data (title, year, genres) where the dataset has it
     metrics.json   flat test metrics (+ fit_seconds)
+    checksums.json the SHA-256 of model*.pt and *.npz: a damaged file is refused (deeprecs.run_files)
     history.json   per-epoch training loss, validation metric, throughput
     loss.png       the training curves
     tuning.json    (``deeprecs tune`` runs) every trial of the search: its options, validation value, time
@@ -41,6 +42,7 @@ from deeprecs.data.interactions import IdMap, Interactions
 from deeprecs.errors import DeeprecsError, UnknownIdError
 from deeprecs.models import build_model
 from deeprecs.models.base import Recommender
+from deeprecs.run_files import damaged, load_arrays, load_into, read_json, verify_checksums, write_checksums
 
 #: 2: ALS's recency moved from the model's options to the training options (``--recency`` names one thing)
 FORMAT_VERSION = 2
@@ -116,13 +118,12 @@ def _save_part(path: Path, part: Interactions, negatives: np.ndarray | None = No
 
 
 def _load_part(path: Path, user_map: IdMap, item_map: IdMap) -> tuple[Interactions, np.ndarray | None]:
-    with np.load(path, allow_pickle=False) as z:
-        part = Interactions(z["users"], z["items"], user_map, item_map,
-                            z["ratings"] if "ratings" in z else None,
-                            z["timestamps"] if "timestamps" in z else None,
-                            weights=z["weights"] if "weights" in z else None)
-        negatives = z["negatives"] if "negatives" in z else None
-    return part, negatives
+    z = load_arrays(path)
+    try:
+        part = Interactions(z["users"], z["items"], user_map, item_map, z.get("ratings"), z.get("timestamps"), weights=z.get("weights"))
+    except (KeyError, DeeprecsError) as exc:  # arrays missing, or not fitting the id maps
+        raise damaged(path, f"its arrays do not fit the run: {exc}") from None
+    return part, z.get("negatives")
 
 
 def save_run(
@@ -161,6 +162,7 @@ def save_run(
                 _save_part(tmp / name, part)
         if test is not None:
             _save_part(tmp / "test.npz", test, test_negatives)
+        write_checksums(tmp)
         if items is not None:
             items.to_csv(tmp / "items.csv")
         (tmp / "metrics.json").write_text(json.dumps(metrics or {}, indent=2))
@@ -204,7 +206,7 @@ def _migrate(config: dict) -> dict:
 def _load_model(path: Path, file: str, config: dict, user_map: IdMap, item_map: IdMap, device: torch.device | str) -> Recommender:
     model_config = {k: v for k, v in config["model_config"].items() if k not in ("n_users", "n_items")}
     model = build_model(config["model"], len(user_map), len(item_map), **model_config)
-    model.load_weights(torch.load(path / file, map_location="cpu", weights_only=True))
+    load_into(model, path / file)
     return model.to(device).eval()
 
 
@@ -214,9 +216,13 @@ def load_run(path: str | Path, device: torch.device | str = "cpu") -> Run:
     path = Path(path)
     if not (path / "config.json").is_file() or not (path / "model.pt").is_file():
         raise DeeprecsError(f"{path} is not a deeprecs run directory (no config.json/model.pt); train one with `deeprecs train`")
-    config = _migrate(json.loads((path / "config.json").read_text()))
-    maps = json.loads((path / "idmaps.json").read_text())
-    user_map, item_map = IdMap.from_json(maps["users"], kind="user"), IdMap.from_json(maps["items"], kind="item")
+    verify_checksums(path)
+    config = _migrate(read_json(path / "config.json"))
+    maps = read_json(path / "idmaps.json")
+    try:
+        user_map, item_map = IdMap.from_json(maps["users"], kind="user"), IdMap.from_json(maps["items"], kind="item")
+    except (KeyError, TypeError, DeeprecsError) as exc:
+        raise damaged(path / "idmaps.json", f"not the run's id maps: {exc}") from None
     model = _load_model(path, "model.pt", config, user_map, item_map, device)
     before_refit = None
     if (path / "model-before-refit.pt").is_file():

@@ -34,6 +34,7 @@ def _free_port() -> int:
 
 
 def test_serve_command_answers_http(run_path, sqlite_url):
+    assert CliRunner().invoke(cli, ["-q", "export", str(run_path), "--db", sqlite_url, "-k", "5"]).exit_code == 0
     port = _free_port()
     proc = subprocess.Popen([sys.executable, "-m", "deeprecs.cli.main", "serve", str(run_path), "--db", sqlite_url,
                              "--port", str(port)], env={**os.environ, "DEEPRECS_API_KEY": ""},
@@ -49,7 +50,15 @@ def test_serve_command_answers_http(run_path, sqlite_url):
                 assert time.monotonic() < deadline, "server did not start"
                 time.sleep(0.2)
         body = httpx.get(f"http://127.0.0.1:{port}/users/u2/recommendations?k=3").json()
-        assert body["source"] == "live" and len(body["recommendations"]) == 3
+        assert body["source"] == "store" and len(body["recommendations"]) == 3
+        assert httpx.get(f"http://127.0.0.1:{port}/users/u2/recommendations?k=6").json()["source"] == "live"
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_serve_refuses_a_missing_sqlite_file(run_path, tmp_path):
+    r = CliRunner().invoke(cli, ["serve", str(run_path), "--db", f"sqlite:///{tmp_path / 'typo.db'}"])
+    assert r.exit_code == 1 and "Traceback" not in r.output
+    assert r.output.count("\n") == 1 and "no database file" in r.output and "deeprecs export" in r.output
+    assert not (tmp_path / "typo.db").exists()

@@ -64,11 +64,16 @@ def serve(run: str, db: str | None, host: str, port: int, ann: bool, workers: in
     import uvicorn
 
     from deeprecs.devices import resolve_device
+    from deeprecs.errors import ConfigError
     from deeprecs.runs import load_run
     from deeprecs.store import normalize_url
+    from deeprecs.store.schema import sqlite_path
 
     where = resolve_device(device)
     load_run(run, device=where)  # fail here, with a clear message, rather than in every worker
+    if db and sqlite_path(db) and not os.path.isfile(sqlite_path(db)):  # a typo, or no export yet
+        raise ConfigError(f"no database file {sqlite_path(db)} (--db {db}): export to it first "
+                          f"(deeprecs export {run} --db {db}), or leave out --db to serve live")
     os.environ["DEEPRECS_SERVE_RUN"] = str(run)
     os.environ["DEEPRECS_SERVE_DB"] = normalize_url(db) if db else ""
     os.environ["DEEPRECS_SERVE_ANN"] = "1" if ann else "0"

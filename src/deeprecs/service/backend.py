@@ -3,7 +3,10 @@
 ``RecService`` serves one run. A user's top-K comes from the store when its current export
 was made from this very run (same run id) and holds at least ``k`` per user, else it is
 computed live: exact (one matrix product + top-k) or, with ``ann``, from an HNSW index.
-Encoded store answers are cached per ``(export version, user, k)``: they never change.
+Encoded store answers are cached per ``(export version, user, k)``: they never change. A store
+that cannot be read raises :class:`~deeprecs.store.StoreUnavailable` (the API's 503) rather than
+falling back to live scoring: an outage of the store must not turn into a surprise load of
+live scoring on every worker, nor into answers that differ from the export.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from deeprecs.retrieval import ranked, ranked_indices, similar_items, top_k, top
 from deeprecs.retrieval.foldin import recommend_liked
 from deeprecs.retrieval.listing import py
 from deeprecs.runs import Run
-from deeprecs.store import RecStore, run_id
+from deeprecs.store import RecStore, StoreUnavailable, run_id
 
 
 def dumps(obj) -> bytes:  # noqa: ANN001
@@ -121,13 +124,20 @@ class RecService:
 
     # ------------------------------------------------------------------ model
     def info(self) -> dict:
-        current = self.store.current() if self.store is not None else None
+        """The model, and the store's state: this route answers while the store is unavailable."""
+        current, state = None, None
+        if self.store is not None:
+            try:
+                current, state = self.store.current(), "ok"
+            except StoreUnavailable:
+                state = "unavailable"
         matching = current is not None and current.run_id == self.run_id
         config = self.run.config
         return {"model": config.get("model", self.run.model.name), "dataset": str(config.get("dataset", config.get("data", ""))),
                 "run": str(self.run.path), "run_id": self.run_id, "n_users": len(self.run.user_map),
                 "n_items": len(self.run.item_map), "metrics": self.run.metrics, "ann": self.ann is not None,
-                "export_version": current.version if matching else None, "export_k": current.k if matching else None}
+                "export_version": current.version if matching else None, "export_k": current.k if matching else None,
+                "store": state}
 
 
 __all__ = ["RecService", "UnknownIdError", "dumps"]

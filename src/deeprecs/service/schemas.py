@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
 
 #: largest ``k`` any route accepts
 MAX_K = 1000
 #: most liked items ``POST /recommendations`` accepts
 MAX_LIKED = 1000
+#: longest raw id (text) a route accepts, in a path or in a body
+MAX_ID_CHARS = 200
 
 RawId = int | str
+#: an id as a client sends it: a JSON integer (not a float, not a boolean) or a non-empty string
+InputId = StrictInt | Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_CHARS)]
 
 
 class Recommendation(BaseModel):
@@ -30,7 +36,7 @@ class UserRecommendations(BaseModel):
 class LikedRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    liked: list[RawId] = Field(min_length=1, max_length=MAX_LIKED, description="raw ids of items the user likes")
+    liked: list[InputId] = Field(min_length=1, max_length=MAX_LIKED, description="raw ids of items the user likes")
     k: int = Field(10, ge=1, le=MAX_K)
 
 
@@ -66,7 +72,14 @@ class ModelInfo(BaseModel):
     ann: bool
     export_version: int | None = Field(None, description="current export version matching this run, if any")
     export_k: int | None = None
+    store: str | None = Field(None, description="'ok', 'unavailable' (answers from it get 503), or null: no store")
 
 
 class Health(BaseModel):
     status: str = "ok"
+
+
+class Problem(BaseModel):
+    """The body of every error but 422: one line that says what went wrong."""
+
+    detail: str

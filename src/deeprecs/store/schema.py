@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from urllib.parse import quote
 
 from sqlalchemy import (Column, Engine, Float, Integer, MetaData, SmallInteger, String, Table, Text,
                         create_engine, event, select)
@@ -95,14 +97,14 @@ def normalize_url(url: str) -> str:
     return url
 
 
-def _sqlite_pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001 - DBAPI connection
+def _sqlite_pragmas(dbapi_conn, _record, busy_timeout_ms: int = 30_000) -> None:  # noqa: ANN001 - DBAPI connection
     # pysqlite commits before DDL on its own; take over transactions (BEGIN is emitted by
     # _sqlite_begin) so that CREATE TABLE is part of an export's single transaction.
     dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
+    cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
     cur.execute("PRAGMA journal_mode=WAL")  # readers keep reading while an export writes
     cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA busy_timeout=30000")
     cur.execute("PRAGMA cache_size=-65536")
     cur.execute("PRAGMA temp_store=MEMORY")
     cur.close()
@@ -112,15 +114,29 @@ def _sqlite_begin(conn) -> None:  # noqa: ANN001 - Connection
     conn.exec_driver_sql("BEGIN")
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for ``url`` with the store's connection settings (SQLite pragmas, psycopg 3)."""
+def sqlite_path(url: str) -> str | None:
+    """The database file of a ``sqlite:///FILE`` URL; ``None`` for other databases and in-memory SQLite."""
+    parsed = make_url(normalize_url(url))
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:") or "uri" in parsed.query:
+        return None
+    return parsed.database
+
+
+def make_engine(url: str, busy_timeout_ms: int = 30_000, must_exist: bool = False) -> Engine:
+    """An engine for ``url`` with the store's connection settings (SQLite pragmas, psycopg 3).
+
+    ``busy_timeout_ms``: how long a statement waits for a lock (SQLite), or a connection for the
+    server (PostgreSQL, whole seconds). ``must_exist``: never create a SQLite file (readers)."""
     url = normalize_url(url)
     if make_url(url).get_backend_name() == "sqlite":
+        path = sqlite_path(url)
+        if must_exist and path is not None:  # mode=rw: open read-write, fail where the file is missing
+            url = make_url(url).set(database=f"file:{quote(path)}", query={"mode": "rw", "uri": "true"})
         engine = create_engine(url)
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", partial(_sqlite_pragmas, busy_timeout_ms=busy_timeout_ms))
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": max(1, -(-busy_timeout_ms // 1000))})
 
 
 def create_schema(engine: Engine) -> None:

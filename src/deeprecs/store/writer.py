@@ -113,7 +113,13 @@ def export_run(run: Run, db: str | Engine, k: int = 100, batch_size: int = 2048,
 
     ``keep``: afterwards drop all but the ``keep`` newest complete versions (see :func:`prune`).
     """
-    engine = make_engine(db) if isinstance(db, str) else db
+    if isinstance(db, str):  # an engine of our own: closed when done, so no connection outlives the export
+        engine = make_engine(db)
+        try:
+            return export_run(run, engine, k, batch_size, keep, progress)
+        finally:
+            engine.dispose()
+    engine = db
     create_schema(engine)
     k = min(k, len(run.item_map))
     row = {"run_id": run_id(run.path), "run_path": str(run.path), "model": run.config.get("model", run.model.name),
@@ -168,7 +174,13 @@ def prune(db: str | Engine, keep: int = 2, stale_after: float = 3600.0) -> list[
     """Drop old versions: all but the ``keep`` newest complete ones (never the current one),
     failed ones, and unfinished ones older than ``stale_after`` seconds (a crashed export).
     Returns the versions dropped."""
-    engine = make_engine(db) if isinstance(db, str) else db
+    if isinstance(db, str):
+        engine = make_engine(db)
+        try:
+            return prune(engine, keep, stale_after)
+        finally:
+            engine.dispose()
+    engine = db
     create_schema(engine)
     versions, current = list_versions(engine)
     complete = [v.version for v in versions if v.status == "complete"]
