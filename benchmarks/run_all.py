@@ -2,7 +2,7 @@
 
     python benchmarks/run_all.py [--quick] [--lanes 2] [--only ratings,scaling] [--collect-only]
 
-Order: ratings.py, implicit_feedback.py, ncf.py, serving/bench_*.py, scaling.py; each in its own
+Order: ratings.py, implicit_feedback.py, ncf.py, serving/bench_*.py, scaling.py, scale.py; each in its own
 subprocess, with ``--quick`` when quick (and ``--threads 1``, where a script takes it).
 
 A full run uses two lanes by default (``--lanes 2``, one per core of the 2-core target
@@ -77,6 +77,7 @@ def discover(root: Path = HERE) -> list[Bench]:
     for script in sorted((root / "serving").glob("bench_*.py")):
         benches.append(Bench(script.stem.removeprefix("bench_"), script, root / "serving" / "results"))
     benches.append(Bench("scaling", root / "scaling.py", root / "results"))
+    benches.append(Bench("scale", root / "scale.py", root / "results"))
     return benches
 
 
@@ -108,7 +109,7 @@ def schedule(benches: list[Bench], lanes: int) -> tuple[list[list[Job]], list[Jo
     and the other model benchmarks (scaling's 1-thread throughput included) share the second; the
     serving benchmarks, which load both cores (HTTP server and load generator), come after, alone."""
     by = {b.name: b for b in benches}
-    laned = [n for n in ("ratings", "implicit", "ncf", "scaling") if n in by]
+    laned = [n for n in ("ratings", "implicit", "ncf", "scaling", "scale") if n in by]
     if lanes < 2 or "ncf" not in by:
         return [], [Job(b) for b in benches]
     ncf = by["ncf"]

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from deeprecs.data.synthetic import skew  # noqa: E402,F401 - the benchmark's own name for it
 from common import RESULTS, log, machine, markdown_table, run_isolated, write_results  # noqa: E402
 
 SIZES = (10**5, 10**6, 10**7)
@@ -34,7 +35,6 @@ OPTIONS = {"mf-sparse": {"optimizer": "sparse-adam"}, "neumf-sparse": {"optimize
 #: examples an epoch at most: a larger data set trains on a random sample of this many of its rows
 #: (the tables stay sized for all of it), so that 10^7 costs seconds, not the budget of a whole run
 EPOCH_CAP = 2_000_000
-RATING_P = np.array([0.06, 0.11, 0.27, 0.35, 0.21])  # MovieLens 1M's share of 1..5 stars
 ZIPF_A = 0.9  # item popularity ~ rank ** -a
 USER_SIGMA = 1.0  # user activity ~ lognormal(0, sigma)
 PER_USER = 100
@@ -46,45 +46,13 @@ def shape(n: int) -> tuple[int, int]:
 
 
 def synthetic(n: int, seed: int = 0):
-    """``n`` interactions (an :class:`Interactions`, with ratings) of MovieLens-like skew.
+    """``n`` interactions (an :class:`Interactions`, with 1-5 star ratings) of MovieLens-like skew
+    (:mod:`deeprecs.data.synthetic`, in this benchmark's shape). Every (user, item) pair occurs
+    once, as in MovieLens; rows are in random order."""
+    from deeprecs.data.synthetic import SyntheticSpec, generate
 
-    Every (user, item) pair occurs once, as in MovieLens; rows are in random order.
-    """
-    from deeprecs.data.interactions import IdMap, Interactions
-
-    rng = np.random.default_rng(seed)
     n_users, n_items = shape(n)
-    activity = rng.lognormal(0.0, USER_SIGMA, n_users)
-    popularity = np.arange(1, n_items + 1, dtype=np.float64) ** -ZIPF_A
-    item_ids = rng.permutation(n_items)  # popular items are not simply the low ids
-    activity = np.minimum(activity, activity.mean() * n_items / (4 * PER_USER))  # nobody rates over ~1/4 of the catalogue
-    p_user, p_item = activity / activity.sum(), popularity / popularity.sum()
-    keys = np.empty(0, dtype=np.int64)
-    for _ in range(30):  # draw pairs, drop repeats, top up the shortfall
-        need = n - len(keys)
-        if need <= 0:
-            break
-        extra = max(int(need * 1.5), 64)
-        drawn = _draw(rng, p_user, extra) * n_items + item_ids[_draw(rng, p_item, extra)]
-        keys = np.unique(np.concatenate([keys, drawn]))
-    keys = rng.permutation(keys)[:n]
-    users, items = keys // n_items, keys % n_items
-    ratings = rng.choice(np.arange(1, 6, dtype=np.float32), size=len(keys), p=RATING_P)
-    return Interactions(users, items, IdMap(np.arange(n_users), kind="user"), IdMap(np.arange(n_items), kind="item"), ratings)
-
-
-def _draw(rng: np.random.Generator, p: np.ndarray, n: int) -> np.ndarray:
-    """``n`` indices drawn with probabilities ``p`` (inverse CDF: fast and memory-light)."""
-    cdf = np.cumsum(p)
-    cdf[-1] = 1.0
-    return np.searchsorted(cdf, rng.random(n), side="right").astype(np.int64)
-
-
-def skew(counts: np.ndarray, top: float = 0.1) -> float:
-    """Share of all interactions that fall on the ``top`` fraction of the most frequent ids."""
-    counts = np.sort(np.asarray(counts))[::-1]
-    k = max(1, int(round(top * len(counts))))
-    return float(counts[:k].sum() / max(counts.sum(), 1))
+    return generate(SyntheticSpec(n, n_users, n_items, seed, ZIPF_A, USER_SIGMA, stars="whole"))
 
 
 def point(model_key: str, n: int, epochs: int, seed: int, cap: int = EPOCH_CAP) -> dict:

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 from tqdm.auto import tqdm
 
+from deeprecs import distributed
 from deeprecs.devices import float64_ok
 from deeprecs.errors import ConfigError, DeeprecsError
 from deeprecs.search import float_range, int_range
@@ -133,14 +134,18 @@ def _optimizer(model: Recommender, cfg: TrainConfig):
     return torch.optim.SGD(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
-def _batches(n: int, batch_size: int, generator: torch.Generator, weights: torch.Tensor | None = None) -> Iterator[torch.Tensor]:
+def _batches(n: int, batch_size: int, generator: torch.Generator, weights: torch.Tensor | None = None,
+             ranks: tuple[int, int] = (0, 1)) -> Iterator[torch.Tensor]:
     """One epoch of row indices on the generator's device: a permutation of ``range(n)``, or, with
     ``weights``, ``n`` rows drawn with replacement in proportion to them (the weighted loss, in
-    expectation)."""
+    expectation). ``ranks``: ``(rank, world_size)``: this rank's shard of the epoch (the
+    generator must then be the same on every rank), in batches of ``batch_size / world_size``."""
     if weights is None:
         perm = torch.randperm(n, generator=generator, device=generator.device)
     else:
         perm = torch.multinomial(weights, n, replacement=True, generator=generator)
+    perm = distributed.shard(perm, *ranks)
+    n, batch_size = len(perm), -(-batch_size // ranks[1])
     for start in range(0, n, batch_size):
         yield perm[start : start + batch_size]
 
@@ -180,13 +185,15 @@ def fit(
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device = model.device
-    generator = seed_everything(cfg.seed, device)
+    rank, size = distributed.world()
+    generator = seed_everything(cfg.seed + rank, device)  # each rank its own negatives
     task.prepare(model)
     history = History(valid_metric=valid_metric)
     trainable = any(p.requires_grad for p in model.parameters())
     if not trainable or cfg.epochs == 0 or len(task) == 0:
         return history
-    opt = _optimizer(model, cfg)
+    opt = _optimizer(model, cfg)  # sparse-adam makes the tables sparse: before DDP sees them
+    step_loss = distributed.loss_step(model, task)
     inner = opt.optimizers if isinstance(opt, SparseDenseOptimizer) else [opt]
     scheds = [torch.optim.lr_scheduler.ExponentialLR(o, cfg.lr_decay) for o in inner] if cfg.lr_decay < 1 else []
     best_state, bad_epochs, trained_best = None, 0, None
@@ -197,7 +204,7 @@ def fit(
     if validate is not None and validate_start:
         model.eval()
         with torch.no_grad():
-            history.start_valid = history.best_valid = float(validate(model))
+            history.start_valid = history.best_valid = distributed.from_main(float(validate(model)) if rank == 0 else 0.0)
         history.best_epoch, best_state = 0, copy.deepcopy(model.state_dict())
         if cfg.progress:
             tqdm.write(f"epoch   0  (start)  {valid_metric} {history.best_valid:.4f}", file=sys.stderr)
@@ -207,9 +214,11 @@ def fit(
         t0 = time.perf_counter()
         total = torch.zeros((), dtype=torch.float64 if float64_ok(device) else torch.float32, device=device)
         count = 0
-        for idx in _batches(len(task), batch_size, generator, getattr(task, "weights", None)):
+        # several ranks: the same permutation on each (seeded by the epoch), each its shard
+        order = generator if size == 1 else torch.Generator(device=device).manual_seed(cfg.seed * 100_003 + epoch)
+        for idx in _batches(len(task), batch_size, order, getattr(task, "weights", None), (rank, size)):
             opt.zero_grad(set_to_none=True)
-            loss = task.loss(model, idx, generator)
+            loss = step_loss(idx, generator)
             loss.backward()
             opt.step()
             model.after_step()
@@ -217,6 +226,8 @@ def fit(
             count += len(idx)
         for sched in scheds:
             sched.step()
+        total, summed = distributed.all_sum(total, torch.tensor(float(count), device=device))
+        count = int(summed)
         train_loss = float(total) / max(count, 1)
         seconds = time.perf_counter() - t0
         if not math.isfinite(train_loss):
@@ -225,7 +236,7 @@ def fit(
         if validate is not None:
             model.eval()
             with torch.no_grad():
-                value = float(validate(model))
+                value = distributed.from_main(float(validate(model)) if rank == 0 else 0.0)
             row[valid_metric] = value
             if better(value, history.best_valid, higher_is_better):
                 history.best_valid, history.best_epoch = value, epoch + 1

@@ -140,7 +140,8 @@ def command_line(spec: TrainSpec) -> str:
 
     parts = ["deeprecs", "train", spec.model, "--data", spec.data, "--split", spec.split, "--seed", str(spec.seed)]
     for flag, value in (("--task", spec.task), ("--loss", spec.loss), ("--positive", spec.positive), ("--threshold", spec.threshold),
-                        ("--rating-map", spec.rating_map), ("--sep", spec.sep), ("--device", None if spec.device == "auto" else spec.device)):
+                        ("--rating-map", spec.rating_map), ("--sep", spec.sep), ("--device", None if spec.device == "auto" else spec.device),
+                        ("--memory-budget", spec.memory_budget)):
         if value is not None:
             parts += [flag, str(value)]
     if spec.columns:

@@ -35,7 +35,7 @@ def fake(tmp_path, run_all):
 
 def test_discover_keeps_the_order_and_missing_scripts(run_all, fake):
     names = [b.name for b in run_all.discover(fake)]
-    assert names == ["ratings", "implicit", "ncf", "ann", "scaling"]
+    assert names == ["ratings", "implicit", "ncf", "ann", "scaling", "scale"]
     assert run_all.discover(fake)[3].results == fake / "serving" / "results"
 
 
@@ -105,10 +105,11 @@ def test_schedule_puts_ncf_ml1m_in_a_lane_of_its_own(run_all, fake):
     benches = run_all.discover(fake)
     lanes, alone = run_all.schedule(benches, 2)
     assert [(j.bench.name, j.args) for j in lanes[0]] == [("ncf", ("--datasets", "ncf-ml-1m", "--merge"))]
-    assert [(j.bench.name, j.args) for j in lanes[1]] == [("ratings", ()), ("implicit", ()), ("ncf", ("--datasets", "ml-100k", "--merge")), ("scaling", ())]
+    assert [(j.bench.name, j.args) for j in lanes[1]] == [("ratings", ()), ("implicit", ()), ("ncf", ("--datasets", "ml-100k", "--merge")), ("scaling", ()),
+                                                              ("scale", ())]
     assert [j.bench.name for j in alone] == ["ann"]  # serving loads both cores: measured alone
     lanes, alone = run_all.schedule(benches, 1)
-    assert lanes == [] and [j.bench.name for j in alone] == ["ratings", "implicit", "ncf", "ann", "scaling"]
+    assert lanes == [] and [j.bench.name for j in alone] == ["ratings", "implicit", "ncf", "ann", "scaling", "scale"]
 
 
 def test_lanes_run_side_by_side_and_chunks_merge(run_all, tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 import click
@@ -19,6 +20,10 @@ class Group(click.Group):
             return super().invoke(ctx)
         except DeeprecsError as exc:
             click.echo(f"error: {exc}", err=True)
+            if "WORLD_SIZE" in os.environ:  # a rank of a distributed run: its line, for the launcher
+                from deeprecs.launch import report_error
+
+                report_error(f"error: {exc}")
             ctx.exit(1)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)

@@ -8,6 +8,8 @@ MODEL comes first: its config's fields (``deeprecs models MODEL``) and the train
 from __future__ import annotations
 
 import json
+import logging
+import os
 
 import click
 
@@ -50,6 +52,12 @@ _FIXED = [
     click.Option(["--dislikes/--no-dislikes"], default=True, show_default=True,
                  help="With --positive: keep the train ratings below it as known dislikes (ranked last, never recommended)."),
     click.Option(["--device"], default="auto", show_default=True, help=f"Where to train and evaluate: {DEVICE_HELP}."),
+    click.Option(["--memory-budget"], type=click.FloatRange(min=0, min_open=True), default=None, show_default="90% of the memory available",
+                 help="GiB the dense items x items matrices (EASE, RP3beta) may take: over it a model refuses and a ranking "
+                 "blend leaves such members out."),
+    click.Option(["--nproc"], type=click.IntRange(min=1), default=1, show_default=True,
+                 help="Train on this many processes (torch.distributed.run; DistributedDataParallel, gloo on cpu, NCCL on "
+                 "cuda): each trains its shard of every epoch, rank 0 validates and writes the run."),
     click.Option(["--json", "as_json"], is_flag=True, help="Print the metrics as JSON."),
 ]
 _TAKES_VALUE = {opt for o in _FIXED if not o.is_flag and not o.secondary_opts for opt in o.opts}
@@ -102,6 +110,7 @@ class ModelCommand(click.Command):
     extra: tuple[click.Option, ...] = ()
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta["deeprecs.args"] = list(args)  # for --nproc: the same command on each rank
         name = _model_name(args)
         self.params = [click.Argument(["model"]), *_FIXED, *self.extra, *(model_options(name) if name else [])]
         try:
@@ -127,7 +136,8 @@ def spec_from(params: dict):  # noqa: ANN201 - TrainSpec
                      from_path=params["from_path"], columns=parse_columns(params["columns"]),
                      sep="\t" if sep in ("\\t", "tab") else sep, duplicates=params["duplicates"], valid_fraction=params["valid_fraction"],
                      pretrain=[p for p in (params["pretrain"] or "").split(",") if p], model_options=groups.get("model", {}),
-                     train_options=groups.get("train", {}), refit=params["refit"], dislikes=params["dislikes"], device=params["device"])
+                     train_options=groups.get("train", {}), refit=params["refit"], dislikes=params["dislikes"], device=params["device"],
+                     memory_budget=params["memory_budget"])
 
 
 def echo_metrics(metrics: dict, as_json: bool, out: str) -> None:
@@ -148,11 +158,37 @@ def train(ctx: click.Context, **params) -> None:
     Model and training options follow as --name value (`deeprecs train MODEL --help`,
     `deeprecs models MODEL`), e.g. `--factors 64 --epochs 20 --lr 0.01`.
     """
+    quiet = bool(ctx.obj and ctx.obj.get("quiet"))
+    if params["nproc"] > 1 and "WORLD_SIZE" not in os.environ:
+        from deeprecs.launch import launch
+
+        ctx.exit(launch(rank_args(ctx), params["nproc"], params.get("train__threads") or 1))
+    from deeprecs import distributed
     from deeprecs.pipeline import train as run_training
 
-    quiet = bool(ctx.obj and ctx.obj.get("quiet"))
-    _, metrics, _, _, _ = run_training(spec_from(params), out=params["out"], progress=not quiet)
-    echo_metrics(metrics, params["as_json"], params["out"])
+    main = int(os.environ.get("RANK", "0")) == 0
+    if not main:
+        logging.getLogger("deeprecs").setLevel(logging.WARNING)
+    try:
+        _, metrics, _, _, _ = run_training(spec_from(params), out=params["out"], progress=not quiet and main)
+    finally:
+        distributed.teardown()
+    if main:
+        echo_metrics(metrics, params["as_json"], params["out"])
+
+
+def rank_args(ctx: click.Context) -> list[str]:
+    """``deeprecs [-q] [-v] train ...`` as given, less ``--nproc``: what each rank runs."""
+    args, out, skip = ctx.meta["deeprecs.args"], [], False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg == "--nproc":
+            skip = True
+        elif not arg.startswith("--nproc="):
+            out.append(arg)
+    top = ctx.parent.params if ctx.parent else {}
+    return [*(["-q"] if top.get("quiet") else []), *(["-v"] if top.get("verbose") else []), "train", *out]
 
 
 class TuneCommand(ModelCommand):
@@ -171,6 +207,8 @@ def tune(ctx: click.Context, **params) -> None:
     """
     from deeprecs.tuning import command_line, tune_and_train
 
+    if params["nproc"] > 1:
+        raise ConfigError("--nproc is for train: tune runs its trials in one process (train the best with --nproc)")
     quiet = bool(ctx.obj and ctx.obj.get("quiet"))
     result, metrics = tune_and_train(spec_from(params), params["out"], params["trials"], params["timeout"], progress=not quiet)
     best = result.best

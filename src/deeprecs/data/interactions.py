@@ -96,12 +96,18 @@ class IdMap:
         return cls(np.asarray(values, dtype=object if values and isinstance(values[0], str) else None), kind=kind)
 
 
+def _index_array(values: Any) -> np.ndarray:
+    """Indices as int32 where they come as int32 (a large log: half the memory), else int64."""
+    arr = np.asarray(values)
+    return arr if arr.dtype == np.int32 else arr.astype(np.int64, copy=False)
+
+
 @dataclass(frozen=True, eq=False)
 class Interactions:
     """Parallel arrays ``users[i], items[i], ratings[i], timestamps[i], weights[i]`` over shared vocabularies.
 
-    Shapes: all arrays ``(n,)``. ``users`` / ``items`` are int64 indices into ``user_map`` /
-    ``item_map``; ``ratings`` float32 or ``None`` (implicit data); ``timestamps`` int64 or ``None``;
+    Shapes: all arrays ``(n,)``. ``users`` / ``items`` are int64 (or, as given, int32: a large log)
+    indices into ``user_map`` / ``item_map``; ``ratings`` float32 or ``None`` (implicit data); ``timestamps`` int64 or ``None``;
     ``weights`` float32 > 0 or ``None``: how much a row counts (a play count, a quantity), the
     implicit confidence ranking models train with (``--confidence``). Validated on construction.
     """
@@ -118,8 +124,7 @@ class Interactions:
     _cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        users = np.asarray(self.users, dtype=np.int64)
-        items = np.asarray(self.items, dtype=np.int64)
+        users, items = _index_array(self.users), _index_array(self.items)
         object.__setattr__(self, "users", users)
         object.__setattr__(self, "items", items)
         n = len(users)

@@ -33,6 +33,8 @@ def load_dataset(
     * a registry name (``ml-100k``, ``ml-1m``, ...): fetched (or taken from ``from_path``),
       parsed with side data, ``rating_values`` from the registry;
     * ``ncf:PREFIX``: the NCF benchmark files ``PREFIX.train.rating`` etc. (fixed split);
+    * ``synthetic:N[,users=U,items=I,seed=S,...]``: a generated MovieLens-like log
+      (:mod:`deeprecs.data.synthetic`; ``synthetic:32m`` has ML-32M's shape);
     * a folder holding a MovieLens release (``u.data`` / ``ratings.dat`` / ``ratings.csv``);
     * a CSV/TSV/Parquet file: columns ``user,item[,rating][,timestamp]`` by default;
       ``columns`` maps those roles to your column names (``None`` = absent), e.g.
@@ -49,6 +51,10 @@ def load_dataset(
                               rating_values=np.asarray(info.rating_values), source=read_source(folder))
     if text.startswith("ncf:"):
         return read_ncf(text[4:])
+    if text.startswith("synthetic:"):
+        from deeprecs.data.synthetic import load_synthetic
+
+        return load_synthetic(text)
     path = Path(text).expanduser()
     if path.is_dir():
         if detect_layout(path) is None:
@@ -57,7 +63,7 @@ def load_dataset(
     if path.is_file() or path.suffix.lower() in _TABLE_SUFFIXES:
         return _load_file(path, duplicates, columns, sep)
     raise ConfigError(
-        f"unknown dataset {text!r}: use one of {', '.join(registry.names())}, ncf:PREFIX, "
+        f"unknown dataset {text!r}: use one of {', '.join(registry.names())}, ncf:PREFIX, synthetic:N, "
         f"or the path of a MovieLens folder or a CSV/TSV/Parquet file"
     )
 

@@ -42,6 +42,7 @@ from torch import nn
 
 from deeprecs.batch import Batch
 from deeprecs.errors import ConfigError
+from deeprecs.memory import Budget
 
 if TYPE_CHECKING:
     from deeprecs.data.dataset import Split
@@ -333,6 +334,20 @@ class Recommender(nn.Module):
             train.update(NEXT_ITEM_TRAIN_DEFAULTS)
             model.update({k: v for k, v in NEXT_ITEM_ALS_START.items() if k in cls.Config.model_fields})
         return Defaults(model, train, cls.default_loss.get(task, ""))
+
+    @classmethod
+    def memory_estimate(cls, options: dict, n_users: int, n_items: int) -> int:  # noqa: ARG003
+        """Peak bytes of dense memory that building and fitting with ``options`` needs beyond the
+        data (0: nothing that grows faster than the data; item-item models: ``n_items`` squared)."""
+        return 0
+
+    @classmethod
+    def within_budget(cls, options: dict, n_users: int, n_items: int, budget: Budget) -> dict:
+        """``options`` that fit ``budget`` (:mod:`deeprecs.memory`), checked before anything is
+        allocated: refuse with one line, or (a blend) leave out what does not fit."""
+        budget.require(cls.memory_estimate(options, n_users, n_items), f"{cls.name} on {n_items:,} items",
+                       "choose a model without an items x items matrix (als, bpr-mf)")
+        return options
 
     @classmethod
     def validation_grid(cls, setting: Setting) -> dict[str, tuple]:  # noqa: ARG003

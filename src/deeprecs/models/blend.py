@@ -19,6 +19,7 @@ test data. Members are full models, saved inside the blend's state dict.
 
 from __future__ import annotations
 
+import logging
 from typing import Literal
 
 import numpy as np
@@ -28,9 +29,12 @@ from torch import nn
 
 from deeprecs.batch import Batch
 from deeprecs.errors import ConfigError
+from deeprecs.memory import OPTION, Budget, gib
 from deeprecs.models.base import Defaults, FitData, ModelConfig, Recommender, Setting, TrainingContext, options
 from deeprecs.models.blending import cold_items_last, combiner_network, fit_blend, standardize
 from deeprecs.models.registry import build_model, get_model_class
+
+log = logging.getLogger("deeprecs")
 
 
 class BlendConfig(ModelConfig):
@@ -91,6 +95,42 @@ class Blend(Recommender):
         for key in ("recency", "recency_scale"):
             out.train.pop(key, None)
         return out
+
+    @classmethod
+    def memory_estimate(cls, options: dict, n_users: int, n_items: int) -> int:
+        return sum(need for _, _, need in cls._member_needs(options, n_users, n_items))
+
+    @classmethod
+    def _member_needs(cls, options: dict, n_users: int, n_items: int) -> list[tuple[str, dict, int]]:
+        """``(name, options, bytes)`` of each member: what it needs with its defaults for the task."""
+        task = options.get("task", "rating")
+        members = options.get("members", [])
+        member_options = options.get("member_options") or [{} for _ in members]
+        out = []
+        for name, opts in zip(members, member_options):
+            member = get_model_class(name)
+            full = {**member.defaults(Setting(task)).model, **opts}
+            out.append((name, opts, member.memory_estimate(full, n_users, n_items)))
+        return out
+
+    @classmethod
+    def within_budget(cls, options: dict, n_users: int, n_items: int, budget: Budget) -> dict:
+        """Leave out the members that do not fit (the largest first, each with a logged note);
+        refuse when none would be left."""
+        needs = cls._member_needs(options, n_users, n_items)
+        while needs and not budget.fits(sum(n for _, _, n in needs)):
+            drop = max(range(len(needs)), key=lambda k: needs[k][2])
+            name, _, need = needs.pop(drop)
+            log.warning("blend: leaving out %s (it needs about %s on %s items, over the memory budget of %s, %s; raise it with %s)",
+                        name, gib(need), f"{n_items:,}", gib(budget.nbytes), budget.source, OPTION)
+        if not needs:
+            super().within_budget(options, n_users, n_items, budget)  # refuses, naming the option
+        if len(needs) == len(options.get("members", [])):
+            return options
+        kept = {**options, "members": [n for n, _, _ in needs]}
+        if options.get("member_options"):
+            kept["member_options"] = [o for _, o, _ in needs]
+        return kept
 
     @classmethod
     def pretrain_options(cls, runs: list, given: dict) -> dict:

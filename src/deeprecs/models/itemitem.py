@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from deeprecs.batch import Batch
+from deeprecs.memory import square_bytes
 from deeprecs.models.base import Recommender
 from deeprecs.models.layers import csr_gather
 
@@ -21,6 +22,14 @@ class ItemItemModel(Recommender):
 
     tasks = ("ranking",)
     default_loss = {"ranking": "none"}
+    #: peak bytes per cell of ``n_items x n_items`` while fitting (the weights' 4 included)
+    bytes_per_cell: float = 4.0
+    #: plus this many bytes of working space of the fit's own, whatever the catalogue
+    working_bytes: int = 0
+
+    @classmethod
+    def memory_estimate(cls, options: dict, n_users: int, n_items: int) -> int:  # noqa: ARG003
+        return square_bytes(n_items, cls.bytes_per_cell) + cls.working_bytes
 
     def __init__(self, config) -> None:  # noqa: ANN001 - the subclass's config
         super().__init__(config)

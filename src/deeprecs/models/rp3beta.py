@@ -44,7 +44,16 @@ class RP3beta(ItemItemModel):
     #: both depend on the data (docs/model-defaults.md): a closed-form fit each, seconds on ML-1M
     grid = {"neighbors": (0, 100), "beta": (0.6, 0.8)}
 
+    #: the weights alone (float32): the walk is computed a block of item rows at a time
+    bytes_per_cell = 4.0
+    #: bytes of one block of rows of the walk (float64); with its sparse product, its float32 copy
+    #: and the selection of the largest, about five times that
+    block_bytes = 1 << 26
+    working_bytes = 5 * block_bytes
+
     def fit_data(self, data: FitData) -> None:
+        """The walk a block of item rows at a time, each written into the float32 weights on the
+        device: no dense ``n_items x n_items`` float64 matrix (:attr:`block_bytes` a block)."""
         csr = data.train.tocsr().astype(np.float64)
         csr.data[:] = 1.0
         self.keep_rows(csr)
@@ -53,11 +62,15 @@ class RP3beta(ItemItemModel):
         a = self.config.alpha
         p_ui = sp.diags(1.0 / np.maximum(user_deg, 1.0) ** a) @ csr  # (row-normalised) ** alpha: binary X
         p_iu = sp.diags(1.0 / np.maximum(item_deg, 1.0) ** a) @ csr.T.tocsr()
-        w = np.asarray((p_iu @ p_ui).todense())
-        w /= np.maximum(item_deg, 1.0)[None, :] ** self.config.beta
-        np.fill_diagonal(w, 0.0)
-        keep_largest(w, self.config.neighbors)
-        self.weights.data = torch.from_numpy(w.astype(np.float32)).to(self.device)
+        penalty = np.maximum(item_deg, 1.0)[None, :] ** self.config.beta
+        n = p_iu.shape[0]
+        step = max(1, self.block_bytes // max(8 * n, 1))
+        for start in range(0, n, step):
+            w = np.asarray((p_iu[start : start + step] @ p_ui).todense())
+            w /= penalty
+            w[np.arange(len(w)), start + np.arange(len(w))] = 0.0  # the diagonal
+            keep_largest(w, self.config.neighbors)
+            self.weights.data[start : start + len(w)] = torch.from_numpy(w.astype(np.float32)).to(self.device)
 
 
 def keep_largest(w: np.ndarray, k: int) -> None:

@@ -13,6 +13,7 @@ import torch
 from deeprecs.data.dataset import Dataset, Split
 from deeprecs.data.interactions import Interactions
 from deeprecs.data.recency import predicts_next_item
+from deeprecs.memory import Budget
 from deeprecs.models import build_model, get_model_class
 from deeprecs.models.base import FitData, Recommender, Setting
 from deeprecs.pipeline import scoring
@@ -36,6 +37,7 @@ class Context:
     progress: bool
     resolved: Resolved | None = None
     pretrained: list = field(default_factory=list)
+    budget: Budget | None = None
 
     @classmethod
     def of(cls, spec: TrainSpec, split: Split, task: str = "ranking", dataset: Dataset | None = None, device: str = "cpu",
@@ -87,10 +89,18 @@ class Context:
         fitted (:meth:`~deeprecs.models.base.Recommender.fit_data`) unless ``fit`` is False."""
         resolved = resolved or self.resolve(name)
         train = self.split.train
-        model = build_model(name, train.n_users, train.n_items, **(resolved.model if options is None else options)).to(self.device)
+        options = resolved.model if options is None else options
+        options = get_model_class(name).within_budget(options, train.n_users, train.n_items, self.memory_budget())
+        model = build_model(name, train.n_users, train.n_items, **options).to(self.device)
         if fit:
             model.fit_data(self.fit_data(name, resolved))
         return model
+
+    def memory_budget(self) -> Budget:
+        """The run's memory budget (``--memory-budget``, else from the memory available at its first use)."""
+        if self.budget is None:
+            self.budget = Budget.of(self.spec.memory_budget)
+        return self.budget
 
     def candidate(self, values: dict) -> Recommender:
         """The top model built with ``values`` (model or training options) over its resolved

@@ -44,6 +44,8 @@ class TrainSpec:
     dislikes: bool = True
     #: where to train and evaluate: auto (CUDA when available), cpu, cuda, cuda:N, mps
     device: str = "auto"
+    #: GiB that dense items x items matrices may take (None: 90% of the memory available; :mod:`deeprecs.memory`)
+    memory_budget: float | None = None
 
     def given(self, option: str) -> bool:
         """Whether the user set ``option`` (a model or training option) themselves."""

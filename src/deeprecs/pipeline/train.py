@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from deeprecs import distributed
 from deeprecs.data.dataset import Dataset
 from deeprecs.devices import resolve_device
 from deeprecs.errors import ConfigError
@@ -44,9 +45,10 @@ def setup(ctx: Context):  # noqa: ANN201 - Recommender
 def train(spec: TrainSpec, out: str | Path | None = None, progress: bool = True, dataset: Dataset | None = None,
           extras: dict[str, dict] | None = None):
     """Run the whole pipeline; returns ``(model, metrics, history, split, dataset)`` and writes
-    the run directory when ``out`` is given. ``dataset``: use this one instead of loading
+    the run directory when ``out`` is given. Under ``torchrun`` (:mod:`deeprecs.distributed`) every
+    rank trains its shard; rank 0 alone evaluates and writes (the others return empty metrics). ``dataset``: use this one instead of loading
     ``spec.data``; ``extras``: more JSON files for the run directory (``{name: content}``)."""
-    device = resolve_device(spec.device)
+    device = distributed.setup(resolve_device(spec.device))  # several ranks (torchrun): join their group
     model_cls = get_model_class(spec.model)
     same_split_as_runs(spec)
     ds = dataset if dataset is not None else load_data(spec)
@@ -75,6 +77,8 @@ def train(spec: TrainSpec, out: str | Path | None = None, progress: bool = True,
         log.info("%s: refitted on train + validation (%d epochs, %.1f s)", model.name, max(history.best_epoch, 0), refit_seconds)
         forget_cold(model, full.split.train, task)
 
+    if not distributed.is_main():  # rank 0 alone evaluates and writes the run
+        return model, {}, history, split, ds
     eval_train = evaluation_train(split)
     metrics = evaluate(model, task, eval_train, split.test, split.test_negatives, ds.rating_values, split.dislikes)
     metrics["fit_seconds"] = history.fit_seconds + setup_seconds + refit_seconds

@@ -1,0 +1,209 @@
+"""Scale: each stage of a run timed, with its peak memory, from 10^6 to 3.2 x 10^7 interactions,
+implicit's ALS beside ours on the same data.
+
+Data: ``--data synthetic:N`` (:mod:`deeprecs.data.synthetic`, MovieLens-like; at 3.2 x 10^7 ML-32M's
+200,948 users x 87,585 items), written once to Parquet (not timed) and read back through
+``load_dataset`` (``load``: int32 ids, no per-row Python). Then, each timed:
+
+* ``split``: ``random:0.2`` (positives: every rating; each pair once);
+* ``als``: our ALS, 64 factors, ``--sweeps`` sweeps (per-sweep time: the sweeps' time less the
+  set-up, measured with 0 sweeps); ``implicit_als``: implicit's ALS (CPU, conjugate gradient, 64
+  factors) on the same train matrix, same sweeps, same threads;
+* ``mf_epoch``: one epoch of BPR-MF (64 factors, lazy Adam on the tables, 4 negatives a positive,
+  batches of 8,192);
+* ``evaluate``: full-ranking top-K metrics of ALS for ``--eval-users`` users with a test item;
+* ``export``: the top-100 of every user into SQLite (``deeprecs export``'s code).
+
+``peak_mb``: the process's peak RSS (``ru_maxrss``) after each stage; each size runs in its own
+process. ``ns_per_interaction``: a stage's time over the size: flat when it scales linearly.
+
+    python benchmarks/scale.py [--quick] [--sizes 1e6,3.2e6,1e7,3.2e7] [--threads 1] [--sweeps 15]
+
+Writes ``benchmarks/results/scale.{json,md,png}`` (``scale-quick.*`` with ``--quick``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import RESULTS, installed, log, machine, markdown_table, run_isolated, write_results  # noqa: E402
+
+SIZES = (1_000_000, 3_200_000, 10_000_000, 32_000_000)
+QUICK_SIZES = (100_000, 1_000_000)
+STAGES = ("load", "split", "als", "implicit_als", "mf_epoch", "evaluate", "export")
+FACTORS = 64
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class Stages:
+    """Times stages and records the peak RSS after each."""
+
+    def __init__(self) -> None:
+        self.row: dict = {}
+
+    def __call__(self, name: str, fn, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN204
+        log(f"   {name} ...")
+        t0 = time.perf_counter()
+        out = fn(*args, **kwargs)
+        self.row[f"{name}_s"] = time.perf_counter() - t0
+        self.row[f"{name}_peak_mb"] = _peak_mb()
+        return out
+
+
+def point(n: int, seed: int, sweeps: int, eval_users: int, threads: int, peer: bool) -> dict:
+    """One size, every stage, in a child process (see ``run_isolated``)."""
+    import numpy as np
+    import torch
+
+    from deeprecs.data.load import load_dataset
+    from deeprecs.data.splits import make_split
+    from deeprecs.data.synthetic import parse
+    from deeprecs.evaluation.protocols import evaluate_ranking
+    from deeprecs.models import build_model
+    from deeprecs.models.base import FitData
+    from deeprecs.pipeline.scoring import score_fn
+    from deeprecs.runs import load_run, save_run
+    from deeprecs.store.writer import export_run
+    from deeprecs.tasks import RankingTask
+    from deeprecs.training import TrainConfig, fit
+
+    spec = f"synthetic:{n},seed={seed}"
+    users, items = parse(spec).shape()
+    stage = Stages()
+    with tempfile.TemporaryDirectory(prefix="deeprecs-scale-") as tmp:
+        table = Path(tmp) / "log.parquet"
+        t0 = time.perf_counter()
+        load_dataset(spec).interactions.to_frame().to_parquet(table, index=False)  # the file to load (not timed)
+        stage.row.update(generate_and_write_s=time.perf_counter() - t0, generate_peak_mb=_peak_mb())
+        ds = stage("load", load_dataset, table)
+        inter = ds.interactions
+        split = stage("split", make_split, inter, "random:0.2", seed)
+        train, test = split.train.positives(None), split.test.positives(None)
+        del ds, inter, split
+
+        setup = build_model("als", train.n_users, train.n_items, factors=FACTORS, iterations=0)
+        t0 = time.perf_counter()
+        setup.fit_data(FitData(train))
+        setup_s = time.perf_counter() - t0
+        del setup
+        als = build_model("als", train.n_users, train.n_items, factors=FACTORS, iterations=sweeps)
+        stage("als", als.fit_data, FitData(train))
+        stage.row["als_sweep_s"] = (stage.row["als_s"] - setup_s) / max(sweeps, 1)
+        if peer:
+            stage("implicit_als", _implicit_als, train.tocsr(), sweeps, threads)
+            stage.row["implicit_als_sweep_s"] = stage.row["implicit_als_s"] / max(sweeps, 1)
+
+        mf = build_model("bpr-mf", train.n_users, train.n_items, factors=FACTORS)
+        cfg = TrainConfig(epochs=1, loss="bpr", optimizer="sparse-adam", batch_size=8192, progress=False, threads=threads)
+        history = stage("mf_epoch", fit, mf, RankingTask(train, cfg), cfg)
+        stage.row["mf_examples_per_s"] = history.epochs[0]["examples_per_s"]
+        del mf
+
+        rng = np.random.default_rng(seed)
+        chosen = rng.choice(np.unique(test.users), size=min(eval_users, len(np.unique(test.users))), replace=False)
+        metrics = stage("evaluate", evaluate_ranking, score_fn(als), train, test.subset(np.isin(test.users, chosen)), (10,))
+        stage.row["als_ndcg@10"] = metrics["ndcg@10"]
+
+        run_dir = Path(tmp) / "run"
+        save_run(run_dir, als, {"model": "als", "task": "ranking", "data": spec, "dataset": spec}, train)
+        del als, train, test
+        run = load_run(run_dir)
+        info = stage("export", export_run, run, f"sqlite:///{tmp}/recs.db", 100, progress=False)
+        stage.row["export_rows"] = info.n_rows if hasattr(info, "n_rows") else None
+    return {"interactions": n, "users": users, "items": items, **stage.row}
+
+
+def _implicit_als(csr, sweeps: int, threads: int) -> None:  # noqa: ANN001 - scipy CSR
+    from implicit.cpu.als import AlternatingLeastSquares
+
+    model = AlternatingLeastSquares(factors=FACTORS, iterations=sweeps, regularization=100.0, alpha=10.0, use_cg=True,
+                                    calculate_training_loss=False, num_threads=threads, random_state=0)
+    model.fit(csr, show_progress=False)
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    from deeprecs.plots import plt
+
+    ok = [r for r in rows if "error" not in r]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
+    x = [r["interactions"] for r in ok]
+    for k, name in enumerate(STAGES):
+        ys = [r.get(f"{name}_s") for r in ok]
+        if any(y is not None for y in ys):
+            a.plot(x, [1e9 * (y or float("nan")) / n for y, n in zip(ys, x)], marker="o", color=f"C{k}", label=name)
+    b.plot(x, [r.get("peak_mb", float("nan")) / 1024 for r in ok], marker="o", color="C0", label="peak RSS (all stages)")
+    b.axhline(8, color="k", ls="--", lw=1, label="target 8 GiB")
+    a.set_title("time per interaction (ns) by stage")
+    b.set_title("peak memory (GiB)")
+    for ax in (a, b):
+        ax.set_xscale("log")
+        ax.set_xlabel("interactions")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=8)
+    a.set_yscale("log")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="10^5 and 10^6 interactions, 3 sweeps, no peer (CI smoke test)")
+    ap.add_argument("--sizes", default=None, help="comma-separated sizes (default 1e6,3.2e6,1e7,3.2e7)")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--sweeps", type=int, default=None, help="ALS sweeps (default 15; 3 with --quick)")
+    ap.add_argument("--eval-users", type=int, default=10_000)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--no-peer", action="store_true", help="skip implicit's ALS")
+    args = ap.parse_args(argv)
+    sizes = [int(float(s)) for s in args.sizes.split(",")] if args.sizes else list(QUICK_SIZES if args.quick else SIZES)
+    sweeps = args.sweeps or (3 if args.quick else 15)
+    peer = not args.no_peer and not args.quick and installed("implicit")
+    rows = []
+    for n in sizes:
+        log(f"[scale] {n:,} interactions ...")
+        row = {"interactions": n, **run_isolated(point, n, args.seed, sweeps, args.eval_users, args.threads, peer, threads=args.threads,
+                                                   timeout=5400)}
+        row.pop("traceback", None)
+        for name in STAGES:
+            if row.get(f"{name}_s") is not None:
+                row[f"{name}_ns_per_interaction"] = 1e9 * row[f"{name}_s"] / n
+        if row.get("als_sweep_s") and row.get("implicit_als_sweep_s"):
+            row["als_vs_implicit"] = row["als_sweep_s"] / row["implicit_als_sweep_s"]
+        log(f"   peak {row.get('peak_mb', 0):,.0f} MB  {row.get('error', '')}")
+        rows.append(row)
+    name = "scale-quick" if args.quick else "scale"
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    plot(rows, RESULTS / f"{name}.png")
+    info = machine()
+    stage_cols = ["interactions", "users", "items"] + [f"{s}_s" for s in STAGES] + ["peak_mb"]
+    rate_cols = ["interactions", "als_sweep_s", "implicit_als_sweep_s", "als_vs_implicit", "mf_examples_per_s", "als_ndcg@10", "export_rows"]
+    linear = [r for r in rows if "error" not in r]
+    md = [f"# Scale: stages timed, peak memory, 10^{len(str(min(sizes))) - 1} to {max(sizes):,} interactions{' (quick)' if args.quick else ''}",
+          "", f"Synthetic MovieLens-like logs (`--data synthetic:N,seed={args.seed}`), read back from Parquet; split random:0.2; "
+          f"ALS and implicit's ALS: {FACTORS} factors, {sweeps} sweeps, conjugate gradient; one BPR-MF epoch ({FACTORS} factors, "
+          f"sparse Adam, batches of 8,192); full-ranking evaluation of {args.eval_users:,} users; export of every user's top 100 to SQLite. "
+          f"{args.threads} thread(s); each size in its own process; `peak_mb`: its peak RSS. Seconds:", "",
+          markdown_table(rows, stage_cols), "", "Rates:", "", markdown_table(rows, rate_cols), "",
+          "Time per interaction (ns) by stage:", "",
+          markdown_table(linear, ["interactions"] + [f"{s}_ns_per_interaction" for s in STAGES]), "",
+          f"![scale]({name}.png)", "",
+          f"Machine: {info.get('cpu', '')}, {info['cpus']} CPUs (shared with other jobs while it ran); torch {info['torch']}; {info['date']}."]
+    payload = {"machine": info, "seed": args.seed, "quick": args.quick, "sweeps": sweeps, "threads": args.threads, "rows": rows}
+    jpath, mpath = write_results(name, payload, "\n".join(md) + "\n")
+    print("\n".join(md))
+    log(f"wrote {jpath}, {mpath} and {name}.png")
+    return 0 if all(r.get("error") is None for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,128 @@
+"""Training on several processes with PyTorch's own engine (``torch.distributed``, ``DistributedDataParallel``).
+
+``deeprecs train ... --nproc N`` starts N copies of itself through ``torch.distributed.run``
+(:func:`deeprecs.launch.launch`); ``torchrun --nproc-per-node N -m deeprecs train ...`` does the same by hand.
+Each rank loads the data and splits it as the others do (same seed), then:
+
+* the one training loop (:mod:`deeprecs.training`) draws each epoch's permutation from a
+  generator seeded with the seed and the epoch, the same on every rank, and each rank takes its
+  own interleaved shard of it (padded to equal length, as ``DistributedSampler`` does), in
+  batches of ``batch_size / N``: the same examples per epoch and per step as one process;
+* the loss goes through :class:`LossModule` wrapped in ``DistributedDataParallel``, which
+  averages the gradients over the ranks during the backward pass (gloo on the CPU, NCCL on
+  GPUs); sparse embedding gradients (``--optimizer sparse-adam``) are all-reduced by DDP as sparse
+  tensors on gloo; NCCL has no sparse all-reduce, so there they are refused;
+* rank 0 alone validates; its value is broadcast, so every rank keeps the same best epoch and
+  stops at the same time; rank 0 alone evaluates on test and writes the run directory (at the
+  end, atomically), so a rank that fails leaves no run behind.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from deeprecs.errors import ConfigError
+
+
+def world() -> tuple[int, int]:
+    """``(rank, world_size)``; ``(0, 1)`` outside a process group."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def is_main() -> bool:
+    return world()[0] == 0
+
+
+def setup(device: torch.device) -> torch.device:
+    """Join the process group ``torchrun`` describes in the environment (``WORLD_SIZE`` > 1): gloo
+    on the CPU, NCCL on CUDA (each rank its ``LOCAL_RANK``'s GPU). Returns the rank's device."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or (dist.is_available() and dist.is_initialized()):
+        return device
+    if device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+        dist.init_process_group("nccl", device_id=device)
+    elif device.type == "cpu":
+        dist.init_process_group("gloo")
+    else:
+        raise ConfigError(f"distributed training runs on cpu (gloo) or cuda (NCCL), not {device.type}")
+    return device
+
+
+def teardown() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+class LossModule(nn.Module):
+    """``forward(idx, generator) = task.loss(model, idx, generator)``: the step DDP wraps (a
+    model's scores come from several of its methods, not only ``forward``)."""
+
+    def __init__(self, model: nn.Module, task) -> None:  # noqa: ANN001 - a training task
+        super().__init__()
+        self.model = model
+        self.task = task
+
+    def forward(self, idx: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        return self.task.loss(self.model, idx, generator)
+
+
+def loss_step(model: nn.Module, task):  # noqa: ANN001, ANN201 - a training task; the loss callable
+    """``loss(idx, generator)``: the task's loss, through DDP when there is more than one rank."""
+    if world()[1] == 1:
+        return lambda idx, generator: task.loss(model, idx, generator)
+    device = next(model.parameters()).device
+    sparse = any(isinstance(m, nn.Embedding) and m.sparse for m in model.modules())
+    if sparse and dist.get_backend() == "nccl":
+        raise ConfigError("--optimizer sparse-adam with several GPUs: NCCL cannot all-reduce sparse gradients; use adam")
+    ids = [device.index] if device.type == "cuda" else None
+    return nn.parallel.DistributedDataParallel(LossModule(model, task), device_ids=ids, find_unused_parameters=unused(model, task))
+
+
+def unused(model: nn.Module, task) -> bool:  # noqa: ANN001 - a training task
+    """Whether a step leaves a trainable parameter without a gradient (DDP must then look for
+    them every step): one trial loss on a few rows, its gradients dropped."""
+    device = next(model.parameters()).device
+    idx = torch.arange(min(len(task), 8), device=device)
+    task.loss(model, idx, torch.Generator(device=device).manual_seed(0)).backward()
+    found = any(p.requires_grad and p.grad is None for p in model.parameters())
+    model.zero_grad(set_to_none=True)
+    return found
+
+
+def shard(perm: torch.Tensor, rank: int, size: int) -> torch.Tensor:
+    """Rank ``rank``'s interleaved share of ``perm``, padded from its start so that every rank has
+    ``ceil(len / size)`` rows (``DistributedSampler``'s rule)."""
+    if size == 1:
+        return perm
+    total = -(-len(perm) // size) * size
+    if total > len(perm):
+        perm = torch.cat([perm, perm[: total - len(perm)]])
+    return perm[rank::size]
+
+
+def all_sum(*values: torch.Tensor) -> list[torch.Tensor]:
+    """The values summed over the ranks (one all-reduce)."""
+    if world()[1] == 1:
+        return list(values)
+    flat = torch.stack([v.double() if v.device.type == "cpu" else v.float() for v in values])
+    dist.all_reduce(flat)
+    return list(flat.unbind())
+
+
+def from_main(value: float) -> float:
+    """Rank 0's ``value`` on every rank."""
+    if world()[1] == 1:
+        return value
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return float(box[0])
+
+
+__all__ = ["LossModule", "all_sum", "from_main", "is_main", "loss_step", "setup", "shard", "teardown", "unused", "world"]
