@@ -50,10 +50,11 @@ class IdMap:
 
     @classmethod
     def build(cls, values: Sequence[Any] | np.ndarray, *, kind: str = "id") -> tuple["IdMap", np.ndarray]:
-        """Vocabulary of the distinct ``values`` (sorted) and each value's index."""
+        """Vocabulary of the distinct ``values`` (sorted) and each value's index (int32: a large
+        log's ids in half the memory of int64)."""
         raw = _as_raw_array(values)
         uniq, codes = np.unique(raw, return_inverse=True)
-        return cls(uniq, kind=kind), codes.astype(np.int64)
+        return cls(uniq, kind=kind), codes.astype(np.int32 if len(uniq) < 2**31 else np.int64)
 
     def __len__(self) -> int:
         return len(self.raw)
