@@ -88,6 +88,8 @@ class Task(Protocol):
     def __len__(self) -> int: ...
     def prepare(self, model: Recommender) -> None: ...
     def loss(self, model: Recommender, idx: torch.Tensor, generator: torch.Generator) -> torch.Tensor: ...
+    # optional: ``batches(batch_size, generator) -> Iterator[idx]``, one epoch of row indices chosen by
+    # the task (default: a random permutation, or draws in proportion to ``weights``)
 
 
 # ---------------------------------------------------------------------------- the loop
@@ -207,7 +209,9 @@ def fit(
         t0 = time.perf_counter()
         total = torch.zeros((), dtype=torch.float64 if float64_ok(device) else torch.float32, device=device)
         count = 0
-        for idx in _batches(len(task), batch_size, generator, getattr(task, "weights", None)):
+        own = getattr(task, "batches", None)  # a task may group its rows itself (sequences of like lengths)
+        epoch_batches = own(batch_size, generator) if own else _batches(len(task), batch_size, generator, getattr(task, "weights", None))
+        for idx in epoch_batches:
             opt.zero_grad(set_to_none=True)
             loss = task.loss(model, idx, generator)
             loss.backward()
