@@ -24,8 +24,6 @@ class GRU4Rec(SequentialRecommender):
     Config = GRU4RecConfig
     name = "gru4rec"
     summary = "GRU4Rec: a GRU over each user's time-ordered history (next-item)"
-    #: chosen on the validation part of ML-100K loo (docs/model-defaults.md)
-    train_defaults = {"ranking": {"epochs": 200, "batch_size": 128, "lr": 1e-3, "patience": 10}}
 
     def __init__(self, config: GRU4RecConfig) -> None:
         super().__init__(config)

@@ -58,8 +58,6 @@ class SASRec(SequentialRecommender):
     Config = SASRecConfig
     name = "sasrec"
     summary = "SASRec: causal self-attention over each user's time-ordered history (next-item)"
-    #: chosen on the validation part of ML-100K loo (docs/model-defaults.md)
-    train_defaults = {"ranking": {"epochs": 200, "batch_size": 128, "lr": 1e-3, "patience": 10}}
 
     def __init__(self, config: SASRecConfig) -> None:
         super().__init__(config)

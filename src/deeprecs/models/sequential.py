@@ -39,6 +39,8 @@ class SequentialRecommender(Recommender):
     tasks = ("ranking",)
     #: chosen on the validation part of ML-100K and ml-latest-small loo (docs/model-defaults.md)
     default_loss = {"ranking": "full-softmax"}
+    #: chosen on the validation part of ML-100K loo (docs/model-defaults.md)
+    train_defaults = {"ranking": {"epochs": 200, "batch_size": 64, "lr": 2e-3, "patience": 5}}
     inputs = frozenset({"history"})
     item_tables = ("item_emb",)
     #: user rows scored at once when every user's state is needed (``retrieval_vectors``)
