@@ -2,11 +2,11 @@
 
     python benchmarks/run_all.py [--quick] [--lanes 2] [--only ratings,scaling] [--collect-only]
 
-Order: ratings.py, implicit_feedback.py, ncf.py, serving/bench_*.py, scaling.py, scale.py; each in its own
+Order: ratings.py, implicit_feedback.py, ncf.py, sequential.py, serving/bench_*.py, scaling.py, scale.py; each in its own
 subprocess, with ``--quick`` when quick (and ``--threads 1``, where a script takes it).
 
 A full run uses two lanes by default (``--lanes 2``, one per core of the 2-core target
-machine): the NCF benchmark's ML-1M half runs beside ratings, implicit feedback, the NCF
+machine): the NCF benchmark's ML-1M half, then the sequential benchmark, run beside ratings, implicit feedback, the NCF
 benchmark's ML-100K half and scaling, every one of them with ``--threads 1``; the serving
 benchmarks (an HTTP server and its load generator use both cores) then run alone. ``--lanes 1`` runs everything
 one after the other with each script's own thread count. A
@@ -72,7 +72,7 @@ def shown(path: Path) -> str:
 
 def discover(root: Path = HERE) -> list[Bench]:
     """The benchmarks in running order; missing scripts are kept (and later skipped with a note)."""
-    scripts = {"ratings": "ratings.py", "implicit": "implicit_feedback.py", "ncf": "ncf.py"}
+    scripts = {"ratings": "ratings.py", "implicit": "implicit_feedback.py", "ncf": "ncf.py", "sequential": "sequential.py"}
     benches = [Bench(n, root / f, root / "results") for n, f in scripts.items()]
     for script in sorted((root / "serving").glob("bench_*.py")):
         benches.append(Bench(script.stem.removeprefix("bench_"), script, root / "serving" / "results"))
@@ -105,16 +105,16 @@ def run_one(bench: Bench, quick: bool, timeout: float, threads: int | None = Non
 
 
 def schedule(benches: list[Bench], lanes: int) -> tuple[list[list[Job]], list[Job]]:
-    """``(parallel lanes, then alone)``: with 2+ lanes the NCF ML-1M chunk gets a lane of its own
-    and the other model benchmarks (scaling's 1-thread throughput included) share the second; the
+    """``(parallel lanes, then alone)``: with 2+ lanes the NCF ML-1M chunk and the sequential
+    benchmark get a lane of their own and the other model benchmarks (scaling's 1-thread throughput included) share the second; the
     serving benchmarks, which load both cores (HTTP server and load generator), come after, alone."""
     by = {b.name: b for b in benches}
-    laned = [n for n in ("ratings", "implicit", "ncf", "scaling", "scale") if n in by]
+    laned = [n for n in ("ratings", "implicit", "ncf", "sequential", "scaling", "scale") if n in by]
     if lanes < 2 or "ncf" not in by:
         return [], [Job(b) for b in benches]
     ncf = by["ncf"]
-    first = [Job(ncf, ("--datasets", "ncf-ml-1m", "--merge"))]
-    second = [Job(by[n]) for n in laned if n != "ncf"]
+    first = [Job(ncf, ("--datasets", "ncf-ml-1m", "--merge"))] + [Job(by[n]) for n in laned if n == "sequential"]
+    second = [Job(by[n]) for n in laned if n not in ("ncf", "sequential")]
     second.insert(len([n for n in laned if n in ("ratings", "implicit")]), Job(ncf, ("--datasets", "ml-100k", "--merge")))
     return [first, second], [Job(b) for b in benches if b.name not in laned]
 

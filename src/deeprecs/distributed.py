@@ -107,6 +107,15 @@ def shard(perm: torch.Tensor, rank: int, size: int) -> torch.Tensor:
     return perm[rank::size]
 
 
+def shard_batches(batches, rank: int, size: int) -> list:  # noqa: ANN001 - an iterable of index tensors
+    """Rank ``rank``'s share of an epoch's batches that a task grouped itself: every ``size``-th
+    batch, the tail that not every rank would get dropped (DDP steps must line up across ranks)."""
+    if size == 1:
+        return list(batches)
+    batches = list(batches)
+    return batches[: len(batches) // size * size][rank::size]
+
+
 def all_sum(*values: torch.Tensor) -> list[torch.Tensor]:
     """The values summed over the ranks (one all-reduce)."""
     if world()[1] == 1:
@@ -125,4 +134,4 @@ def from_main(value: float) -> float:
     return float(box[0])
 
 
-__all__ = ["LossModule", "all_sum", "from_main", "is_main", "loss_step", "setup", "shard", "teardown", "unused", "world"]
+__all__ = ["LossModule", "all_sum", "from_main", "is_main", "loss_step", "setup", "shard", "shard_batches", "teardown", "unused", "world"]

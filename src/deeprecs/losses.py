@@ -72,7 +72,21 @@ def softmax(pos: torch.Tensor, neg: torch.Tensor, **_: float) -> torch.Tensor:
     return (torch.logsumexp(logits, 1) - pos).mean()
 
 
-RANKING_LOSSES = {"bce": bce, "bpr": bpr, "margin": margin, "warp": warp, "softmax": softmax}
+def full_softmax(pos: torch.Tensor, neg: torch.Tensor, **_: float) -> torch.Tensor:
+    """Full softmax (cross-entropy over the catalogue): ``neg (B, n_items)`` holds the scores of
+    **every** item, the positive's included; ``logsumexp(neg) - pos``, mean over positives."""
+    return (torch.logsumexp(neg, 1) - pos).mean()
+
+
+def cross_entropy(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """:func:`full_softmax` from ``scores (B, n_items)`` of every item and the positives' indices
+    ``targets (B,)`` (one fused pass: what a model that scores the catalogue at once uses)."""
+    return F.cross_entropy(scores, targets)
+
+
+RANKING_LOSSES = {"bce": bce, "bpr": bpr, "margin": margin, "warp": warp, "softmax": softmax, "full-softmax": full_softmax}
+#: losses that score every item rather than sampled negatives
+FULL_LOSSES = ("full-softmax",)
 RATING_LOSSES = {"mse": mse}
 TASK_LOSSES = {"rating": tuple(RATING_LOSSES), "ranking": tuple(RANKING_LOSSES)}
 

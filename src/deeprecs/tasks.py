@@ -3,19 +3,20 @@
 A task holds its data on the training device and has ``__len__`` (rows per epoch), ``weights``
 (how often each row is drawn, or ``None``), ``prepare(model)`` (before the first step) and
 ``loss(model, idx, generator) -> scalar tensor`` for a batch of row indices. A model picks its
-task (:meth:`deeprecs.models.base.Recommender.make_task`); these are the two standard ones.
+task (:meth:`deeprecs.models.base.Recommender.make_task`): ratings, ranking pairs, or sequences.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterator
 
 import torch
 
 from deeprecs.batch import Batch
+from deeprecs.data.sequences import user_histories
 from deeprecs.data.weighting import row_weights
 from deeprecs.errors import ConfigError
-from deeprecs.losses import get_loss, mse, warp_choice
+from deeprecs.losses import FULL_LOSSES, cross_entropy, get_loss, mse, warp_choice
 from deeprecs.sampling import NegativeSampler
 
 if TYPE_CHECKING:
@@ -50,7 +51,8 @@ class RatingTask:
 
 
 class RankingTask:
-    """Positives against sampled negatives with a ranking loss (bce, bpr, margin, warp, softmax)."""
+    """Positives against sampled negatives with a ranking loss (bce, bpr, margin, warp, softmax),
+    or against every item (full-softmax)."""
 
     name = "ranking"
 
@@ -78,8 +80,11 @@ class RankingTask:
 
     def loss(self, model: Recommender, idx: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         u, i = self.users[idx], self.items[idx]
-        neg = self.sampler.sample(u, self.n_neg, generator)  # (B, n)
-        if self.loss_name == "warp":
+        neg = None if self.loss_name in FULL_LOSSES else self.sampler.sample(u, self.n_neg, generator)  # (B, n)
+        if self.loss_name in FULL_LOSSES:  # every item: the catalogue is the negatives
+            neg_s = model.score_all(Batch(u))
+            pos_s = neg_s.gather(1, i.unsqueeze(1)).squeeze(1)
+        elif self.loss_name == "warp":
             pos_s, neg_s = self._warp_scores(model, u, i, neg)
         else:
             scores = model.score_candidates(Batch(u, torch.cat([i.unsqueeze(1), neg], 1)))  # (B, 1 + n)
@@ -98,4 +103,67 @@ class RankingTask:
         return picked[:, 0], scores[:, 1:].scatter(1, first.unsqueeze(1), picked[:, 1:])
 
 
-__all__ = ["RankingTask", "RatingTask"]
+class SequenceTask:
+    """Next-item prediction along each user's history (SASRec, GRU4Rec), for a model with
+    ``sequence_states(history (B, L)) -> (B, L, d)`` (causal: position ``t`` reads items ``<= t``)
+    and ``score_states(states (N, d), items (N, m) | None) -> (N, m) | (N, n_items)``.
+
+    A row is one user's latest ``max_len + 1`` items in time order (:mod:`deeprecs.data.sequences`);
+    the model reads the first ``max_len`` and each position predicts the item after it, padding
+    masked. Losses: ``bce`` (SASRec's: each next item against ``n_negatives`` sampled negatives,
+    one in the paper), ``softmax`` (sampled softmax over the same), ``full-softmax`` (cross-entropy
+    over every item), or any other ranking loss over sampled negatives."""
+
+    name = "sequence"
+    weights = None
+    #: batches sorted by length together (:meth:`batches`)
+    POOL = 16
+
+    def __init__(self, train: Interactions, cfg: TrainConfig, max_len: int, device: torch.device | str = "cpu") -> None:
+        history = torch.from_numpy(user_histories(train, max_len + 1))
+        keep = (history >= 0).sum(1) >= 2  # at least one item to read and one to predict
+        self.users = torch.arange(train.n_users)[keep].to(device)
+        self.inputs = history[keep, :-1].to(device)  # (R, max_len), left-padded with -1
+        self.targets = history[keep, 1:].to(device)  # the item after each input position
+        self.lengths = (self.inputs >= 0).sum(1)
+        self.loss_name = cfg.loss
+        self.loss_fn = get_loss("ranking", cfg.loss)
+        self.full = cfg.loss in FULL_LOSSES
+        self.sampler = None if self.full else NegativeSampler.of(train, cfg.sampler, cfg.sampler_alpha, device)
+        self.n_neg, self.margin, self.n_items = cfg.n_negatives, cfg.margin, train.n_items
+
+    def __len__(self) -> int:
+        return len(self.users)
+
+    def prepare(self, model: Recommender) -> None:
+        model.rating_offset.zero_()
+
+    def batches(self, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
+        """One epoch of rows in batches of like lengths, so that little of a batch is padding: a
+        random permutation, sorted by length within pools of ``POOL`` batches, cut into batches
+        that come in a random order."""
+        n = len(self)
+        perm = torch.randperm(n, generator=generator, device=generator.device)
+        pool = torch.arange(n, device=perm.device) // (batch_size * self.POOL)
+        perm = perm[torch.argsort(pool * (self.inputs.shape[1] + 1) + self.lengths[perm], stable=True)]
+        chunks = perm.split(batch_size)
+        for c in torch.randperm(len(chunks), generator=generator, device=generator.device).tolist():
+            yield chunks[c]
+
+    def loss(self, model: Recommender, idx: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        inputs, targets = self.inputs[idx], self.targets[idx]
+        if inputs.device.type == "cpu":  # drop the columns that are padding in every row (elsewhere: a wait for the host)
+            width = max(int((inputs >= 0).sum(1).max()), 1)
+            inputs, targets = inputs[:, -width:], targets[:, -width:]
+        mask = inputs >= 0  # where an input item is, the item after it is too
+        states = model.sequence_states(inputs)[mask]  # (N, d)
+        positives = targets[mask]  # (N,)
+        if self.full:
+            return cross_entropy(model.score_states(states), positives)  # full-softmax over (N, n_items)
+        users = self.users[idx].unsqueeze(1).expand_as(inputs)[mask]
+        negatives = self.sampler.sample(users, self.n_neg, generator)  # (N, n): none of the user's items
+        scores = model.score_states(states, torch.cat([positives.unsqueeze(1), negatives], 1))
+        return self.loss_fn(scores[:, 0], scores[:, 1:], margin=self.margin, n_items=self.n_items)
+
+
+__all__ = ["RankingTask", "RatingTask", "SequenceTask"]

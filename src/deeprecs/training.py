@@ -89,6 +89,8 @@ class Task(Protocol):
     def __len__(self) -> int: ...
     def prepare(self, model: Recommender) -> None: ...
     def loss(self, model: Recommender, idx: torch.Tensor, generator: torch.Generator) -> torch.Tensor: ...
+    # optional: ``batches(batch_size, generator) -> Iterator[idx]``, one epoch of row indices chosen by
+    # the task (default: a random permutation, or draws in proportion to ``weights``)
 
 
 # ---------------------------------------------------------------------------- the loop
@@ -214,9 +216,12 @@ def fit(
         t0 = time.perf_counter()
         total = torch.zeros((), dtype=torch.float64 if float64_ok(device) else torch.float32, device=device)
         count = 0
-        # several ranks: the same permutation on each (seeded by the epoch), each its shard
+        # several ranks: the same order on each (seeded by the epoch), each its shard
         order = generator if size == 1 else torch.Generator(device=device).manual_seed(cfg.seed * 100_003 + epoch)
-        for idx in _batches(len(task), batch_size, order, getattr(task, "weights", None), (rank, size)):
+        own = getattr(task, "batches", None)  # a task may group its rows itself (sequences of like lengths)
+        epoch_batches = (distributed.shard_batches(own(batch_size, order), rank, size) if own
+                         else _batches(len(task), batch_size, order, getattr(task, "weights", None), (rank, size)))
+        for idx in epoch_batches:
             opt.zero_grad(set_to_none=True)
             loss = step_loss(idx, generator)
             loss.backward()

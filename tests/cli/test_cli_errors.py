@@ -136,3 +136,12 @@ def test_failure_while_saving_leaves_no_run(cli, tmp_path, write_ml, monkeypatch
     result = cli(*train_args(folder, tmp_path / "run"))
     assert result.exit_code != 0
     assert_nothing_written(tmp_path, tmp_path / "run")
+
+
+@pytest.mark.parametrize("model", ["sasrec", "gru4rec"])
+def test_a_sequential_model_on_data_without_timestamps(cli, tmp_path, model):
+    data = tmp_path / "log.csv"
+    data.write_text("user,item\n" + "".join(f"{u},{i}\n" for u in range(1, 4) for i in range(u, 300, 4)))
+    cli.error("train", model, "--data", data, "--split", "loo", "--out", tmp_path / "run", "--epochs", "1",
+              contains=(f"{model} reads each user's items in time order, and this data has no timestamps",))
+    assert_nothing_written(tmp_path, tmp_path / "run")

@@ -43,6 +43,8 @@ SMALL = {
     "rp3beta": {},
     "als": {"factors": 8, "l2": 0.1, "alpha": 5.0},
     "autorec": {"hidden": 16, "l2": 0.01},
+    "sasrec": {"factors": 8, "max_len": 8, "blocks": 1},
+    "gru4rec": {"factors": 8, "max_len": 8},
     "blend": {"members": ["biased-mf", "autorec"], "member_options": [{"factors": 8}, {"hidden": 16, "l2": 0.01}]},
 }
 #: options for one task only (a ranking blend has ranking members)
@@ -169,7 +171,16 @@ def test_every_model_declares_which_tables_are_indexed_by_user_and_by_item():
 
 
 # ------------------------------------------------------------------ trained directly on the checkerboard
+def timed(name: str, data):
+    """A model that reads histories orders each user's items by time: the checkerboard's rows at
+    seeded random times (after any item of a block comes another of the same block)."""
+    if "history" in MODELS[name].inputs and data.timestamps is None:
+        return data.replace(timestamps=np.random.default_rng(0).permutation(len(data)))
+    return data
+
+
 def make(name: str, train, task: str = "") -> torch.nn.Module:
+    train = timed(name, train)
     model = build_model(name, train.n_users, train.n_items, **small(name, task))
     model.fit_data(FitData(train))
     return model
@@ -180,7 +191,7 @@ def train_on(name: str, task: str, board, seed: int = 0):
     torch.manual_seed(seed)  # the initial weights
     model = make(name, data, task)
     cfg = TrainConfig(**{**TRAIN, **TRAIN_OVERRIDES.get(name, {}), "seed": seed, "loss": MODELS[name].default_loss[task]})
-    job = model.make_task(task, FitData(data), cfg)
+    job = model.make_task(task, FitData(timed(name, data)), cfg)
     if job is not None:
         fit(model, job, cfg)
     model.eval()

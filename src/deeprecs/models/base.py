@@ -24,6 +24,8 @@ hooks the pipeline calls without knowing which model it has:
   itself: a closed-form fit (EASE, ALS), data-dependent buffers (SVD++'s item sets), a start
   (embeddings from ALS);
 - ``make_task(task, data, cfg)``: its training task (``None``: nothing to train by gradients);
+- ``observe(known)``: what is known of the users at scoring time beyond the training data (a
+  sequential model's histories);
 - ``fit(ctx)`` / ``refit(ctx, history)``: how it is trained and refitted (default: the one training
   loop; a blend trains its members, then its weights);
 - ``warm_start(runs, ctx, final)``: its start from trained runs (``--pretrain``);
@@ -232,6 +234,11 @@ class Recommender(nn.Module):
     def fit_data(self, data: FitData) -> None:
         """Learn what the model learns from the data itself, before (or instead of) gradient
         training: a closed-form fit, data-dependent buffers, a start. Default: nothing."""
+
+    def observe(self, known: Interactions) -> None:
+        """Take in what is known of the users when they are scored, where that is more than the
+        model was trained on (the validation part of a run that is not refitted): a sequential model
+        reads their latest items from it. Default: nothing (a model learns its users in training)."""
 
     def make_task(self, task: str, data: FitData, cfg: TrainConfig):  # noqa: ANN201 - a training task or None
         """The training task: regression on ratings, or positives against sampled negatives with

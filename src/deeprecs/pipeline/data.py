@@ -10,6 +10,7 @@ import numpy as np
 from deeprecs.data import load_dataset, make_split, with_validation
 from deeprecs.data.dataset import Dataset, Split
 from deeprecs.data.interactions import Interactions
+from deeprecs.data.sequences import require_timestamps
 from deeprecs.data.transforms import apply_value_map, binarize
 from deeprecs.errors import ConfigError
 from deeprecs.pipeline.spec import TrainSpec
@@ -106,11 +107,18 @@ def with_validation_in_train(split: Split) -> Split:
                  split.dislikes)
 
 
+def check_inputs(model: type, ds: Dataset) -> None:
+    """A model that reads each user's history in time order (``"history"`` among its ``inputs``)
+    needs timestamps: refuse data without them before splitting it."""
+    if "history" in model.inputs:
+        require_timestamps(ds.interactions, model.name)
+
+
 def check_recency(recency: float, split: Split, data: str) -> None:
     """A recency boost needs timestamps: refuse one the user asked for where there are none."""
     if recency > 0 and split.train.timestamps is None:
         raise ConfigError(f"--recency needs timestamps, and the train part of {data} has none; drop --recency")
 
 
-__all__ = ["check_recency", "evaluation_train", "has_validation", "load_data", "merge", "prepare_split", "resolve_task",
+__all__ = ["check_inputs", "check_recency", "evaluation_train", "has_validation", "load_data", "merge", "prepare_split", "resolve_task",
            "with_validation_in_train"]

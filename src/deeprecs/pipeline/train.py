@@ -21,7 +21,8 @@ from deeprecs.devices import resolve_device
 from deeprecs.errors import ConfigError
 from deeprecs.models import get_model_class
 from deeprecs.pipeline.context import Context, forget_cold
-from deeprecs.pipeline.data import check_recency, evaluation_train, has_validation, load_data, prepare_split, resolve_task
+from deeprecs.pipeline.data import (check_inputs, check_recency, evaluation_train, has_validation, load_data, prepare_split, resolve_task,
+                                    with_validation_in_train)
 from deeprecs.pipeline.pretrain import load_runs, same_split_as_runs
 from deeprecs.pipeline.refit import refit, refits_by_default
 from deeprecs.pipeline.scoring import evaluate
@@ -52,6 +53,7 @@ def train(spec: TrainSpec, out: str | Path | None = None, progress: bool = True,
     model_cls = get_model_class(spec.model)
     same_split_as_runs(spec)
     ds = dataset if dataset is not None else load_data(spec)
+    check_inputs(model_cls, ds)
     task = resolve_task(spec, ds, model_cls.tasks)
     split = prepare_split(spec, ds, task)
     check_recency(spec.train_options.get("recency", 0), split, spec.data)
@@ -71,6 +73,8 @@ def train(spec: TrainSpec, out: str | Path | None = None, progress: bool = True,
     history = model.fit(ctx)
     forget_cold(model, split.train, task)
     before_refit, refit_seconds = None, 0.0
+    if not refitting and has_validation(split):  # what is known of the users at test time: the validation part too
+        model.observe(with_validation_in_train(split).train)
     if refitting:
         before_refit = model
         model, refit_seconds, full = refit(model, history, ctx)

@@ -1,5 +1,8 @@
 """Fold in a new (anonymous) user from the items they like, without retraining.
 
+A sequential model (one that reads ``history``: SASRec, GRU4Rec) takes the list in the order
+given, oldest first, as the user's recent items, and scores the next item from it.
+
 An item-item model (EASE, RP3beta) scores a new user exactly: the liked list is the row it
 multiplies (``score_liked``). For a factor model, see below.
 
@@ -23,6 +26,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from deeprecs.batch import Batch, pad_histories
 from deeprecs.devices import float64_ok
 from deeprecs.errors import ConfigError
 from deeprecs.models.base import Recommender
@@ -63,10 +67,15 @@ def fold_in(item_vectors: torch.Tensor, liked: sp.csr_matrix, reg: float = 0.1, 
 @torch.no_grad()
 def recommend_liked(model: Recommender, liked: Sequence[Sequence[int]], k: int, reg: float = 0.1,
                     alpha: float = 20.0, gram: torch.Tensor | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Top-``k`` items for new users given their liked item indices (liked items excluded):
+    """Top-``k`` items for new users given their liked item indices (liked items excluded; for a
+    sequential model, in time order, oldest first):
     ``(items (B, k), scores (B, k))`` like :func:`deeprecs.retrieval.topk`."""
     score_liked = getattr(model, "score_liked", None)
-    if score_liked is not None:  # an item-item model: a new user's liked list is all it scores from
+    if "history" in model.inputs:  # a sequential model: each list is a session, oldest first, scored as it stands
+        m = liked_matrix(liked, model.config.n_items)
+        users = torch.full((len(liked),), -1, dtype=torch.long, device=model.device)
+        scores = model.score_all(Batch(users, history=pad_histories(liked, device=model.device)))
+    elif score_liked is not None:  # an item-item model: a new user's liked list is all it scores from
         m = liked_matrix(liked, model.config.n_items)
         scores = score_liked(torch.from_numpy(m.toarray()).to(model.device))
     else:

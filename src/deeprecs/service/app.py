@@ -1,7 +1,7 @@
 """The HTTP API (FastAPI): ``create_app(run, store=None, ann=False)``.
 
 Routes: ``GET /health``, ``GET /model``, ``GET /users/{user_id}/recommendations?k=``,
-``GET /items/{item_id}/similar?k=``, ``POST /recommendations`` (fold-in from liked items).
+``GET /items/{item_id}/similar?k=``, ``POST /recommendations`` (fold-in from liked items; a sequential model's next items after an ordered list).
 Unknown ids answer 404, invalid parameters 422 (``k`` in ``1..MAX_K``, at most ``MAX_LIKED``
 liked items, ids of at most ``MAX_ID_CHARS`` characters; the answer echoes little of the
 input), a body over ``MAX_BODY_BYTES`` 413, a model that cannot answer a route 501, a user's
@@ -137,7 +137,8 @@ def create_app(run: Run | str | Path, store: RecStore | str | None = None, ann: 
     @app.post("/recommendations", response_model=LikedRecommendations, dependencies=guarded,
               responses=_errors(*auth, 400, 404, 413, 501))
     async def liked(body: LikedRequest = Body(openapi_examples=liked_example)) -> Response:
-        """Recommendations for a new user from the items they like (folded in, not retrained)."""
+        """Recommendations for a new user from the items they like (folded in, not retrained); from a
+        sequential model, the next items after ``liked`` read as the user's recent items, oldest first."""
         return _json(dumps(service.liked(body.liked, body.k)))
 
     return app

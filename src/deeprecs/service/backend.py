@@ -116,10 +116,12 @@ class RecService:
                 "similar": ranked_indices(found[0], sims[0], self.item_raw, self.titles, key="similarity")}
 
     def liked(self, liked: Sequence, k: int) -> dict:
-        """Fold-in recommendations for an anonymous user who likes ``liked`` (raw item ids)."""
+        """Fold-in recommendations for an anonymous user who likes ``liked`` (raw item ids); from a
+        sequential model, the next items after ``liked`` taken as recent items in time order."""
         idx = [self.run.item_map.index(x) for x in liked]
-        items, scores = recommend_liked(self.run.model, [sorted(set(idx))], k, gram=self.gram)
-        return {"liked": [self.item_raw[i] for i in idx], "k": k, "source": "fold-in",
+        sequential = "history" in self.run.model.inputs  # the list is the user's recent items, oldest first
+        items, scores = recommend_liked(self.run.model, [idx if sequential else sorted(set(idx))], k, gram=self.gram)
+        return {"liked": [self.item_raw[i] for i in idx], "k": k, "source": "next-item" if sequential else "fold-in",
                 "recommendations": ranked_indices(items[0], scores[0], self.item_raw, self.titles)}
 
     # ------------------------------------------------------------------ model

@@ -36,14 +36,16 @@ class UserRecommendations(BaseModel):
 class LikedRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    liked: list[InputId] = Field(min_length=1, max_length=MAX_LIKED, description="raw ids of items the user likes")
+    liked: list[InputId] = Field(min_length=1, max_length=MAX_LIKED, description="raw ids of items the user likes; for a "
+                                 "sequential model (sasrec, gru4rec): the user's recent items in time order, oldest first")
     k: int = Field(10, ge=1, le=MAX_K)
 
 
 class LikedRecommendations(BaseModel):
     liked: list[RawId]
     k: int
-    source: str = "fold-in"
+    source: str = Field("fold-in", description="'fold-in' (a new user folded in from liked items) or 'next-item' (a "
+                        "sequential model's next items after the ordered list)")
     recommendations: list[Recommendation]
 
 

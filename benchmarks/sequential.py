@@ -1,0 +1,141 @@
+"""Sequential benchmark (issue 25): SASRec and GRU4Rec against ALS and NeuMF under leave-latest-one-out.
+
+ML-100K and ml-latest-small, ``--split loo`` (test = each user's latest item, validation = the
+second latest, 99 negatives sampled with seed 0; PROTOCOLS.md), sampled and full-ranking HR/NDCG@10
+side by side. Every row runs with the model's **default** options (chosen on the validation part,
+never on test), early stopping on validation NDCG@10, then the refit on train + validation with
+the chosen epochs (the loo default); each row in its own process, on the identical split.
+
+    python benchmarks/sequential.py [--threads 1] [--quick] [--models sasrec,gru4rec,als,neumf] [--datasets ml-100k,ml-latest-small]
+
+A peer (RecBole's or rectools' SASRec) is not run: see ``PEER_NOTE``.
+
+Writes ``benchmarks/results/sequential.json`` and ``sequential.md`` (``sequential-quick.*`` with ``--quick``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import RESULTS, fmt, log, machine, run_isolated  # noqa: E402
+
+#: rows: (name, model); the reference rows (als, neumf) are our best non-sequential models there
+MODELS = [("sasrec", "sasrec"), ("gru4rec", "gru4rec"), ("als", "als"), ("neumf", "neumf")]
+DATASETS = ["ml-100k", "ml-latest-small"]
+#: the issue's anchors: a plain SASRec (2 blocks, 64 d, length 200, GPU) measured on the same protocol
+ANCHORS = {"ml-100k": (0.7147, 0.4419), "ml-latest-small": (0.7295, 0.5064)}
+PEER_NOTE = ("No peer row. RecBole 1.2.1 is on PyPI (`pip download --no-deps recbole==1.2.1` works) and rectools 0.19.0 "
+             "needs pytorch-lightning; neither was installed into a separate venv and run in this session: on this shared "
+             "2-core machine one SASRec epoch of ours took 5-25 s on ML-100K, and RecBole's SASRec trains on every prefix of "
+             "every history as its own example (about 100 times the sequences an epoch of ours encodes), so its runs on both "
+             "datasets would not have finished in the time left. The issue's plain-SASRec anchors (GPU, same protocol) are "
+             "shown instead.")
+#: quick mode: a smoke test of the rows (ML-100K, 1 epoch, short histories)
+QUICK = {"train": {"epochs": 1}, "model": {"sasrec": {"max_len": 50}, "gru4rec": {"max_len": 50}}}
+
+
+def run_row(model: str, data: str, threads: int, train_options: dict, model_options: dict) -> dict:
+    """One row, in a fresh process (``run_isolated``)."""
+    from deeprecs.pipeline import TrainSpec, train
+
+    spec = TrainSpec(model=model, data=data, split="loo", seed=0, model_options=model_options,
+                     train_options={"threads": threads, **train_options})
+    _, metrics, history, _, _ = train(spec, progress=False)
+    out = {k: metrics.get(k) for k in ("hr@10", "ndcg@10", "full_hr@10", "full_ndcg@10", "eval_seconds", "fit_seconds", "refit_seconds")}
+    for key, digits in (("fit_seconds", 1), ("refit_seconds", 1), ("eval_seconds", 2)):
+        out[key] = None if out[key] is None else round(out[key], digits)
+    out.update(epochs=len(history.epochs), best_epoch=history.best_epoch, valid_ndcg10=history.best_valid,
+               seconds_per_epoch=round(sum(e["seconds"] for e in history.epochs) / max(len(history.epochs), 1), 2))
+    return out
+
+
+def targets(results: dict) -> list[tuple[str, str, str, str]]:
+    out = []
+    ml100k, small = (results["datasets"].get(d, {}) for d in DATASETS)
+
+    def check(what: str, row: dict | None, target: str, ok) -> None:  # noqa: ANN001
+        if row and "error" not in row:
+            out.append((what, f"{row['hr@10']:.4f} / {row['ndcg@10']:.4f} (fit {row['fit_seconds']:.0f} s, {row['threads']} thread(s))",
+                        target, "yes" if ok(row) else "**no**"))
+
+    check("ml-100k loo: sasrec", ml100k.get("sasrec"), "HR@10 >= 0.72, NDCG@10 >= 0.45", lambda r: r["hr@10"] >= 0.72 and r["ndcg@10"] >= 0.45)
+    check("ml-100k loo: sasrec CPU fit", ml100k.get("sasrec"), "<= 120 s on 2 cores", lambda r: r["fit_seconds"] <= 120)
+    check("ml-latest-small loo: sasrec", small.get("sasrec"), "HR@10 >= 0.78", lambda r: r["hr@10"] >= 0.78)
+    return out
+
+
+def markdown(results: dict) -> str:
+    lines = ["# Sequential benchmark (leave-latest-one-out: 1 test item + 99 negatives; full ranking beside)", "",
+             f"Threads: {results['threads']}; {results['machine']['cpu'] if 'cpu' in results['machine'] else ''}. "
+             "Default options of every model (chosen on validation), early stopping on validation NDCG@10, refit on train + "
+             "validation with the chosen epochs. Timings were taken on a shared machine (other jobs running): seconds are "
+             "noisy and pessimistic.", ""]
+    if results.get("quick"):
+        lines += ["Quick mode: 1 epoch, histories of 50 (a smoke test; the numbers mean nothing).", ""]
+    for data, rows in results["datasets"].items():
+        lines += [f"## {data} (`--split loo`, 99 negatives sampled with seed 0)", "",
+                  "| model | HR@10 | NDCG@10 | full HR@10 | full NDCG@10 | fit s (refit) | s/epoch | epochs (best) | valid NDCG@10 | threads |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
+        for name, r in rows.items():
+            if "error" in r:
+                lines.append(f"| {name} | failed: {r['error']} | | | | | | | | |")
+                continue
+            lines.append(f"| {name} | {r['hr@10']:.4f} | {r['ndcg@10']:.4f} | {r['full_hr@10']:.4f} | {r['full_ndcg@10']:.4f} | "
+                         f"{fmt(r['fit_seconds'])} ({fmt(r.get('refit_seconds'))}) | {fmt(r['seconds_per_epoch'])} | {r['epochs']} ({r['best_epoch']}) | "
+                         f"{fmt(r['valid_ndcg10'])} | {r['threads']} |")
+        hr, ndcg = ANCHORS[data]
+        lines.append(f"| plain SASRec (issue's anchor, GPU) | {hr:.4f} | {ndcg:.4f} | | | | | | | |")
+        lines.append("")
+    lines += [PEER_NOTE, "", "## Targets (issue 25)", "", "| what | measured (HR@10 / NDCG@10) | target | met |", "|---|---|---|---|"]
+    lines += [f"| {w} | {v} | {t} | {m} |" for w, v, t, m in targets(results)] + [""]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--quick", action="store_true", help="ml-100k only, sasrec and gru4rec, 1 epoch, histories of 50")
+    ap.add_argument("--models", default=",".join(n for n, _ in MODELS))
+    ap.add_argument("--datasets", default=",".join(DATASETS))
+    ap.add_argument("--merge", action="store_true", help="update the rows of an existing results file instead of replacing it")
+    args = ap.parse_args()
+    stem = "sequential-quick" if args.quick else "sequential"
+    path = RESULTS / f"{stem}.json"
+    results = json.loads(path.read_text()) if args.merge and path.is_file() else {"datasets": {}}
+    results.update(threads=args.threads, quick=args.quick, machine=machine())
+    names = ["ml-100k"] if args.quick else args.datasets.split(",")
+    wanted = ["sasrec", "gru4rec"] if args.quick else args.models.split(",")
+    failed = []
+    for data in names:
+        rows = dict(results["datasets"].get(data, {}))
+        for name, model in MODELS:
+            if name not in wanted:
+                continue
+            log(f"[{data}] {name} ...")
+            train_options = QUICK["train"] if args.quick else {}
+            model_options = QUICK["model"].get(name, {}) if args.quick else {}
+            row = run_isolated(run_row, model, data, args.threads, train_options, model_options, threads=args.threads, timeout=3600)
+            rows[name] = row
+            if "error" in row:
+                failed.append(f"{data}/{name}")
+                log(f"   FAILED: {row['error']}")
+            else:
+                log(f"   HR@10 {row['hr@10']:.4f}  NDCG@10 {row['ndcg@10']:.4f}  full HR@10 {row['full_hr@10']:.4f}  "
+                    f"fit {row['fit_seconds']:.1f} s  epochs {row['epochs']} (best {row['best_epoch']})")
+            if args.merge and path.is_file():  # another chunk (dataset) may have written meanwhile
+                results["datasets"] = json.loads(path.read_text()).get("datasets", {})
+            results["datasets"][data] = rows
+            RESULTS.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(results, indent=2, default=str) + "\n")
+            (RESULTS / f"{stem}.md").write_text(markdown(results))
+    print(f"wrote {path} and {stem}.md")
+    if failed:
+        raise SystemExit(f"failed rows: {', '.join(failed)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,87 @@
+"""SASRec (Kang & McAuley 2018): causal self-attention over a user's history, shared item embeddings.
+
+The history's item embeddings (times ``sqrt(d)``) plus learned position embeddings pass through
+``blocks`` self-attention blocks, each: ``q = LN(x)``, ``x = q + Attention(q, x, x)`` (causal:
+position ``t`` attends to the items at ``<= t``, never to padding), ``y = LN(x)``,
+``x = y + FFN(y)``; a last layer norm gives the state ``s_t`` and item ``i`` scores
+``s_t . E[i]`` with the same ``E`` as the input. Positions count back from the latest item (the
+original's left-padded absolute positions), so a history scores the same whatever it is padded
+to. Trained by :class:`~deeprecs.tasks.SequenceTask` (every position predicts the next item).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from pydantic import Field, model_validator
+from torch import nn
+from torch.nn import functional as F
+
+from deeprecs.models.sequential import SequentialConfig, SequentialRecommender
+
+
+class SASRecConfig(SequentialConfig):
+    blocks: int = Field(2, ge=1, description="self-attention blocks")
+    heads: int = Field(1, ge=1, description="attention heads (factors must be a multiple of it)")
+
+    @model_validator(mode="after")
+    def _heads_divide_factors(self) -> "SASRecConfig":
+        if self.factors % self.heads:
+            raise ValueError(f"factors ({self.factors}) must be a multiple of heads ({self.heads})")
+        return self
+
+
+class Block(nn.Module):
+    """One self-attention block of SASRec (see the module docstring)."""
+
+    def __init__(self, d: int, heads: int, dropout: float) -> None:
+        super().__init__()
+        self.heads = heads
+        self.ln_attn, self.ln_ffn = nn.LayerNorm(d, eps=1e-8), nn.LayerNorm(d, eps=1e-8)
+        self.query, self.key_value, self.out = nn.Linear(d, d), nn.Linear(d, 2 * d), nn.Linear(d, d)
+        self.ffn = nn.Sequential(nn.Linear(d, d), nn.ReLU(), nn.Dropout(dropout), nn.Linear(d, d), nn.Dropout(dropout))
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, allowed: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+        b, length, d = x.shape
+        split = lambda t: t.view(b, length, self.heads, d // self.heads).transpose(1, 2)  # noqa: E731
+        q_in = self.ln_attn(x)
+        k, v = self.key_value(x).chunk(2, -1)
+        att = F.scaled_dot_product_attention(split(self.query(q_in)), split(k), split(v), attn_mask=allowed)
+        x = q_in + self.drop(self.out(att.transpose(1, 2).reshape(b, length, d)))
+        y = self.ln_ffn(x)
+        return (y + self.ffn(y)) * keep
+
+
+class SASRec(SequentialRecommender):
+    Config = SASRecConfig
+    name = "sasrec"
+    summary = "SASRec: causal self-attention over each user's time-ordered history (next-item)"
+
+    def __init__(self, config: SASRecConfig) -> None:
+        super().__init__(config)
+        d = config.factors
+        self.pos_emb = nn.Embedding(config.max_len, d)
+        self.drop = nn.Dropout(config.dropout)
+        self.blocks = nn.ModuleList(Block(d, config.heads, config.dropout) for _ in range(config.blocks))
+        self.ln_final = nn.LayerNorm(d, eps=1e-8)
+        for p in self.parameters():
+            if p.dim() > 1:
+                nn.init.xavier_normal_(p)
+
+    def encode(self, history: torch.Tensor) -> torch.Tensor:
+        length = history.shape[1]
+        x, keep = self.embed(history)
+        back = torch.arange(length - 1, -1, -1, device=history.device)  # distance from the latest item
+        x = self.drop(x * math.sqrt(self.config.factors) + self.pos_emb(back)) * keep
+        causal = torch.ones(length, length, dtype=torch.bool, device=history.device).tril()
+        # attend to earlier items, never to padding; a padding position attends to itself (no empty row)
+        allowed = causal & ((keep.transpose(1, 2) > 0) | torch.eye(length, dtype=torch.bool, device=history.device))
+        allowed = allowed.unsqueeze(1)  # (B, 1, L, L): every head alike
+        for block in self.blocks:
+            x = block(x, allowed, keep)
+        return self.ln_final(x)
+
+
+__all__ = ["SASRec", "SASRecConfig"]

@@ -1,0 +1,52 @@
+"""Per-user histories in time order: exact values by hand, and a slow obvious version (hypothesis)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from deeprecs.data.interactions import IdMap, Interactions
+from deeprecs.data.sequences import require_timestamps, user_histories
+from deeprecs.errors import ConfigError
+
+
+def inter(users, items, timestamps, n_users=None, n_items=None) -> Interactions:
+    n_users = n_users or max(users, default=0) + 1
+    n_items = n_items or max(items, default=0) + 1
+    return Interactions(np.array(users, dtype=np.int64), np.array(items, dtype=np.int64), IdMap(np.arange(n_users), kind="user"),
+                        IdMap(np.arange(n_items), kind="item"), timestamps=None if timestamps is None else np.array(timestamps))
+
+
+def test_time_order_stable_ties_truncation_and_padding_by_hand():
+    # user 0: items 5 (t=3), 2 (t=1), 7 (t=3, after 5 in the data), 1 (t=0); user 1: 4 (t=9); user 2: nothing
+    data = inter([0, 0, 1, 0, 0], [5, 2, 4, 7, 1], [3, 1, 9, 3, 0], n_users=3, n_items=8)
+    np.testing.assert_array_equal(user_histories(data, 5), [[-1, 1, 2, 5, 7], [-1, -1, -1, -1, 4], [-1] * 5])
+    np.testing.assert_array_equal(user_histories(data, 2), [[5, 7], [-1, 4], [-1, -1]])  # the latest kept
+    swapped = inter([0, 0, 1, 0, 0], [7, 2, 4, 5, 1], [3, 1, 9, 3, 0], n_users=3, n_items=8)
+    assert user_histories(swapped, 5)[0].tolist() == [-1, 1, 2, 7, 5]  # ties keep the data's order, not the item's
+
+
+def slow_histories(users, items, ts, n_users, max_len):
+    out = []
+    for u in range(n_users):
+        rows = sorted((t, j) for j, (uu, t) in enumerate(zip(users, ts)) if uu == u)  # (timestamp, row): stable
+        seq = [items[j] for _, j in rows][-max_len:]
+        out.append([-1] * (max_len - len(seq)) + seq)
+    return out
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 5), st.integers(0, 4)), max_size=30), st.integers(1, 6))
+def test_histories_match_the_slow_version(rows, max_len):
+    users, items, ts = ([r[k] for r in rows] for k in range(3))
+    data = inter(users, items, ts, n_users=4, n_items=6)
+    assert user_histories(data, max_len).tolist() == slow_histories(users, items, ts, 4, max_len)
+
+
+def test_data_without_timestamps_is_refused_in_one_line():
+    with pytest.raises(ConfigError, match="sasrec reads each user's items in time order, and this data has no timestamps"):
+        require_timestamps(inter([0], [0], None), "sasrec")
+    with pytest.raises(ConfigError, match="max_len"):
+        user_histories(inter([0], [0], [1]), 0)

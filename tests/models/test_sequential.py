@@ -1,0 +1,109 @@
+"""Sequential models (SASRec, GRU4Rec): causal, blind to padding, scored from a stored or a given
+history alike, and able to learn a planted order that popularity cannot."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from deeprecs.batch import Batch, pad_histories
+from deeprecs.data.interactions import IdMap, Interactions
+from deeprecs.models import MODELS, build_model
+from deeprecs.models.base import FitData
+from deeprecs.retrieval import topk
+from deeprecs.tasks import SequenceTask
+from deeprecs.training import TrainConfig, fit
+
+SEQUENTIAL = ["sasrec", "gru4rec"]
+SMALL = {"factors": 16, "max_len": 12, "dropout": 0.0}
+
+
+def model_of(name: str, n_users: int = 4, n_items: int = 10, seed: int = 0, **options):
+    torch.manual_seed(seed)
+    return build_model(name, n_users, n_items, **{**SMALL, **options}).eval()
+
+
+@pytest.mark.parametrize("name", SEQUENTIAL)
+def test_the_state_at_t_reads_no_item_after_t(name):
+    model = model_of(name)
+    history = torch.tensor([[-1, -1, 3, 1, 4, 1, 5, 9]])
+    with torch.no_grad():
+        before = model.sequence_states(history)
+        for t in range(2, 7):
+            changed = history.clone()
+            changed[0, t + 1 :] = torch.tensor([2, 6, 0, 7, 8, 2])[: 7 - t]
+            after = model.sequence_states(changed)
+            torch.testing.assert_close(after[:, : t + 1], before[:, : t + 1], rtol=0, atol=1e-6)
+            assert not torch.allclose(after[:, -1], before[:, -1])  # the latest state does read them
+
+
+@pytest.mark.parametrize("name", SEQUENTIAL)
+def test_padding_width_and_stored_or_given_history_score_alike(name):
+    model = model_of(name, n_users=3)
+    stored = [[4, 2, 7], [1], []]
+    model.keep("histories", pad_histories([[-1] * 12], 12).repeat(3, 1))
+    model.histories[0, -3:] = torch.tensor(stored[0])
+    model.histories[1, -1] = 1
+    with torch.no_grad():
+        by_id = model.score_all(Batch(torch.arange(3)))
+        narrow = model.score_all(Batch(torch.full((3,), -1), history=pad_histories(stored)))
+        wide = model.score_all(Batch(torch.full((3,), -1), history=pad_histories([[-1] * 9 + h for h in stored])[:, -12:].clamp(min=-1)))
+        torch.testing.assert_close(narrow, by_id, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(wide, by_id, rtol=1e-5, atol=1e-5)
+        longer = model.score_all(Batch(torch.tensor([-1]), history=torch.tensor([[8] * 20 + stored[0]])))  # only max_len read
+        torch.testing.assert_close(longer, model.score_all(Batch(torch.tensor([-1]), history=torch.tensor([[8] * 9 + stored[0]]))))
+
+
+def cyclic(n_users: int = 24, n_items: int = 12, length: int = 10) -> tuple[Interactions, np.ndarray]:
+    """User ``u`` sees items ``u, u + 1, ...`` (mod ``n_items``) in that order; the next one is held
+    out. Every item is as popular as every other, so only the order tells the next item."""
+    users = np.repeat(np.arange(n_users), length)
+    steps = np.tile(np.arange(length), n_users)
+    items = (users + steps) % n_items
+    times = np.random.default_rng(0).permutation(len(users))  # rows shuffled in time...
+    times = np.sort(times.reshape(n_users, length), axis=1).ravel()  # ...but in order within each user
+    data = Interactions(users, items, IdMap(np.arange(n_users), kind="user"), IdMap(np.arange(n_items), kind="item"), timestamps=times)
+    return data, (np.arange(n_users) + length) % n_items
+
+
+@pytest.mark.parametrize("name", SEQUENTIAL + ["popularity"])
+def test_learns_a_planted_order_that_popularity_cannot(name):
+    data, nxt = cyclic()
+    torch.manual_seed(0)
+    model = build_model(name, data.n_users, data.n_items, **(SMALL if name != "popularity" else {}))
+    model.fit_data(FitData(data))
+    cfg = TrainConfig(epochs=40, batch_size=8, lr=0.01, loss=MODELS[name].default_loss["ranking"], threads=1, progress=False)
+    task = model.make_task("ranking", FitData(data), cfg)
+    if task is not None:
+        assert isinstance(task, SequenceTask) and len(task) == data.n_users
+        fit(model, task, cfg)
+    items, _ = topk(model.eval(), np.arange(data.n_users), 1)  # seen items are not excluded: the cycle repeats
+    hr1 = float((items[:, 0] == nxt).mean())
+    if name == "popularity":
+        assert hr1 <= 0.1
+    else:
+        assert hr1 >= 0.95, f"{name}: HR@1 {hr1}"
+
+
+@pytest.mark.parametrize("loss", ["bce", "softmax", "full-softmax"])
+def test_sequence_task_losses_mask_padding_and_train(loss):
+    data, _ = cyclic(n_users=6, length=4)
+    model = model_of("sasrec", data.n_users, data.n_items).train()
+    model.fit_data(FitData(data))
+    task = SequenceTask(data, TrainConfig(loss=loss, n_negatives=2), max_len=6)
+    assert task.inputs.shape == (6, 6) and (task.inputs[:, :3] == -1).all()  # 4 items: 3 read, 3 predicted
+    assert torch.equal(task.targets[:, -3:], task.inputs[:, -3:] + 1 - 12 * (task.inputs[:, -3:] == 11))
+    value = task.loss(model, torch.arange(6), torch.Generator().manual_seed(0))
+    assert torch.isfinite(value) and value > 0
+    value.backward()
+    assert model.item_emb.weight.grad is not None
+
+
+def test_batches_cover_every_row_once_in_batches_of_like_lengths():
+    data, _ = cyclic(n_users=40, length=3)
+    data = data.subset(~((data.users % 2 == 0) & (np.arange(len(data)) % 3 == 0)))  # even users: 2 items
+    task = SequenceTask(data, TrainConfig(loss="bce"), max_len=4)
+    batches = list(task.batches(5, torch.Generator().manual_seed(1)))
+    assert sorted(torch.cat(batches).tolist()) == list(range(40))
+    assert all(len(set(task.lengths[b].tolist())) == 1 for b in batches)  # one pool of 16 batches: sorted by length
