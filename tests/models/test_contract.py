@@ -43,6 +43,8 @@ SMALL = {
     "rp3beta": {},
     "als": {"factors": 8, "l2": 0.1, "alpha": 5.0},
     "autorec": {"hidden": 16, "l2": 0.01},
+    "fm": {"factors": 8},
+    "deepfm": {"factors": 8, "layers": [16]},
     "blend": {"members": ["biased-mf", "autorec"], "member_options": [{"factors": 8}, {"hidden": 16, "l2": 0.01}]},
 }
 #: options for one task only (a ranking blend has ranking members)
