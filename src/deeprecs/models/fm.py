@@ -98,7 +98,7 @@ class FM(Recommender):
     #: rating: chosen on ML-100K u1's validation part (docs/model-defaults.md, "fm")
     model_defaults = {"rating": {"factors": 64, "l2": 0.1, "init_std": 0.01, "implicit_users": True},
                       "ranking": {"factors": 64, "l2": 1e-4}}
-    train_defaults = {"rating": {"lr": 2e-3, "batch_size": 512, "patience": 3, "lr_decay": 0.9},
+    train_defaults = {"rating": {"lr": 5e-3, "batch_size": 2048, "patience": 2, "lr_decay": 0.8},
                       "ranking": {"lr": 2e-3, "batch_size": 1024, "min_steps_per_epoch": 50, "epochs": 30, "patience": 3}}
     user_tables = ("user_emb", "user_bias")
     item_tables = ("item_emb", "item_bias")
