@@ -62,3 +62,17 @@ def test_a_malformed_table_is_one_line_naming_file_and_line_and_writes_nothing(c
 def test_features_for_a_model_that_reads_none_are_refused(cli, tmp_path, data):
     cli.error("train", "biased-mf", "--data", data, "--out", tmp_path / "run", "--user-features", users_table(tmp_path / "u.csv"),
               contains=("reads no features",))
+
+
+def test_new_users_and_items_by_features_without_retraining(cli, tmp_path, data):
+    out = tmp_path / "run"
+    cli.ok("-q", "train", "fm", "--data", data, "--out", out, "--user-features", users_table(tmp_path / "u.csv"),
+           "--user-feature-columns", "age=bucket:3,country=categorical", "--task", "ranking", "--positive", "4", *FAST)
+    plain = json.loads(cli.ok("recommend", out, "--new-user", "age=30,country=fr", "-k", "5", "--json").stdout)
+    liked = json.loads(cli.ok("recommend", out, "--new-user", "age=30,country=fr", "--liked", "1,3", "-k", "5", "--json").stdout)
+    assert len(plain["recommendations"]) == 5 and {1, 3}.isdisjoint(r["item"] for r in liked["recommendations"])
+    assert [r["score"] for r in plain["recommendations"]] != [r["score"] for r in liked["recommendations"]]  # the liked items count
+    new = json.loads(cli.ok("similar", out, "--new-item", "genres=,year=1995", "-k", "3", "--json").stdout)
+    assert len(new["similar"]) == 3 and len(new["users"]) == 3
+    cli.error("recommend", out, "--new-user", "colour=red", contains=("unknown user feature column(s) colour",))
+    cli.error("similar", out, contains=("give --item",))

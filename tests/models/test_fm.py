@@ -27,22 +27,27 @@ def random_features(n_rows: int, n_features: int, rng: np.random.Generator) -> F
 
 def naive_fm(model, user: int, item: int, uf: FeatureTable, itf: FeatureTable, train: Interactions) -> float:
     """``w0 + sum w_i x_i + sum_{i<j} <v_i, v_j> x_i x_j`` over the example's explicit entries."""
-    entries = [(model.user_emb.weight[user], model.user_bias.weight[user, 0], 1.0),
-               (model.item_emb.weight[item], model.item_bias.weight[item, 0], 1.0)]
-    for table, emb, bias, row in ((uf, model.user_feat_emb, model.user_feat_bias, user), (itf, model.item_feat_emb, model.item_feat_bias, item)):
+    entries = [(model.user_emb.weight[user], model.user_bias.weight[user, 0], 1.0, "user"),
+               (model.item_emb.weight[item], model.item_bias.weight[item, 0], 1.0, "item")]
+    for table, emb, bias, row, side in ((uf, model.user_feat_emb, model.user_feat_bias, user, "user"),
+                                        (itf, model.item_feat_emb, model.item_feat_bias, item, "item")):
         for f, w in zip(*(a[0] for a in table.rows([row]))):
-            entries.append((emb.weight[f], bias.weight[f, 0], float(w)))
+            entries.append((emb.weight[f], bias.weight[f, 0], float(w), side))
     rated = train.items[train.users == user]
     for j in rated:
-        entries.append((model.implicit_emb.weight[j], model.implicit_bias.weight[j, 0], 1 / np.sqrt(len(rated))))
-    score = float(model.global_bias) + sum(float(b) * x for _, b, x in entries)
+        entries.append((model.implicit_emb.weight[j], model.implicit_bias.weight[j, 0], 1 / np.sqrt(len(rated)), "user"))
+    raters = train.users[train.items == item]
+    for v in raters if model.config.implicit_users else ():
+        entries.append((model.implicit_user_emb.weight[v], model.implicit_user_bias.weight[v, 0], 1 / np.sqrt(len(raters)), "item"))
+    score = float(model.global_bias) + sum(float(e[1]) * e[2] for e in entries)
     for a in range(len(entries)):
         for b in range(a + 1, len(entries)):
-            score += float(entries[a][0] @ entries[b][0]) * entries[a][2] * entries[b][2]
+            if model.within or entries[a][3] != entries[b][3]:  # a hybrid MF: pairs across the sides only
+                score += float(entries[a][0] @ entries[b][0]) * entries[a][2] * entries[b][2]
     return score
 
 
-@pytest.mark.parametrize("name", ["fm", "deepfm"])
+@pytest.mark.parametrize("name", ["fm", "deepfm", "hybrid-mf"])
 def test_the_linear_time_pairwise_term_equals_the_naive_sum(name):
     rng = np.random.default_rng(0)
     n_users, n_items = 7, 9
@@ -51,7 +56,7 @@ def test_the_linear_time_pairwise_term_equals_the_naive_sum(name):
     train = Interactions(pairs[0], pairs[1], IdMap(np.arange(n_users)), IdMap(np.arange(n_items)), rng.normal(size=pairs.shape[1]).astype(np.float32))
     uf, itf = random_features(n_users, 5, rng), random_features(n_items, 6, rng)
     torch.manual_seed(0)
-    model = build_model(name, n_users, n_items, factors=4, init_std=0.5, n_user_features=5, n_item_features=6)
+    model = build_model(name, n_users, n_items, factors=4, init_std=0.5, n_user_features=5, n_item_features=6, implicit_users=True)
     with torch.no_grad():
         for p in model.parameters():
             p.normal_()
@@ -100,13 +105,13 @@ def trained(item_features: FeatureTable | None, name: str = "fm"):
                         n_item_features=0 if item_features is None else item_features.n_features)
     data = FitData(train, item_features=item_features)
     model.fit_data(data)
-    cfg = TrainConfig(epochs=15, batch_size=32, lr=0.05, threads=1, progress=False, loss="bpr")
+    cfg = TrainConfig(epochs=10, batch_size=64, lr=0.05, threads=1, progress=False, loss="bpr")
     fit(model, model.make_task("ranking", data, cfg), cfg)
     forget_cold(model, train, "ranking")
     return model.eval()
 
 
-@pytest.mark.parametrize("name", ["fm", "deepfm"])
+@pytest.mark.parametrize("name", ["fm", "deepfm", "hybrid-mf"])
 def test_items_never_seen_are_scored_by_their_features(name):
     _, table, groups = planted()
     with_features, ids_only = trained(table, name), trained(None, name)

@@ -12,7 +12,7 @@ from deeprecs.models.base import ModelConfig, Recommender
 from deeprecs.models.blend import Blend
 from deeprecs.models.ease import EASE
 from deeprecs.models.factorization import BPRMF, MF, NNMF, WARPMF, BiasedMF, SVDpp
-from deeprecs.models.fm import FM, DeepFM
+from deeprecs.models.fm import FM, DeepFM, HybridMF
 from deeprecs.models.ncf import GMF, NeuMF
 from deeprecs.models.neural import MLP, TwoTower
 from deeprecs.models.popularity import Popularity
@@ -20,6 +20,6 @@ from deeprecs.models.registry import MODELS, build_model, first_error, get_model
 from deeprecs.models.rp3beta import RP3beta
 from deeprecs.models.triplet import DeepTriplet, Triplet
 
-register(MF, BiasedMF, NNMF, SVDpp, AutoRec, MLP, TwoTower, Triplet, DeepTriplet, GMF, NeuMF, Popularity, EASE, RP3beta, ALS, Blend, BPRMF, WARPMF, FM, DeepFM)
+register(MF, BiasedMF, NNMF, SVDpp, AutoRec, MLP, TwoTower, Triplet, DeepTriplet, GMF, NeuMF, Popularity, EASE, RP3beta, ALS, Blend, BPRMF, WARPMF, FM, DeepFM, HybridMF)
 
 __all__ = ["MODELS", "ModelConfig", "Recommender", "build_model", "first_error", "get_model_class", "warm_starting"]

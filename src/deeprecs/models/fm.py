@@ -53,13 +53,15 @@ class Side:
     q: torch.Tensor
     lin: torch.Tensor
     fields: list[torch.Tensor]
+    #: the pairwise interactions within the side count (an FM); False: a hybrid MF's ``a = L``
+    within: bool = True
 
     def take(self, rows: torch.Tensor) -> "Side":
-        return Side(self.s[rows], self.q[rows], self.lin[rows], [f[rows] for f in self.fields])
+        return Side(self.s[rows], self.q[rows], self.lin[rows], [f[rows] for f in self.fields], self.within)
 
     @property
     def a(self) -> torch.Tensor:
-        return self.lin + 0.5 * (self.s.pow(2).sum(-1) - self.q)
+        return self.lin + 0.5 * (self.s.pow(2).sum(-1) - self.q) if self.within else self.lin
 
 
 def _bag_terms(emb: nn.Embedding, bias: nn.Embedding, indices: torch.Tensor, row: torch.Tensor, x: torch.Tensor, n: int
@@ -93,7 +95,7 @@ class FM(Recommender):
     Config = FMConfig
     name = "fm"
     summary = "factorization machine (Rendle 2010) over ids, user/item features and rated items"
-    inputs = frozenset({"user_features", "item_features"})
+    inputs = frozenset({"user_features", "item_features", "history"})
     default_loss = {"rating": "mse", "ranking": "bpr"}
     #: rating: chosen on ML-100K u1's validation part (docs/model-defaults.md, "fm")
     model_defaults = {"rating": {"factors": 64, "l2": 0.1, "init_std": 0.01, "implicit_users": True},
@@ -102,6 +104,8 @@ class FM(Recommender):
                       "ranking": {"lr": 2e-3, "batch_size": 1024, "min_steps_per_epoch": 50, "epochs": 30, "patience": 3}}
     user_tables = ("user_emb", "user_bias")
     item_tables = ("item_emb", "item_bias")
+    #: pairwise interactions within a side (user id x user features, ...) count
+    within = True
     #: the optional implicit-feedback tables (present with ``implicit`` / ``implicit_users``), by what indexes them
     implicit_tables = {"user": ("implicit_user_emb", "implicit_user_bias"), "item": ("implicit_emb", "implicit_bias")}
 
@@ -152,9 +156,10 @@ class FM(Recommender):
         return batch_row[keep], getattr(self, f"{side}_indices")[pos[keep]], getattr(self, f"{side}_weights")[pos[keep]]
 
     # ------------------------------------------------------------------ the two sides
-    def _side(self, ids: torch.Tensor, given: FeatureBag | None, user: bool) -> Side:
+    def _side(self, ids: torch.Tensor, given: FeatureBag | None, user: bool, history: torch.Tensor | None = None) -> Side:
         """The terms of users (``user``) or items ``ids (B,)``; ``given``: the rows' own features
-        (else the model's buffers; ids -1 have only what is given)."""
+        (else the model's buffers; ids -1 have only what is given); ``history (B, L)``: the users'
+        rated items (-1 padded) for the implicit field, in place of the model's own."""
         n = len(ids)
         prefix = "user" if user else "item"
         known = ids >= 0
@@ -176,7 +181,8 @@ class FM(Recommender):
         if getattr(self.config, f"n_{prefix}_features"):
             fields.append(terms[-1][0] if len(terms) > 1 else torch.zeros_like(id_v))
         if user and self.config.implicit:
-            terms.append(_bag_terms(self.implicit_emb, self.implicit_bias, *_reorder(self._own_bag("implicit", ids)), n))
+            entries = self._own_bag("implicit", ids) if history is None else _history_bag(history)
+            terms.append(_bag_terms(self.implicit_emb, self.implicit_bias, *_reorder(entries), n))
             fields.append(terms[-1][0])
         if not user and self.config.implicit_users:
             terms.append(_bag_terms(self.implicit_user_emb, self.implicit_user_bias, *_reorder(self._own_bag("implicit_user", ids)), n))
@@ -184,14 +190,14 @@ class FM(Recommender):
         s, q, lin = (sum(t[j] for t in terms) for j in range(3))
         if user:
             lin = lin + self.global_bias
-        return Side(s, q, lin, fields)
+        return Side(s, q, lin, fields, self.within)
 
     def user_side(self, batch: Batch) -> Side:
         """The users' terms; each distinct known user computed once (a user's rated items make
         the user side the costly one; a batch holds each user many times)."""
         users = batch.users
-        if batch.user_features is not None or len(users) < 64:
-            return self._side(users, batch.user_features, user=True)
+        if batch.user_features is not None or batch.history is not None or len(users) < 64:
+            return self._side(users, batch.user_features, user=True, history=batch.history)
         distinct, inverse = torch.unique(users, return_inverse=True)
         return self._side(distinct, None, user=True).take(inverse)
 
@@ -233,7 +239,11 @@ class FM(Recommender):
         return self.query_vectors(batch) @ self.item_vectors(torch.arange(self.config.n_items, device=self.device)).T + self.rating_offset
 
     def item_embeddings(self) -> torch.Tensor:
-        return self.item_side(torch.arange(self.config.n_items, device=self.device)).s
+        return self.item_embeddings_of(torch.arange(self.config.n_items, device=self.device))
+
+    def item_embeddings_of(self, items: torch.Tensor, given: FeatureBag | None = None) -> torch.Tensor:
+        """``(B, k)``: the items' ``S`` (id plus features), for similar items; ``given``: features of new items."""
+        return self.item_side(items, given).s
 
     def user_embeddings(self) -> torch.Tensor:
         return self.user_side(Batch(torch.arange(self.config.n_users, device=self.device))).s
@@ -275,10 +285,28 @@ def _lengths(bag: FeatureBag, n: int) -> torch.Tensor:
     return (ends - bag.offsets)[:n]
 
 
+def _history_bag(history: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(row, item, 1/sqrt(n))`` of each row's items in ``history (B, L)`` (-1: padding)."""
+    row, col = torch.nonzero(history >= 0, as_tuple=True)
+    n = (history >= 0).sum(1).clamp(min=1).float()
+    return row, history[row, col], n[row].rsqrt()
+
+
 def _reorder(entries: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``(row, feature id, x)`` -> ``(feature id, row, x)`` (:func:`_bag_terms`' order)."""
     row, idx, x = entries
     return idx, row, x
+
+
+class HybridMF(FM):
+    """LightFM-style hybrid MF: a user's vector is its id embedding plus its features' (and, with
+    ``implicit``, its rated items'), an item's likewise; ``score = <S_u, S_i> + biases``: the FM
+    without the interactions within a side."""
+
+    name = "hybrid-mf"
+    summary = "LightFM-style hybrid MF: id + feature embeddings per side, dot product plus biases"
+    within = False
+    model_defaults = {"rating": {**FM.model_defaults["rating"]}, "ranking": {"factors": 64, "l2": 1e-4}}
 
 
 class DeepFMConfig(FMConfig):
@@ -336,4 +364,4 @@ class DeepFM(FM):
         return None
 
 
-__all__ = ["FM", "DeepFM", "FMConfig", "DeepFMConfig"]
+__all__ = ["FM", "DeepFM", "DeepFMConfig", "FMConfig", "HybridMF"]
