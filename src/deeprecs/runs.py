@@ -14,6 +14,8 @@ Layout of ``runs/NAME/``::
                    ranked last by evaluation, never recommended
     test.npz       the test part (and sampled negatives), for ``deeprecs evaluate``
     items.csv      item side data (title, year, genres) where the dataset has it
+    features.json  (models that read features) each side's encoding (columns, roles, vocabularies,
+    features.npz   bucket edges) and its table aligned to the id maps (CSR arrays)
     metrics.json   flat test metrics (+ fit_seconds)
     checksums.json the SHA-256 of model*.pt and *.npz: a damaged file is refused (deeprecs.run_files)
     history.json   per-epoch training loss, validation metric, throughput
@@ -38,6 +40,7 @@ import pandas as pd
 import scipy.sparse as sp
 import torch
 
+from deeprecs.data.features import FeatureTable, Features
 from deeprecs.data.interactions import IdMap, Interactions
 from deeprecs.errors import DeeprecsError, UnknownIdError
 from deeprecs.models import build_model
@@ -64,6 +67,7 @@ class Run:
     before_refit: Recommender | None = None
     valid: Interactions | None = None
     dislikes: Interactions | None = None
+    features: Features = field(default_factory=Features)
 
     @property
     def validation_model(self) -> Recommender:
@@ -142,6 +146,7 @@ def save_run(
     valid: Interactions | None = None,
     dislikes: Interactions | None = None,
     extras: dict[str, dict] | None = None,
+    features: Features | None = None,
 ) -> Path:
     """Write a run directory atomically (temporary sibling, then rename). ``before_refit``: the
     model as fitted on train only, for a run whose ``model`` was refitted on train + validation;
@@ -162,6 +167,8 @@ def save_run(
                 _save_part(tmp / name, part)
         if test is not None:
             _save_part(tmp / "test.npz", test, test_negatives)
+        if features:
+            _save_features(tmp, features)
         write_checksums(tmp)
         if items is not None:
             items.to_csv(tmp / "items.csv")
@@ -185,6 +192,22 @@ def save_run(
     return out
 
 
+def _save_features(folder: Path, features: Features) -> None:
+    sides = {side: table for side, table in (("users", features.users), ("items", features.items)) if table is not None}
+    np.savez_compressed(folder / "features.npz", **{k: v for side, table in sides.items() for k, v in table.arrays(side).items()})
+    (folder / "features.json").write_text(json.dumps({side: table.to_json() for side, table in sides.items()}, indent=2))
+
+
+def _load_features(path: Path) -> Features:
+    if not (path / "features.json").is_file():
+        return Features()
+    meta, arrays = read_json(path / "features.json"), load_arrays(path / "features.npz")
+    try:
+        return Features(*(FeatureTable.from_saved(meta[side], arrays, side) if side in meta else None for side in ("users", "items")))
+    except (KeyError, TypeError, DeeprecsError) as exc:
+        raise damaged(path / "features.json", f"not the run's features: {exc}") from None
+
+
 def host_state(model: Recommender) -> dict[str, torch.Tensor]:
     """``model``'s state dict on the host (what a run file holds, whatever device trained it)."""
     return {k: v.detach().cpu() for k, v in model.state_dict().items()}
@@ -204,7 +227,7 @@ def _migrate(config: dict) -> dict:
 
 
 def _load_model(path: Path, file: str, config: dict, user_map: IdMap, item_map: IdMap, device: torch.device | str) -> Recommender:
-    model_config = {k: v for k, v in config["model_config"].items() if k not in ("n_users", "n_items")}
+    model_config = {k: v for k, v in config["model_config"].items() if k not in ("n_users", "n_items")}  # feature sizes stay
     model = build_model(config["model"], len(user_map), len(item_map), **model_config)
     load_into(model, path / file)
     return model.to(device).eval()
@@ -238,7 +261,8 @@ def load_run(path: str | Path, device: torch.device | str = "cpu") -> Run:
         items = pd.read_csv(path / "items.csv", index_col=0)
     metrics = json.loads((path / "metrics.json").read_text()) if (path / "metrics.json").is_file() else {}
     history = json.loads((path / "history.json").read_text()) if (path / "history.json").is_file() else {}
-    return Run(path, model, config, user_map, item_map, train, test, negatives, items, metrics, history, before_refit, valid, dislikes)
+    return Run(path, model, config, user_map, item_map, train, test, negatives, items, metrics, history, before_refit, valid, dislikes,
+               _load_features(path))
 
 
 __all__ = ["Run", "UnknownIdError", "host_state", "load_run", "save_run"]

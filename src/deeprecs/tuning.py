@@ -25,6 +25,7 @@ from deeprecs.devices import resolve_device
 from deeprecs.errors import ConfigError
 from deeprecs.models import get_model_class
 from deeprecs.pipeline import Context, TrainSpec, load_data, prepare_split, resolve_task, setup, train
+from deeprecs.pipeline.data import load_features_of
 from deeprecs.pipeline.pretrain import load_runs, same_split_as_runs
 from deeprecs.search import space_of
 from deeprecs.training import TrainConfig, seed_everything
@@ -83,6 +84,7 @@ def tune(spec: TrainSpec, trials: int = 20, timeout: float | None = None, progre
     device = resolve_device(spec.device)
     same_split_as_runs(spec)
     ds = load_data(spec)
+    features = load_features_of(spec, ds, get_model_class(spec.model))
     task = resolve_task(spec, ds, get_model_class(spec.model).tasks)
     split = prepare_split(spec, ds, task)
     if split.valid is None or not len(split.valid):
@@ -100,7 +102,7 @@ def tune(spec: TrainSpec, trials: int = 20, timeout: float | None = None, progre
         train_values = {k: suggest(trial, k, r) for k, r in space["train"].items()}
         trial_spec = replace(spec, model_options={**spec.model_options, **model_values}, train_options={**spec.train_options, **train_values})
         started = time.perf_counter()
-        ctx = Context(trial_spec, ds, split, task, device, False, pretrained=runs)
+        ctx = Context(trial_spec, ds, split, task, device, False, pretrained=runs, features=features)
         seed_everything(spec.seed)
         if ctx.resolve().train.threads:
             torch.set_num_threads(ctx.resolve().train.threads)

@@ -119,7 +119,7 @@ def test_train_help_lists_every_option_of_the_models_config_with_its_help(cli, n
 
     text = cli.ok("train", name, "--help").stdout
     fields = [f for f in (*MODELS[name].Config.model_fields, *TrainConfig.model_fields)
-              if f not in ("n_users", "n_items", "task", "seed", "progress", "loss")]
+              if f not in ("n_users", "n_items", "n_user_features", "n_item_features", "task", "seed", "progress", "loss")]
     for field in fields:
         assert f"--{field.replace('_', '-')}" in text, field
     from deeprecs.cli.train_cmd import model_options

@@ -45,6 +45,9 @@ SMALL = {
     "autorec": {"hidden": 16, "l2": 0.01},
     "sasrec": {"factors": 8, "max_len": 8, "blocks": 1},
     "gru4rec": {"factors": 8, "max_len": 8},
+    "fm": {"factors": 8},
+    "deepfm": {"factors": 8, "layers": [16]},
+    "hybrid-mf": {"factors": 8},
     "blend": {"members": ["biased-mf", "autorec"], "member_options": [{"factors": 8}, {"hidden": 16, "l2": 0.01}]},
 }
 #: options for one task only (a ranking blend has ranking members)

@@ -69,16 +69,32 @@ def evaluate(run: str, as_json: bool, device: str) -> None:
 
 @click.command()
 @click.argument("run", type=click.Path())
-@click.option("--user", "users", multiple=True, required=True, help="Raw user id (repeatable).")
+@click.option("--user", "users", multiple=True, help="Raw user id (repeatable).")
+@click.option("--new-user", default=None, metavar="NAME=VALUE,...", help="A user the run has never seen, by the values of its "
+              "user feature columns (e.g. age=25,gender=F,occupation=student); models that read features.")
+@click.option("--liked", default=None, metavar="ITEM,...", help="With --new-user: raw ids of items they liked (excluded from the list).")
 @click.option("-k", default=10, show_default=True, type=click.IntRange(min=1))
 @click.option("--include-seen", is_flag=True, help="Do not exclude items the user already rated.")
 @click.option("--json", "as_json", is_flag=True)
 @device_option
-def recommend(run: str, users: tuple[str, ...], k: int, include_seen: bool, as_json: bool, device: str) -> None:
-    """Top-K items for a user, excluding what they already rated (raw ids, with titles)."""
+def recommend(run: str, users: tuple[str, ...], new_user: str | None, liked: str | None, k: int, include_seen: bool, as_json: bool,
+              device: str) -> None:
+    """Top-K items for a user, excluding what they already rated (raw ids, with titles); or for a
+    new user given by features (--new-user, --liked)."""
+    from deeprecs.errors import ConfigError
     from deeprecs.retrieval import ranked_indices, topk
 
+    if bool(users) == bool(new_user):
+        raise ConfigError("give --user (one or more) or --new-user")
     r = _load(run, device)
+    if new_user:
+        from deeprecs.retrieval.newcomers import parse_values, recommend_new_user
+
+        liked_idx = [r.item_index(i.strip()) for i in (liked or "").split(",") if i.strip()]
+        items, scores = recommend_new_user(r, parse_values(new_user), liked_idx, k)
+        out = [{"user": "new", "features": parse_values(new_user), "recommendations": ranked_indices(items[0], scores[0], r.item_map.raw, r.titles())}]
+        echo_lists(out, as_json, lambda block: "new user:", "recommendations", "score")
+        return
     idx = [r.user_index(u) for u in users]
     items, scores = topk(r.model, idx, k, exclude=None if include_seen else r.seen)
     titles = r.titles()
@@ -89,15 +105,35 @@ def recommend(run: str, users: tuple[str, ...], k: int, include_seen: bool, as_j
 
 @click.command()
 @click.argument("run", type=click.Path())
-@click.option("--item", "items", multiple=True, required=True, help="Raw item id (repeatable).")
+@click.option("--item", "items", multiple=True, help="Raw item id (repeatable).")
+@click.option("--new-item", default=None, metavar="NAME=VALUE,...", help="An item the run has never seen, by the values of its item "
+              "feature columns (e.g. 'genres=Comedy|Drama,year=1999'): its similar items and the users who would score it highest.")
 @click.option("-k", default=10, show_default=True, type=click.IntRange(min=1))
 @click.option("--json", "as_json", is_flag=True)
 @device_option
-def similar(run: str, items: tuple[str, ...], k: int, as_json: bool, device: str) -> None:
-    """Items most similar to ITEM (cosine similarity of item embeddings)."""
+def similar(run: str, items: tuple[str, ...], new_item: str | None, k: int, as_json: bool, device: str) -> None:
+    """Items most similar to ITEM (cosine similarity of item embeddings), or to a new item given by features."""
+    from deeprecs.errors import ConfigError
     from deeprecs.retrieval import ranked_indices, similar_items
 
+    if bool(items) == bool(new_item):
+        raise ConfigError("give --item (one or more) or --new-item")
     r = _load(run, device)
+    if new_item:
+        from deeprecs.retrieval.listing import py
+        from deeprecs.retrieval.newcomers import new_item as score_new_item, parse_values
+
+        found = score_new_item(r, parse_values(new_item), k)
+        titles = r.titles()
+        block = {"item": "new", "features": parse_values(new_item),
+                 "similar": ranked_indices(*found["similar"], r.item_map.raw, titles, key="similarity"),
+                 "users": [{"rank": n + 1, "user": py(r.user_map.raw[u]), "score": float(v)} for n, (u, v) in enumerate(zip(*found["users"]))]}
+        if as_json:
+            click.echo(json.dumps(block, indent=2))
+        else:
+            echo_lists([block], False, lambda b: "items like the new item:", "similar", "similarity")
+            click.echo("users who would score it highest: " + ", ".join(str(u["user"]) for u in block["users"]))
+        return
     idx = [r.item_index(i) for i in items]
     found, sims = similar_items(r.model, idx, k)
     titles = r.titles()

@@ -20,12 +20,12 @@ from deeprecs.errors import ConfigError
 #: training-loop fields set by the run itself or by a fixed option of its own
 _TRAIN_FIXED = {"seed", "progress", "loss"}
 #: model fields set by the run (vocabulary sizes) or by a fixed option (``--task``, ``--seed``)
-_MODEL_FIXED = {"n_users", "n_items", "task", "seed"}
+_MODEL_FIXED = {"n_users", "n_items", "n_user_features", "n_item_features", "task", "seed"}
 
 _FIXED = [
     click.Option(["--data"], required=True, help="Dataset name (ml-100k, ...), ncf:PREFIX, or a path."),
     click.Option(["--split", "split_spec"], default=None, show_default="random:0.2 (ncf data: its own split)",
-                 help="random:F | holdout:K | canonical:u1..u5,ua,ub | loo | temporal:F"),
+                 help="random:F | holdout:K | canonical:u1..u5,ua,ub | loo | temporal:F | cold-items:F | cold-users:F (every row of a seeded F of the items or users to test)"),
     click.Option(["--seed"], default=0, show_default=True, type=int),
     click.Option(["--out"], required=True, type=click.Path(), help="Run directory to write."),
     click.Option(["--task"], type=click.Choice(["rating", "ranking"]), default=None, help="Default: from the data."),
@@ -58,6 +58,15 @@ _FIXED = [
     click.Option(["--nproc"], type=click.IntRange(min=1), default=1, show_default=True,
                  help="Train on this many processes (torch.distributed.run; DistributedDataParallel, gloo on cpu, NCCL on "
                  "cuda): each trains its shard of every epoch, rank 0 validates and writes the run."),
+    click.Option(["--user-features"], default=None, type=click.Path(), help="Models that read features: your table of user features "
+                 "(CSV/TSV/Parquet; first column: the user id). Default: the dataset's own side data, where it ships some."),
+    click.Option(["--item-features"], default=None, type=click.Path(), help="The same for items."),
+    click.Option(["--user-feature-columns"], default=None, metavar="NAME=ROLE,...", help="Roles of --user-features' columns: "
+                 "categorical, multi:SEP (several values), bucket:N (a number cut at N quantiles), scale (a number, standardised); "
+                 "default: numbers with over 20 distinct values bucket:10, others categorical. A missing value is its own feature."),
+    click.Option(["--item-feature-columns"], default=None, metavar="NAME=ROLE,...", help="The same for --item-features."),
+    click.Option(["--features/--no-features"], default=True, show_default=True,
+                 help="Models that read features: use them (the dataset's own side data by default)."),
     click.Option(["--json", "as_json"], is_flag=True, help="Print the metrics as JSON."),
 ]
 _TAKES_VALUE = {opt for o in _FIXED if not o.is_flag and not o.secondary_opts for opt in o.opts}
@@ -137,7 +146,10 @@ def spec_from(params: dict):  # noqa: ANN201 - TrainSpec
                      sep="\t" if sep in ("\\t", "tab") else sep, duplicates=params["duplicates"], valid_fraction=params["valid_fraction"],
                      pretrain=[p for p in (params["pretrain"] or "").split(",") if p], model_options=groups.get("model", {}),
                      train_options=groups.get("train", {}), refit=params["refit"], dislikes=params["dislikes"], device=params["device"],
-                     memory_budget=params["memory_budget"])
+                     memory_budget=params["memory_budget"],
+                     user_features=params["user_features"], item_features=params["item_features"],
+                     user_feature_columns=params["user_feature_columns"], item_feature_columns=params["item_feature_columns"],
+                     features=params["features"])
 
 
 def echo_metrics(metrics: dict, as_json: bool, out: str) -> None:

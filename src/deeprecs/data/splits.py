@@ -17,6 +17,11 @@
                        interacted with, sampled uniformly with the seed.
 ``temporal:F``         global time cut: the latest ``round(F * n)`` rows (by timestamp, ties
                        by row order) are test.
+``cold-items:F``       cold start: ``round(F * n)`` of the ``n`` items with rows, drawn with
+                       ``default_rng(seed)``, and every row of theirs go to test; valid = every
+                       row of another ``round(F * n / 4)`` items (cold too, for early stopping
+                       and choices on validation); ``notes["cold_items"]``: how many.
+``cold-users:F``       the same for users.
 ``ncf``                a Dataset of kind ``"ncf"`` always returns its fixed split.
 =====================  ===================================================================
 
@@ -40,7 +45,7 @@ from deeprecs.sampling import sample_negatives
 
 log = logging.getLogger("deeprecs")
 CANONICAL = ("u1", "u2", "u3", "u4", "u5", "ua", "ub")
-SPECS = "random:F, holdout:K, canonical:u1..u5|ua|ub, loo, temporal:F, ncf"
+SPECS = "random:F, holdout:K, canonical:u1..u5|ua|ub, loo, temporal:F, cold-items:F, cold-users:F, ncf"
 
 
 def make_split(data: Dataset | Interactions, spec: str, seed: int = 0, *, n_negatives: int = 99) -> Split:
@@ -63,6 +68,8 @@ def make_split(data: Dataset | Interactions, spec: str, seed: int = 0, *, n_nega
         test = _canonical(inter, arg, data.path if isinstance(data, Dataset) else None)
     elif kind == "loo" and not arg:
         return _loo(inter, seed, n_negatives)
+    elif kind in ("cold-items", "cold-users"):
+        return _cold(inter, kind.removeprefix("cold-"), _fraction(spec, arg), seed, spec)
     elif kind == "ncf":
         raise ConfigError("split 'ncf' needs an NCF dataset (load it with ncf:PREFIX)")
     else:
@@ -191,6 +198,21 @@ def _from_files(inter: Interactions, folder: Path, name: str) -> np.ndarray:
 def _lookup(vocab: np.ndarray, raw: np.ndarray) -> np.ndarray:
     pos = np.searchsorted(vocab, raw).clip(max=len(vocab) - 1)
     return np.where(vocab[pos] == raw, pos, -1)
+
+
+def _cold(inter: Interactions, side: str, fraction: float, seed: int, spec: str) -> Split:
+    """Every row of a seeded draw of ``fraction`` of the users or items to test, of another
+    quarter as many to valid (module docstring)."""
+    ids = inter.items if side == "items" else inter.users
+    present = np.flatnonzero(np.bincount(ids, minlength=inter.n_items if side == "items" else inter.n_users) > 0)
+    drawn = np.random.default_rng(seed).permutation(present)
+    n_test = int(round(fraction * len(present)))
+    n_valid = int(round(fraction * len(present) / 4))
+    if n_test < 1 or n_test + n_valid >= len(present):
+        raise ConfigError(f"bad split {spec!r}: {len(present)} {side} with rows leave no {side} for test or for train")
+    test_mask = np.isin(ids, drawn[:n_test])
+    valid_mask = np.isin(ids, drawn[n_test : n_test + n_valid])
+    return _finish(inter, test_mask, spec, valid_mask, notes={f"cold_{side}": n_test, f"valid_cold_{side}": n_valid})
 
 
 def _loo(inter: Interactions, seed: int, n_negatives: int) -> Split:

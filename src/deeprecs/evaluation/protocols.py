@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Callable, Sequence
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 
 from deeprecs.data.interactions import Interactions
@@ -67,11 +68,13 @@ def evaluate_ranking(
     test: Interactions,
     ks: Sequence[int] = (5, 10, 20),
     batch_size: int = 1024,
+    candidates: np.ndarray | None = None,
 ) -> dict[str, float]:
     """Full-ranking top-K metrics and AUC, averaged over users with >= 1 test item.
 
     Candidates = items not in the user's ``train`` rows (all of them: pass
-    ``train.positives(4)`` / ``test.positives(4)`` for the positive-only AUC protocol).
+    ``train.positives(4)`` / ``test.positives(4)`` for the positive-only AUC protocol), and
+    among ``candidates`` (bool ``(n_items,)``) where given: e.g. the cold items only.
     Keys: ``auc``, ``precision@K``, ``recall@K``, ``map@K``, ``ndcg@K``, ``hr@K`` for each K,
     ``mrr``, ``n_users_evaluated`` (users with a test item not in their train rows) and
     ``n_users_auc`` (those that also have at least one negative candidate).
@@ -79,7 +82,11 @@ def evaluate_ranking(
     _check_parts(train, test)
     ks = _cutoffs(ks)
     train_csr, test_csr = train.tocsr(), test.tocsr()
+    if candidates is not None:  # a test item outside the candidates is neither a positive nor a candidate
+        test_csr = (test_csr @ sp.diags(candidates.astype(np.float32))).tocsr()
+        test_csr.eliminate_zeros()
     n_test = np.diff(test_csr.indptr) - np.diff(test_csr.multiply(train_csr).tocsr().indptr)
+    outside = None if candidates is None else torch.from_numpy(~candidates)
     users = np.flatnonzero(n_test > 0).astype(np.int64)
 
     names = [f"{m}@{k}" for m in ("precision", "recall", "map", "ndcg", "hr") for k in ks] + ["mrr"]
@@ -89,6 +96,8 @@ def evaluate_ranking(
         batch = users[sl]
         scores = _score(score_fn, batch, train.n_items)
         train_m = rows_mask(train_csr, batch, device=scores.device)
+        if outside is not None:
+            train_m |= outside.to(scores.device)
         test_m = rows_mask(test_csr, batch, device=scores.device)
         per_user = ranking_metrics(scores, train_m, test_m, ks)
         for name in names:

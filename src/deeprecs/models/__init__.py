@@ -13,6 +13,7 @@ from deeprecs.models.blend import Blend
 from deeprecs.models.ease import EASE
 from deeprecs.models.factorization import BPRMF, MF, NNMF, WARPMF, BiasedMF, SVDpp
 from deeprecs.models.gru4rec import GRU4Rec
+from deeprecs.models.fm import FM, DeepFM, HybridMF
 from deeprecs.models.ncf import GMF, NeuMF
 from deeprecs.models.neural import MLP, TwoTower
 from deeprecs.models.popularity import Popularity
@@ -21,6 +22,7 @@ from deeprecs.models.rp3beta import RP3beta
 from deeprecs.models.sasrec import SASRec
 from deeprecs.models.triplet import DeepTriplet, Triplet
 
-register(MF, BiasedMF, NNMF, SVDpp, AutoRec, MLP, TwoTower, Triplet, DeepTriplet, GMF, NeuMF, Popularity, EASE, RP3beta, ALS, Blend, BPRMF, WARPMF, SASRec, GRU4Rec)
+register(MF, BiasedMF, NNMF, SVDpp, AutoRec, MLP, TwoTower, Triplet, DeepTriplet, GMF, NeuMF, Popularity, EASE, RP3beta, ALS, Blend, BPRMF, WARPMF,
+         SASRec, GRU4Rec, FM, DeepFM, HybridMF)
 
 __all__ = ["MODELS", "ModelConfig", "Recommender", "build_model", "first_error", "get_model_class", "warm_starting"]

@@ -59,6 +59,10 @@ class ModelConfig(BaseModel):
 
     n_users: int = 0
     n_items: int = 0
+    #: sizes of the user and item feature vocabularies (:mod:`deeprecs.data.features`), filled in
+    #: by the trainer for a model that reads features (``Recommender.inputs``); 0: none
+    n_user_features: int = 0
+    n_item_features: int = 0
 
 
 @dataclass
@@ -80,6 +84,10 @@ class FitData:
     progress: bool = False
     #: the weights come from trained runs next (``--pretrain``): skip the fits they would replace
     pretrained: bool = False
+    #: the users' and items' features (:class:`deeprecs.data.features.FeatureTable`, aligned to
+    #: the id maps), for a model that reads them; ``None``: none
+    user_features: Any = None
+    item_features: Any = None
 
     def replace(self, **changes: Any) -> "FitData":
         return FitData(**{**self.__dict__, **changes})
@@ -378,7 +386,16 @@ class Recommender(nn.Module):
 
 def options(model: Recommender) -> dict:
     """The options ``model`` was built with (its config, less the data's sizes)."""
-    return {k: v for k, v in model.config.model_dump().items() if k not in ("n_users", "n_items")}
+    return {k: v for k, v in model.config.model_dump().items() if k not in SIZES}
+
+
+#: the config fields the trainer fills in from the data
+SIZES = ("n_users", "n_items", "n_user_features", "n_item_features")
+
+
+def reads_features(cls: type["Recommender"]) -> bool:
+    """Whether a model reads user or item features."""
+    return bool({"user_features", "item_features"} & cls.inputs)
 
 
 def zero_rows(model: nn.Module, names: tuple[str, ...], rows: torch.Tensor) -> None:

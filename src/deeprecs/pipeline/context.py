@@ -11,11 +11,12 @@ import numpy as np
 import torch
 
 from deeprecs.data.dataset import Dataset, Split
+from deeprecs.data.features import Features
 from deeprecs.data.interactions import Interactions
 from deeprecs.data.recency import predicts_next_item
 from deeprecs.memory import Budget
 from deeprecs.models import build_model, get_model_class
-from deeprecs.models.base import FitData, Recommender, Setting
+from deeprecs.models.base import FitData, Recommender, Setting, reads_features
 from deeprecs.pipeline import scoring
 from deeprecs.pipeline.data import has_validation, with_validation_in_train
 from deeprecs.pipeline.options import Resolved, resolve
@@ -38,6 +39,8 @@ class Context:
     resolved: Resolved | None = None
     pretrained: list = field(default_factory=list)
     budget: Budget | None = None
+    #: the users' and items' features aligned to the id maps (:func:`deeprecs.pipeline.data.load_features_of`)
+    features: Features = field(default_factory=Features)
 
     @classmethod
     def of(cls, spec: TrainSpec, split: Split, task: str = "ranking", dataset: Dataset | None = None, device: str = "cpu",
@@ -81,15 +84,16 @@ class Context:
     def fit_data(self, name: str | None = None, resolved: Resolved | None = None) -> FitData:
         cfg = (resolved or self.resolve(name)).train
         top = name is None or name == self.spec.model
+        features = self.features if reads_features(get_model_class(name or self.spec.model)) else Features()
         return FitData(self.split.train, self.split.dislikes, cfg.recency, cfg.recency_scale, cfg.confidence, self.device, self.progress,
-                       pretrained=top and bool(self.pretrained))
+                       pretrained=top and bool(self.pretrained), user_features=features.users, item_features=features.items)
 
     def build(self, name: str, options: dict | None = None, fit: bool = True, resolved: Resolved | None = None) -> Recommender:
         """Model ``name`` with ``options`` (default: its resolved ones), on the device, its data
         fitted (:meth:`~deeprecs.models.base.Recommender.fit_data`) unless ``fit`` is False."""
         resolved = resolved or self.resolve(name)
         train = self.split.train
-        options = resolved.model if options is None else options
+        options = {**(resolved.model if options is None else options), **self.feature_sizes(name)}
         options = get_model_class(name).within_budget(options, train.n_users, train.n_items, self.memory_budget())
         model = build_model(name, train.n_users, train.n_items, **options).to(self.device)
         if fit:
@@ -101,6 +105,12 @@ class Context:
         if self.budget is None:
             self.budget = Budget.of(self.spec.memory_budget)
         return self.budget
+    def feature_sizes(self, name: str) -> dict[str, int]:
+        """The feature vocabularies' sizes for model ``name`` (none for a model that reads no features)."""
+        if not reads_features(get_model_class(name)):
+            return {}
+        return {"n_user_features": self.features.users.n_features if self.features.users is not None else 0,
+                "n_item_features": self.features.items.n_features if self.features.items is not None else 0}
 
     def candidate(self, values: dict) -> Recommender:
         """The top model built with ``values`` (model or training options) over its resolved
@@ -141,7 +151,8 @@ class Context:
         ``valid`` with its ``negatives``)."""
         if valid is None:
             valid, negatives = self.split.valid, self.split.valid_negatives
-        return scoring.validator(self.task, self.split.train, valid, negatives, self.dataset.rating_values, self.split.dislikes)
+        return scoring.validator(self.task, self.split.train, valid, negatives, self.dataset.rating_values, self.split.dislikes,
+                                 cold_candidates="cold_items" in self.split.notes)
 
     def runs(self) -> list:
         return self.pretrained

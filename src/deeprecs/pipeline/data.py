@@ -9,10 +9,13 @@ import numpy as np
 
 from deeprecs.data import load_dataset, make_split, with_validation
 from deeprecs.data.dataset import Dataset, Split
+from deeprecs.data.feature_sources import load_features
+from deeprecs.data.features import Features
 from deeprecs.data.interactions import Interactions
 from deeprecs.data.sequences import require_timestamps
 from deeprecs.data.transforms import apply_value_map, binarize
 from deeprecs.errors import ConfigError
+from deeprecs.models.base import reads_features
 from deeprecs.pipeline.spec import TrainSpec
 
 
@@ -26,6 +29,23 @@ def load_data(spec: TrainSpec) -> Dataset:
         ds.interactions = binarize(ds.interactions, spec.threshold)
         ds.rating_values = np.array([0.0, 1.0])
     return ds
+
+
+def load_features_of(spec: TrainSpec, ds: Dataset, model_cls: type) -> Features:
+    """The features ``spec`` asks for, aligned to ``ds``'s id maps, for a model that reads them:
+    the user's tables (``--user-features``/``--item-features``), else the dataset's own side data;
+    none with ``--no-features``. Tables given to a model that reads none are refused."""
+    given = spec.user_features or spec.item_features
+    if not reads_features(model_cls):
+        if given:
+            raise ConfigError(f"model {spec.model!r} reads no features; drop --user-features/--item-features or pick a model that "
+                              "reads them (deeprecs models)")
+        return Features()
+    if not spec.features:
+        if given:
+            raise ConfigError("--no-features with --user-features/--item-features: drop one of them")
+        return Features()
+    return load_features(ds, spec.user_features, spec.item_features, spec.user_feature_columns, spec.item_feature_columns)
 
 
 def resolve_task(spec: TrainSpec, ds: Dataset, tasks: tuple[str, ...]) -> str:

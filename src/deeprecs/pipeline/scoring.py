@@ -56,9 +56,11 @@ def predict_fn(model: Recommender, bounds: tuple[float, float] | None):  # noqa:
 
 
 def evaluate(model: Recommender, task: str, train: Interactions, test: Interactions, negatives: np.ndarray | None = None,
-             rating_values: np.ndarray | None = None, dislikes: Interactions | None = None) -> dict:
+             rating_values: np.ndarray | None = None, dislikes: Interactions | None = None, cold_candidates: bool = False) -> dict:
     """The test metrics of a run (flat dict), by task and protocol. ``dislikes``: the users'
-    known dislikes (:attr:`Split.dislikes`), ranked last (:mod:`deeprecs.evaluation.dislikes`)."""
+    known dislikes (:attr:`Split.dislikes`), ranked last (:mod:`deeprecs.evaluation.dislikes`);
+    ``cold_candidates`` (a cold-items split, ranking): the metrics again, prefixed ``cold_``, with
+    only the items that have no training row as candidates."""
     model.eval()
     t0 = time.perf_counter()
     with torch.no_grad():
@@ -72,19 +74,27 @@ def evaluate(model: Recommender, task: str, train: Interactions, test: Interacti
             metrics = evaluate_sampled(score_fn(model, dislikes), train, test, negatives, ks=(10,))
         else:
             metrics = evaluate_ranking(score_fn(model, dislikes), train, test, ks=RANK_KS)
+            cold = train.item_counts() == 0
+            if cold_candidates and cold.any():  # a cold-items split: the same metrics among the items without training data
+                metrics.update({f"cold_{k}": v for k, v in evaluate_ranking(score_fn(model, dislikes), train, test, ks=RANK_KS,
+                                                                         candidates=cold).items()})
     metrics["eval_seconds"] = time.perf_counter() - t0
     return metrics
 
 
 def validator(task: str, train: Interactions, valid: Interactions, valid_neg: np.ndarray | None,
-              rating_values: np.ndarray | None, dislikes: Interactions | None = None):  # noqa: ANN201
+              rating_values: np.ndarray | None, dislikes: Interactions | None = None, cold_candidates: bool = False):  # noqa: ANN201
     """``(validate(model) -> float, metric name, higher_is_better)`` on validation data only
-    (known ``dislikes`` ranked last, as in :func:`evaluate`)."""
+    (known ``dislikes`` ranked last, as in :func:`evaluate`; ``cold_candidates``: AUC among the
+    items with no training row, a cold-items split's)."""
     if task == "rating":
         rr = rating_range(rating_values)
         return (lambda m: evaluate_ratings(predict_fn(m, rr), valid)["rmse"]), "valid_rmse", False
     if valid_neg is not None:  # candidates only: a full score_all of an MLP scorer costs ~30x more
         return (lambda m: sampled_candidates(m, valid, valid_neg, dislikes=dislikes)["ndcg@10"]), "valid_ndcg@10", True
+    cold = train.item_counts() == 0 if cold_candidates else None
+    if cold is not None and cold.any():
+        return (lambda m: evaluate_ranking(score_fn(m, dislikes), train, valid, ks=(10,), candidates=cold)["auc"]), "valid_cold_auc", True
     return (lambda m: evaluate_ranking(score_fn(m, dislikes), train, valid, ks=(10,))["auc"]), "valid_auc", True
 
 

@@ -46,6 +46,14 @@ class TrainSpec:
     device: str = "auto"
     #: GiB that dense items x items matrices may take (None: 90% of the memory available; :mod:`deeprecs.memory`)
     memory_budget: float | None = None
+    #: features, for a model that reads them (:mod:`deeprecs.data.feature_sources`): the user's own
+    #: tables (first column: the id) and their columns' roles (``NAME=ROLE,...``); ``features``
+    #: False: none, not even the dataset's own side data (``--no-features``)
+    user_features: str | None = None
+    item_features: str | None = None
+    user_feature_columns: str | None = None
+    item_feature_columns: str | None = None
+    features: bool = True
 
     def given(self, option: str) -> bool:
         """Whether the user set ``option`` (a model or training option) themselves."""

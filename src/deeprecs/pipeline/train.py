@@ -19,10 +19,12 @@ from deeprecs import distributed
 from deeprecs.data.dataset import Dataset
 from deeprecs.devices import resolve_device
 from deeprecs.errors import ConfigError
+from deeprecs.data.features import Features
 from deeprecs.models import get_model_class
+from deeprecs.models.base import reads_features
 from deeprecs.pipeline.context import Context, forget_cold
-from deeprecs.pipeline.data import (check_inputs, check_recency, evaluation_train, has_validation, load_data, prepare_split, resolve_task,
-                                    with_validation_in_train)
+from deeprecs.pipeline.data import (check_inputs, check_recency, evaluation_train, has_validation, load_data, load_features_of,
+                                    prepare_split, resolve_task, with_validation_in_train)
 from deeprecs.pipeline.pretrain import load_runs, same_split_as_runs
 from deeprecs.pipeline.refit import refit, refits_by_default
 from deeprecs.pipeline.scoring import evaluate
@@ -43,6 +45,18 @@ def setup(ctx: Context):  # noqa: ANN201 - Recommender
     return choose_on_validation(model, ctx)
 
 
+def features_used(features: Features) -> dict:
+    """``metrics.json``'s account of the features: each side's columns (``none``: no features) and
+    what aligning its table to the ids found."""
+    out = {}
+    for side, table in (("user", features.users), ("item", features.items)):
+        out[f"{side}_features"] = ",".join(table.report["columns"]) if table is not None else "none"
+        if table is not None:
+            out[f"{side}_feature_rows_not_in_interactions"] = table.report["rows_not_in_interactions"]
+            out[f"{side}_feature_ids_without_row"] = table.report["ids_without_row"]
+    return out
+
+
 def train(spec: TrainSpec, out: str | Path | None = None, progress: bool = True, dataset: Dataset | None = None,
           extras: dict[str, dict] | None = None):
     """Run the whole pipeline; returns ``(model, metrics, history, split, dataset)`` and writes
@@ -54,11 +68,12 @@ def train(spec: TrainSpec, out: str | Path | None = None, progress: bool = True,
     same_split_as_runs(spec)
     ds = dataset if dataset is not None else load_data(spec)
     check_inputs(model_cls, ds)
+    features = load_features_of(spec, ds, model_cls)
     task = resolve_task(spec, ds, model_cls.tasks)
     split = prepare_split(spec, ds, task)
     check_recency(spec.train_options.get("recency", 0), split, spec.data)
     runs = load_runs(spec.pretrain, split.train, device) if spec.pretrain else []
-    ctx = Context(spec, ds, split, task, device, progress, pretrained=runs)
+    ctx = Context(spec, ds, split, task, device, progress, pretrained=runs, features=features)
     cfg = ctx.resolve().train
     seed_everything(spec.seed)  # the seed decides the initial weights too
     if cfg.threads:  # closed-form fitting (EASE, ALS) happens before the loop sets it
@@ -84,13 +99,15 @@ def train(spec: TrainSpec, out: str | Path | None = None, progress: bool = True,
     if not distributed.is_main():  # rank 0 alone evaluates and writes the run
         return model, {}, history, split, ds
     eval_train = evaluation_train(split)
-    metrics = evaluate(model, task, eval_train, split.test, split.test_negatives, ds.rating_values, split.dislikes)
+    metrics = evaluate(model, task, eval_train, split.test, split.test_negatives, ds.rating_values, split.dislikes,
+                       cold_candidates="cold_items" in split.notes)
     metrics["fit_seconds"] = history.fit_seconds + setup_seconds + refit_seconds
     metrics["refit"] = refitting
     if refitting:
         metrics["refit_seconds"] = refit_seconds
     metrics["epochs"] = len(history.epochs)
     metrics["n_parameters"] = model.n_parameters()
+    metrics.update(features_used(features) if reads_features(model_cls) else {})
     for key, value in split.notes.items():
         if isinstance(value, (int, float)):
             metrics[f"split_{key}"] = value
@@ -110,7 +127,7 @@ def train(spec: TrainSpec, out: str | Path | None = None, progress: bool = True,
                   "duplicates": spec.duplicates}
         save_run(out, model, config, eval_train, test=split.test, test_negatives=split.test_negatives, before_refit=before_refit,
                  valid=None if split.notes.get("valid_carved") else split.valid, dislikes=split.dislikes,
-                 items=ds.items, metrics=metrics, history=hist, extras=extras,
+                 items=ds.items, metrics=metrics, features=features, history=hist, extras=extras,
                  figures={"loss.png": lambda path: plot_history(hist, path, title=f"{spec.model} on {ds.name}")})
     return model, metrics, history, split, ds
 

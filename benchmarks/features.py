@@ -1,0 +1,167 @@
+"""Side information on MovieLens 100K: factorization machines with and without features, beside myFM.
+
+Protocols (../shared/PROTOCOLS.md; issue 24's targets):
+
+- ``canonical:u1``, ratings, RMSE: ``fm`` with ML-100K's side data (demographics, genres, year;
+  the users' rated items and the items' raters as fields) and with ``--no-features``; myFM
+  (Bayesian FM, Gibbs sampling: rank 10, 200 samples) on the same train part with the same
+  feature tables, and with the ids alone;
+- ``cold-items:0.2`` seed 0, positives >= 4, per-user AUC among the cold items (``cold_auc``): ``fm``
+  with features (rated items as a field, item ids dropped half the time in training), and with
+  ids alone (chance: a cold item has nothing else).
+
+Every row runs in its own process. myFM 0.4.0 imports ``pkg_resources``, which setuptools >= 81 no
+longer ships: a stand-in module answers its version lookup.
+
+    python benchmarks/features.py [--quick] [--threads 1]
+
+Writes ``benchmarks/results/features.json`` and ``features.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import installed, log, machine, markdown_table, run_isolated, write_results  # noqa: E402
+
+TARGETS = {"u1_rmse": 0.895, "u1_fit_seconds": 20.0, "cold_items_auc": 0.76}
+COLD_OPTIONS = {"implicit": True, "id_dropout": 0.5}
+
+
+def ours(split: str, model: str, features: bool, options: dict, positive: float | None, quick: bool) -> dict:
+    from deeprecs.pipeline import TrainSpec, train
+
+    spec = TrainSpec(model=model, data="ml-100k", split=split, seed=0, positive=positive, features=features, model_options=options,
+                     train_options={"threads": 1, **({"epochs": 2} if quick else {})})
+    cpu = time.process_time()
+    _, metrics, _, _, _ = train(spec, progress=False)
+    keys = ("rmse", "mae", "auc", "cold_auc", "cold_ndcg@10", "cold_recall@20", "fit_seconds", "epochs", "n_parameters",
+            "user_features", "item_features")
+    return {**{k: metrics.get(k) for k in keys}, "cpu_seconds": time.process_time() - cpu}
+
+
+def _with_pkg_resources() -> None:
+    """myFM 0.4.0 asks ``pkg_resources`` for its version; setuptools >= 81 has none."""
+    import types
+    from importlib import metadata
+
+    if "pkg_resources" in sys.modules:
+        return
+    try:
+        import pkg_resources  # noqa: F401
+        return
+    except ImportError:
+        pass
+    stub = types.ModuleType("pkg_resources")
+    stub.DistributionNotFound = metadata.PackageNotFoundError
+    stub.get_distribution = lambda name: types.SimpleNamespace(version=metadata.version(name))
+    sys.modules["pkg_resources"] = stub
+
+
+def design(part, features, n_users: int, n_items: int):
+    """One-hot user and item ids, then the user's and the item's feature bags (CSR, as ours see them)."""
+    import numpy as np
+    import scipy.sparse as sp
+
+    def onehot(ids, n):
+        return sp.csr_matrix((np.ones(len(ids), dtype=np.float32), (np.arange(len(ids)), ids)), shape=(len(ids), n))
+
+    blocks = [onehot(part.users, n_users), onehot(part.items, n_items)]
+    for table, ids in ((features.users, part.users), (features.items, part.items)):
+        if table is not None:
+            whole = sp.csr_matrix((table.weights, table.indices, table.indptr), shape=(table.n_rows, table.n_features))
+            blocks.append(whole[ids])
+    return sp.hstack(blocks).tocsr()
+
+
+def myfm_row(use_features: bool, quick: bool) -> dict:
+    _with_pkg_resources()
+    import myfm
+    import numpy as np
+
+    from deeprecs.data.features import Features
+    from deeprecs.models import get_model_class
+    from deeprecs.pipeline import TrainSpec, load_data, prepare_split
+    from deeprecs.pipeline.data import load_features_of, merge
+
+    spec = TrainSpec(model="fm", data="ml-100k", split="canonical:u1", seed=0, features=use_features)
+    ds = load_data(spec)
+    features = load_features_of(spec, ds, get_model_class("fm")) if use_features else Features()
+    split = prepare_split(spec, ds, "rating")
+    train = merge(split.train, split.valid)  # myFM needs no validation part: it fits on the whole train part
+    n_users, n_items = train.n_users, train.n_items
+    x_train, x_test = design(train, features, n_users, n_items), design(split.test, features, n_users, n_items)
+    t0 = time.perf_counter()
+    model = myfm.MyFMRegressor(rank=10, random_seed=0)
+    samples = 20 if quick else 200
+    model.fit(x_train, train.ratings.astype(np.float64), n_iter=samples, n_kept_samples=samples)
+    fit_s = time.perf_counter() - t0
+    pred = np.clip(model.predict(x_test), 1, 5)
+    return {"rmse": float(np.sqrt(np.mean((pred - split.test.ratings) ** 2))), "fit_seconds": fit_s, "samples": samples}
+
+
+def render(payload: dict) -> str:
+    info, rows = payload["machine"], payload["rows"]
+    ratings = [r for r in rows if r["split"] == "canonical:u1"]
+    cold = [r for r in rows if r["split"] == "cold-items:0.2"]
+    md = ["## Side information (ML-100K)", "", f"Machine: {info.get('cpu', '')}, {info['cpus']} CPUs, {payload.get('threads', 1)} thread(s) "
+          f"per row, {info['date']}; shared with other jobs while measured, so times are noisy (`cpu_seconds`: the process's own CPU time).", "",
+          "### Ratings, canonical u1 (RMSE; targets: fm <= 0.895, fit <= 20 s)", "",
+          markdown_table(ratings, ["library", "model", "rmse", "mae", "fit_seconds", "cpu_seconds", "epochs"]),
+          "Features (ours and myFM's): users " + str(ratings[0].get("user_features")) + "; items "
+          + str(ratings[0].get("item_features")).replace("|", "\\|") + "; fm also has the users' rated items and the items' raters as "
+          "fields. myFM: rank 10, 200 Gibbs samples, on the whole train part (it needs no validation part).", "",
+          "### Cold items: cold-items:0.2, seed 0, positives >= 4 (per-user AUC among the cold items; target >= 0.76)", "",
+          markdown_table(cold, ["library", "model", "cold_auc", "cold_ndcg@10", "cold_recall@20", "auc", "fit_seconds", "epochs"]),
+          f"fm's options here: {COLD_OPTIONS} (the users' rated items as a field; item ids dropped half the time in training)."]
+    return "\n".join(md)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="two epochs, 20 samples: checks that every row runs")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--collect-only", action="store_true", help="render results/features.json again without running")
+    args = ap.parse_args(argv)
+    if args.collect_only:
+        import json
+
+        from common import RESULTS
+
+        payload = json.loads((RESULTS / "features.json").read_text())
+        write_results("features", payload, render(payload))
+        return 0
+    rows: list[dict] = []
+    plan = [("canonical:u1", "fm", True, {}, None), ("canonical:u1", "fm", False, {}, None),
+            ("cold-items:0.2", "fm", True, COLD_OPTIONS, 4.0), ("cold-items:0.2", "fm", False, COLD_OPTIONS, 4.0)]
+    for split, model, features, options, positive in plan:
+        label = f"{model} ({'features' if features else 'ids only'})"
+        log(f"[features] {split} {label} ...")
+        row = {"split": split, "library": "deeprecs", "model": label, "options": options,
+               **run_isolated(ours, split, model, features, options, positive, args.quick, threads=args.threads)}
+        log(f"   {row.get('rmse') or row.get('cold_auc')}  fit {row.get('fit_seconds')}  {row.get('error', '')}")
+        rows.append(row)
+    _with_pkg_resources()
+    if installed("myfm"):
+        for use_features in (True, False):
+            label = f"myFM rank 10 ({'features' if use_features else 'ids only'})"
+            log(f"[features] canonical:u1 {label} ...")
+            row = {"split": "canonical:u1", "library": "myfm", "model": label,
+                   **run_isolated(myfm_row, use_features, args.quick, threads=args.threads)}
+            log(f"   {row.get('rmse')}  fit {row.get('fit_seconds')}  {row.get('error', '')}")
+            rows.append(row)
+    else:
+        log("myfm is not installed (pip install myfm==0.4.0): its rows are skipped")
+    payload = {"machine": machine(), "threads": args.threads, "targets": TARGETS, "rows": rows}
+    md = render(payload)
+    write_results("features-quick" if args.quick else "features", payload, md)
+    print(md)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
