@@ -6,7 +6,7 @@ side by side. Every row runs with the model's **default** options (chosen on the
 never on test), early stopping on validation NDCG@10, then the refit on train + validation with
 the chosen epochs (the loo default); each row in its own process, on the identical split.
 
-    python benchmarks/sequential.py [--threads 1] [--quick] [--models sasrec,gru4rec,als,neumf] [--datasets ml-100k,ml-latest-small]
+    python benchmarks/sequential.py [--threads 1] [--quick] [--models sasrec,gru4rec,als] [--datasets ml-100k,ml-latest-small] [--merge] [--render]
 
 A peer (RecBole's or rectools' SASRec) is not run: see ``PEER_NOTE``.
 
@@ -23,8 +23,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS, fmt, log, machine, run_isolated  # noqa: E402
 
-#: rows: (name, model); the reference rows (als, neumf) are our best non-sequential models there
+#: rows: (name, model); als is the reference there (our best closed-form model on loo)
 MODELS = [("sasrec", "sasrec"), ("gru4rec", "gru4rec"), ("als", "als"), ("neumf", "neumf")]
+#: rows taken from the NCF benchmark's results where this run has none (same split, seed and defaults)
+REFERENCE = ("neumf", "als")
+#: rows run by default (neumf: from the NCF benchmark on ML-100K, ``--models`` to run it here)
+DEFAULT_ROWS = "sasrec,gru4rec,als"
 DATASETS = ["ml-100k", "ml-latest-small"]
 #: the issue's anchors: a plain SASRec (2 blocks, 64 d, length 200, GPU) measured on the same protocol
 ANCHORS = {"ml-100k": (0.7147, 0.4419), "ml-latest-small": (0.7295, 0.5064)}
@@ -51,6 +55,20 @@ def run_row(model: str, data: str, threads: int, train_options: dict, model_opti
     out.update(epochs=len(history.epochs), best_epoch=history.best_epoch, valid_ndcg10=history.best_valid,
                seconds_per_epoch=round(sum(e["seconds"] for e in history.epochs) / max(len(history.epochs), 1), 2))
     return out
+
+
+def secs(value: float | None) -> str:
+    return "–" if value is None else f"{value:,.1f}"
+
+
+def reference(data: str, rows: dict) -> dict:
+    """The NCF benchmark's rows of ``data`` (same ``loo`` split and seed) for models this run did
+    not train itself: NeuMF and ALS on ML-100K."""
+    path = RESULTS / "ncf.json"
+    if not path.is_file():
+        return {}
+    theirs = json.loads(path.read_text()).get("datasets", {}).get(data, {})
+    return {name: theirs[name] for name in REFERENCE if name in theirs and name not in rows}
 
 
 def targets(results: dict) -> list[tuple[str, str, str, str]]:
@@ -85,8 +103,11 @@ def markdown(results: dict) -> str:
                 lines.append(f"| {name} | failed: {r['error']} | | | | | | | | |")
                 continue
             lines.append(f"| {name} | {r['hr@10']:.4f} | {r['ndcg@10']:.4f} | {r['full_hr@10']:.4f} | {r['full_ndcg@10']:.4f} | "
-                         f"{fmt(r['fit_seconds'])} ({fmt(r.get('refit_seconds'))}) | {fmt(r['seconds_per_epoch'])} | {r['epochs']} ({r['best_epoch']}) | "
+                         f"{secs(r['fit_seconds'])} ({secs(r.get('refit_seconds'))}) | {secs(r['seconds_per_epoch'])} | {r['epochs']} ({r['best_epoch']}) | "
                          f"{fmt(r['valid_ndcg10'])} | {r['threads']} |")
+        for name, r in reference(data, rows).items():
+            lines.append(f"| {name} (`benchmarks/results/ncf.md`, same split) | {r['hr@10']:.4f} | {r['ndcg@10']:.4f} | {r['full_hr@10']:.4f} | "
+                         f"{r['full_ndcg@10']:.4f} | {secs(r['fit_seconds'])} | | {r['epochs']} ({r['best_epoch']}) | {fmt(r.get('valid_ndcg10'))} | {r.get('threads', '-')} |")
         hr, ndcg = ANCHORS[data]
         lines.append(f"| plain SASRec (issue's anchor, GPU) | {hr:.4f} | {ndcg:.4f} | | | | | | | |")
         lines.append("")
@@ -99,12 +120,16 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--quick", action="store_true", help="ml-100k only, sasrec and gru4rec, 1 epoch, histories of 50")
-    ap.add_argument("--models", default=",".join(n for n, _ in MODELS))
+    ap.add_argument("--models", default=DEFAULT_ROWS, help=f"comma list of rows: {', '.join(n for n, _ in MODELS)}")
     ap.add_argument("--datasets", default=",".join(DATASETS))
     ap.add_argument("--merge", action="store_true", help="update the rows of an existing results file instead of replacing it")
+    ap.add_argument("--render", action="store_true", help="only rewrite the Markdown from the JSON results")
     args = ap.parse_args()
     stem = "sequential-quick" if args.quick else "sequential"
     path = RESULTS / f"{stem}.json"
+    if args.render:
+        (RESULTS / f"{stem}.md").write_text(markdown(json.loads(path.read_text())))
+        return
     results = json.loads(path.read_text()) if args.merge and path.is_file() else {"datasets": {}}
     results.update(threads=args.threads, quick=args.quick, machine=machine())
     names = ["ml-100k"] if args.quick else args.datasets.split(",")

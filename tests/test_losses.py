@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from deeprecs.errors import ConfigError
-from deeprecs.losses import bce, bpr, get_loss, margin, mse, softmax, warp
+from deeprecs.batch import Batch
+from deeprecs.losses import bce, bpr, cross_entropy, get_loss, margin, mse, softmax, warp
 
 
 def sig(x: float) -> float:
@@ -87,3 +88,24 @@ def test_get_loss_refuses_a_loss_of_the_other_task():
         get_loss("rating", "bpr")
     with pytest.raises(ConfigError):
         get_loss("ranking", "mse")
+
+
+def test_full_softmax_is_cross_entropy_over_every_item():
+    scores = torch.tensor([[1.0, 2.0, 0.5], [0.0, -1.0, 3.0]])
+    targets = torch.tensor([1, 0])
+    pos = scores.gather(1, targets.unsqueeze(1)).squeeze(1)
+    by_hand = -(torch.log(torch.exp(pos) / torch.exp(scores).sum(1))).mean()
+    assert get_loss("ranking", "full-softmax")(pos, scores).item() == pytest.approx(by_hand.item())
+    assert cross_entropy(scores, targets).item() == pytest.approx(by_hand.item())
+
+
+def test_the_ranking_task_trains_with_the_full_softmax(checkerboard):
+    from deeprecs.models import build_model
+    from deeprecs.training import RankingTask, TrainConfig
+
+    model = build_model("mf", checkerboard.ranking.n_users, checkerboard.ranking.n_items, factors=4)
+    task = RankingTask(checkerboard.ranking, TrainConfig(loss="full-softmax"))
+    value = task.loss(model, torch.arange(8), torch.Generator().manual_seed(0))
+    users, items = task.users[:8], task.items[:8]
+    scores = model.score_all(Batch(users))
+    torch.testing.assert_close(value, cross_entropy(scores, items) + model.regularization(Batch(users, items)))
