@@ -196,7 +196,7 @@ def test_alpha_is_chosen_on_validation_unless_given(monkeypatch):
 
     seen = []
 
-    def fake_validator(task, train, valid, valid_neg, rating_values, dislikes=None):
+    def fake_validator(task, train, valid, valid_neg, rating_values, dislikes=None, cold_candidates=False):
         def validate(model):
             seen.append(model.config.alpha)
             assert model.user_factors.abs().sum() > 0  # scored after fitting

@@ -256,7 +256,7 @@ def test_alpha_is_chosen_on_validation_unless_given(monkeypatch):
     gmf, mlp = _pretrained_pair()
     seen = []
 
-    def fake_validator(task, train, valid, valid_neg, rating_values, dislikes=None):
+    def fake_validator(task, train, valid, valid_neg, rating_values, dislikes=None, cold_candidates=False):
         def validate(model):
             seen.append(model.config.alpha)
             # the fused output layer really is the alpha being scored

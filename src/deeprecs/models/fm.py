@@ -29,7 +29,8 @@ from torch import nn
 
 from deeprecs.batch import Batch, FeatureBag
 from deeprecs.models.base import FitData, ModelConfig, Recommender, zero_rows
-from deeprecs.models.layers import concat_mlp_candidates, concat_mlp_score_all, csr_gather, dot_candidates, flat_layers, mlp
+from deeprecs.models.bags import RowBags
+from deeprecs.models.layers import concat_mlp_candidates, concat_mlp_score_all, dot_candidates, flat_layers, mlp
 from deeprecs.search import float_range, int_range
 
 
@@ -121,39 +122,24 @@ class FM(Recommender):
         if config.implicit_users:
             self.implicit_user_emb, self.implicit_user_bias = _embedding(config.n_users, k, std), _zeros(config.n_users)
         self.global_bias = nn.Parameter(torch.zeros(()))
-        for side in ("user_feat", "item_feat", "implicit", "implicit_user"):
-            rows = config.n_items if side in ("item_feat", "implicit_user") else config.n_users
-            self.register_buffer(f"{side}_indptr", torch.zeros(rows + 1, dtype=torch.long))
-            self.register_buffer(f"{side}_indices", torch.zeros(0, dtype=torch.long))
-            self.register_buffer(f"{side}_weights", torch.zeros(0))
+        for side, rows in (("user_feat", config.n_users), ("item_feat", config.n_items), ("implicit", config.n_users),
+                           ("implicit_user", config.n_items)):
+            setattr(self, f"{side}_bags", RowBags(rows))
         self._cache: tuple | None = None
 
     # ------------------------------------------------------------------ data
     def fit_data(self, data: FitData) -> None:
         for side, table in (("user_feat", data.user_features), ("item_feat", data.item_features)):
             if table is not None and getattr(self.config, f"n_{side}ures"):
-                self._keep_csr(side, torch.from_numpy(table.indptr), torch.from_numpy(table.indices), torch.from_numpy(table.weights))
+                getattr(self, f"{side}_bags").keep_table(table)
         for side, on, csr in (("implicit", self.config.implicit, lambda: data.train.tocsr()),
                               ("implicit_user", self.config.implicit_users, lambda: data.train.tocsr().T.tocsr())):
             if on:
                 matrix = csr()
                 indptr = torch.from_numpy(matrix.indptr.astype("int64"))
                 lengths = indptr[1:] - indptr[:-1]
-                self._keep_csr(side, indptr, torch.from_numpy(matrix.indices.astype("int64")),
-                               lengths.clamp(min=1).float().rsqrt().repeat_interleave(lengths))
-
-    def _keep_csr(self, side: str, indptr: torch.Tensor, indices: torch.Tensor, weights: torch.Tensor) -> None:
-        self.keep(f"{side}_indptr", indptr.long())
-        self.keep(f"{side}_indices", indices.long())
-        self.keep(f"{side}_weights", weights.float())
-
-    def _own_bag(self, side: str, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``(row, feature id, x)`` of the model's own CSR buffer ``side`` for ``rows`` (-1: none)."""
-        indptr = getattr(self, f"{side}_indptr")
-        known = rows >= 0
-        batch_row, pos, _ = csr_gather(indptr, torch.where(known, rows, torch.zeros_like(rows)))
-        keep = known[batch_row]
-        return batch_row[keep], getattr(self, f"{side}_indices")[pos[keep]], getattr(self, f"{side}_weights")[pos[keep]]
+                getattr(self, f"{side}_bags").keep(indptr, torch.from_numpy(matrix.indices.astype("int64")),
+                                                   lengths.clamp(min=1).float().rsqrt().repeat_interleave(lengths))
 
     # ------------------------------------------------------------------ the two sides
     def _side(self, ids: torch.Tensor, given: FeatureBag | None, user: bool, history: torch.Tensor | None = None) -> Side:
@@ -172,20 +158,16 @@ class FM(Recommender):
         terms = [(id_v, x_id.pow(2) * emb(safe).pow(2).sum(-1), x_id * bias(safe).squeeze(-1))]
         fields = [id_v]
         feat_emb, feat_bias = getattr(self, f"{prefix}_feat_emb"), getattr(self, f"{prefix}_feat_bias")
-        if given is not None:
-            row = torch.repeat_interleave(torch.arange(n, device=ids.device), _lengths(given, n))
-            x = given.weights if given.weights is not None else torch.ones(len(given.indices), device=ids.device)
-            terms.append(_bag_terms(feat_emb, feat_bias, given.indices, row, x, n))
-        elif getattr(self.config, f"n_{prefix}_features"):
-            terms.append(_bag_terms(feat_emb, feat_bias, *_reorder(self._own_bag(f"{prefix}_feat", ids)), n))
+        if given is not None or getattr(self.config, f"n_{prefix}_features"):
+            terms.append(_bag_terms(feat_emb, feat_bias, *_reorder(getattr(self, f"{prefix}_feat_bags").entries(ids, given)), n))
         if getattr(self.config, f"n_{prefix}_features"):
             fields.append(terms[-1][0] if len(terms) > 1 else torch.zeros_like(id_v))
         if user and self.config.implicit:
-            entries = self._own_bag("implicit", ids) if history is None else _history_bag(history)
+            entries = self.implicit_bags.entries(ids) if history is None else _history_bag(history)
             terms.append(_bag_terms(self.implicit_emb, self.implicit_bias, *_reorder(entries), n))
             fields.append(terms[-1][0])
         if not user and self.config.implicit_users:
-            terms.append(_bag_terms(self.implicit_user_emb, self.implicit_user_bias, *_reorder(self._own_bag("implicit_user", ids)), n))
+            terms.append(_bag_terms(self.implicit_user_emb, self.implicit_user_bias, *_reorder(self.implicit_user_bags.entries(ids)), n))
             fields.append(terms[-1][0])
         s, q, lin = (sum(t[j] for t in terms) for j in range(3))
         if user:
@@ -278,11 +260,6 @@ class FM(Recommender):
             bound = u[:, :-2].norm(dim=1).max() * v[:, :-2].norm(dim=1).max()
             a = v[:, -1]
             self.item_bias.weight[cold_items] = (a[~cold_items].min() - 2 * bound - 1 - a[cold_items]).unsqueeze(1) + self.item_bias.weight[cold_items]
-
-
-def _lengths(bag: FeatureBag, n: int) -> torch.Tensor:
-    ends = torch.cat([bag.offsets[1:], torch.tensor([len(bag.indices)], device=bag.offsets.device)])
-    return (ends - bag.offsets)[:n]
 
 
 def _history_bag(history: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

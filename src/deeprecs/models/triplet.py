@@ -15,11 +15,12 @@ from pydantic import Field
 from torch import nn
 from torch.nn import functional as F
 
-from deeprecs.batch import Batch
+from deeprecs.batch import Batch, FeatureBag
 from deeprecs.errors import ConfigError
 from deeprecs.models.als import ALSStartConfig, start_if_asked
 from deeprecs.models.base import FitData, ModelConfig, Recommender, TrainingContext
-from deeprecs.models.layers import concat_mlp_candidates, concat_mlp_score_all, flat_layers, init_embedding, mlp
+from deeprecs.models.bags import add_features, keep_features, with_features
+from deeprecs.models.layers import concat_mlp_candidates, concat_mlp_score_all, dot_candidates, flat_layers, init_embedding, mlp
 from deeprecs.search import float_range, int_range
 
 
@@ -42,14 +43,27 @@ class Triplet(Recommender):
     train_defaults = {"ranking": {"margin": 0.5}}
     user_tables = ("user_emb",)
     item_tables = ("item_emb", "item_bias")
+    inputs = frozenset({"user_features", "item_features"})
 
     def __init__(self, config: TripletConfig) -> None:
         super().__init__(config)
         self.user_emb = init_embedding(config.n_users, config.factors, config.init_std)
         self.item_emb = init_embedding(config.n_items, config.factors, config.init_std)
+        add_features(self, config.factors, config.factors, config.init_std)
+        #: added to an item's score: below every other item's for the items forget_cold ranks last
+        self.register_buffer("item_offset", torch.zeros(config.n_items))
         if config.item_bias:
             self.item_bias = nn.Embedding(config.n_items, 1)
             nn.init.zeros_(self.item_bias.weight)
+
+    def fit_data(self, data: FitData) -> None:
+        keep_features(self, data)
+
+    def _user(self, users: torch.Tensor, given: FeatureBag | None = None) -> torch.Tensor:
+        return with_features(self.user_emb, self.user_features, users, given)
+
+    def _item(self, items: torch.Tensor, given: FeatureBag | None = None) -> torch.Tensor:
+        return with_features(self.item_emb, self.item_features, items, given)
 
     def _vectors(self, u: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if self.config.similarity == "cosine":
@@ -70,22 +84,47 @@ class Triplet(Recommender):
 
     def forward(self, batch: Batch) -> torch.Tensor:
         users, items = batch.users, batch.items
-        q = self.item_emb(items)
-        u, v = self._vectors(self.user_emb(users), q)
-        s = (u * v).sum(-1) + self._zero_item_score(q)
+        q = self._item(items, batch.item_features)
+        u, v = self._vectors(self._user(users, batch.user_features), q)
+        s = (u * v).sum(-1) + self._zero_item_score(q) + self.item_offset[items]
         return s + self.item_bias(items).squeeze(-1) if self.config.item_bias else s
 
+    def score_candidates(self, batch: Batch) -> torch.Tensor:
+        b, m = batch.items.shape
+        q = self._item(batch.items.reshape(-1), batch.item_features).view(b, m, -1)
+        u, v = self._vectors(self._user(batch.users, batch.user_features), q)
+        s = dot_candidates(u, v) + self._zero_item_score(q) + self.item_offset[batch.items]
+        return s + self.item_bias(batch.items).squeeze(-1) if self.config.item_bias else s
+
+    def query_vectors(self, batch: Batch) -> torch.Tensor:
+        u = self._vectors(self._user(batch.users, batch.user_features), self.item_emb.weight[:1])[0]
+        return torch.cat([u, torch.ones(len(u), 1, device=u.device)], 1)
+
     def retrieval_vectors(self) -> tuple[torch.Tensor, torch.Tensor]:
-        q = self.item_emb.weight
-        u, v = self._vectors(self.user_emb.weight, q)
+        q = self._item(torch.arange(self.config.n_items, device=self.device))
+        u, v = self._vectors(self._user(torch.arange(self.config.n_users, device=self.device)), q)
         # the zero-vector score and the bias as extra dimensions against a constant 1
-        extra = self._zero_item_score(q).unsqueeze(1)
+        extra = (self._zero_item_score(q) + self.item_offset).unsqueeze(1)
         if self.config.item_bias:
             extra = extra + self.item_bias.weight
         return torch.cat([u, torch.ones(len(u), 1, device=u.device)], 1), torch.cat([v, extra], 1)
 
     def item_embeddings(self) -> torch.Tensor:
-        return self.item_emb.weight
+        return self._item(torch.arange(self.config.n_items, device=self.device))
+
+    def user_embeddings(self) -> torch.Tensor:
+        return self._user(torch.arange(self.config.n_users, device=self.device))
+
+    @torch.no_grad()
+    def rank_cold_items_last(self, cold_items: torch.Tensor) -> None:
+        """With item features a cold item is not the zero vector: it scores by its features, so an
+        offset puts it below every item with a train positive (as without features; on ML-100K ua
+        its features' score put the never-liked items among the liked: AUC 0.9354 against 0.9435).
+        Among cold items (a cold-items split's metrics) the features still order them."""
+        super().rank_cold_items_last(cold_items)
+        if self.config.n_item_features and self.config.similarity == "cosine":
+            spread = 2 * self.item_bias.weight.abs().max() if self.config.item_bias else 0.0
+            self.item_offset[cold_items] = -(2 + 1 + spread)
 
 
 class DeepTripletConfig(ALSStartConfig):
@@ -110,11 +149,13 @@ class DeepTriplet(Recommender):
     user_tables = ("user_emb",)
     item_tables = ("item_emb",)
     pretrain_takes = "a triplet run, e.g. runs/triplet"
+    inputs = frozenset({"user_features", "item_features"})
 
     def __init__(self, config: DeepTripletConfig) -> None:
         super().__init__(config)
         self.user_emb = init_embedding(config.n_users, config.user_factors, config.init_std)
         self.item_emb = init_embedding(config.n_items, config.item_factors, config.init_std)
+        add_features(self, config.user_factors, config.item_factors, config.init_std)
         sizes = [config.user_factors + config.item_factors] + [config.hidden_size] * config.n_hidden
         self.scorer = nn.Sequential(mlp(sizes, config.dropout), nn.Linear(sizes[-1], 1))
         #: items with a train positive; the others are the zero vector in training too (not saved:
@@ -127,10 +168,16 @@ class DeepTriplet(Recommender):
         a row each that is trained and then reset to an input it never saw). ``init als``: the
         embeddings start from ALS."""
         self.keep("item_known", torch.from_numpy(data.train.item_counts() > 0))
+        keep_features(self, data)
         start_if_asked(self, data)
 
-    def _items(self, items: torch.Tensor) -> torch.Tensor:
-        return self.item_emb(items) * self.item_known[items].unsqueeze(-1)
+    def _users(self, users: torch.Tensor, given: FeatureBag | None = None) -> torch.Tensor:
+        return with_features(self.user_emb, self.user_features, users, given)
+
+    def _items(self, items: torch.Tensor, given: FeatureBag | None = None) -> torch.Tensor:
+        """An item's id row (zero for an item without a train positive) plus its features'."""
+        known = self.item_known[items.clamp(min=0)] & (items >= 0)
+        return with_features(self.item_emb, self.item_features, items, given, known)
 
     @classmethod
     def pretrain_options(cls, runs: list, given: dict) -> dict:
@@ -164,17 +211,20 @@ class DeepTriplet(Recommender):
         self.item_emb.weight.copy_(items)
 
     def forward(self, batch: Batch) -> torch.Tensor:
-        return self.scorer(torch.cat([self.user_emb(batch.users), self._items(batch.items)], -1)).squeeze(-1)
+        return self.scorer(torch.cat([self._users(batch.users, batch.user_features), self._items(batch.items, batch.item_features)],
+                                     -1)).squeeze(-1)
 
     def score_candidates(self, batch: Batch) -> torch.Tensor:
-        return concat_mlp_candidates(self.user_emb(batch.users), self._items(batch.items), flat_layers(self.scorer)).squeeze(-1)
+        b, m = batch.items.shape
+        items = self._items(batch.items.reshape(-1), batch.item_features).view(b, m, -1)
+        return concat_mlp_candidates(self._users(batch.users, batch.user_features), items, flat_layers(self.scorer)).squeeze(-1)
 
     def score_all(self, batch: Batch, chunk: int = 0) -> torch.Tensor:
-        items = self.item_emb.weight * self.item_known.unsqueeze(1)
-        return concat_mlp_score_all(self.user_emb(batch.users), items, flat_layers(self.scorer))
+        items = self._items(torch.arange(self.config.n_items, device=self.device))
+        return concat_mlp_score_all(self._users(batch.users, batch.user_features), items, flat_layers(self.scorer))
 
     def item_embeddings(self) -> torch.Tensor:
-        return self.item_emb.weight
+        return self._items(torch.arange(self.config.n_items, device=self.device))
 
     def user_embeddings(self) -> torch.Tensor:
-        return self.user_emb.weight
+        return self._users(torch.arange(self.config.n_users, device=self.device))
