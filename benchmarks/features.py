@@ -8,7 +8,8 @@ Protocols (../shared/PROTOCOLS.md; issue 24's targets):
   feature tables, and with the ids alone;
 - ``cold-items:0.2`` seed 0, positives >= 4, per-user AUC among the cold items (``cold_auc``): ``fm``
   with features (rated items as a field, item ids dropped half the time in training), and with
-  ids alone (chance: a cold item has nothing else).
+  ids alone (chance: a cold item has nothing else); ``hybrid-mf``, ``triplet``, ``deep-triplet``;
+- ``canonical:ua``, positives >= 4, AUC: each model that reads features with and without them.
 
 Every row runs in its own process. myFM 0.4.0 imports ``pkg_resources``, which setuptools >= 81 no
 longer ships: a stand-in module answers its version lookup.
@@ -28,7 +29,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import installed, log, machine, markdown_table, run_isolated, write_results  # noqa: E402
 
-TARGETS = {"u1_rmse": 0.895, "u1_fit_seconds": 20.0, "cold_items_auc": 0.76}
+TARGETS = {"u1_rmse": 0.895, "u1_fit_seconds": 20.0, "cold_items_auc": 0.76, "ua_deep_triplet_features_auc": 0.950,
+           "ua_hybrid_below_id_only_at_most": 0.002}
 COLD_OPTIONS = {"implicit": True, "id_dropout": 0.5}
 
 
@@ -39,7 +41,7 @@ def ours(split: str, model: str, features: bool, options: dict, positive: float 
                      train_options={"threads": 1, **({"epochs": 2} if quick else {})})
     cpu = time.process_time()
     _, metrics, _, _, _ = train(spec, progress=False)
-    keys = ("rmse", "mae", "auc", "cold_auc", "cold_ndcg@10", "cold_recall@20", "fit_seconds", "epochs", "n_parameters",
+    keys = ("rmse", "mae", "auc", "ndcg@10", "cold_auc", "cold_ndcg@10", "cold_recall@20", "fit_seconds", "epochs", "n_parameters",
             "user_features", "item_features")
     return {**{k: metrics.get(k) for k in keys}, "cpu_seconds": time.process_time() - cpu}
 
@@ -108,6 +110,7 @@ def render(payload: dict) -> str:
     info, rows = payload["machine"], payload["rows"]
     ratings = [r for r in rows if r["split"] == "canonical:u1"]
     cold = [r for r in rows if r["split"] == "cold-items:0.2"]
+    warm = [r for r in rows if r["split"] == "canonical:ua"]
     md = ["## Side information (ML-100K)", "", f"Machine: {info.get('cpu', '')}, {info['cpus']} CPUs, {payload.get('threads', 1)} thread(s) "
           f"per row, {info['date']}; shared with other jobs while measured, so times are noisy (`cpu_seconds`: the process's own CPU time).", "",
           "### Ratings, canonical u1 (RMSE; targets: fm <= 0.895, fit <= 20 s)", "",
@@ -117,7 +120,11 @@ def render(payload: dict) -> str:
           "fields. myFM: rank 10, 200 Gibbs samples, on the whole train part (it needs no validation part).", "",
           "### Cold items: cold-items:0.2, seed 0, positives >= 4 (per-user AUC among the cold items; target >= 0.76)", "",
           markdown_table(cold, ["library", "model", "cold_auc", "cold_ndcg@10", "cold_recall@20", "auc", "fit_seconds", "epochs"]),
-          f"fm's options here: {COLD_OPTIONS} (the users' rated items as a field; item ids dropped half the time in training)."]
+          f"fm's and hybrid-mf's options here: {COLD_OPTIONS} (the users' rated items as a field; item ids dropped half the time "
+          "in training); the triplet models' defaults.", "",
+          "### Hybrid models against their id-only selves: canonical:ua, positives >= 4 (AUC; targets: deep-triplet with features "
+          ">= 0.950, none below its id-only self by more than 0.002)", "",
+          markdown_table(warm, ["library", "model", "auc", "ndcg@10", "fit_seconds", "epochs"])]
     return "\n".join(md)
 
 
@@ -137,7 +144,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     rows: list[dict] = []
     plan = [("canonical:u1", "fm", True, {}, None), ("canonical:u1", "fm", False, {}, None),
-            ("cold-items:0.2", "fm", True, COLD_OPTIONS, 4.0), ("cold-items:0.2", "fm", False, COLD_OPTIONS, 4.0)]
+            ("cold-items:0.2", "fm", True, COLD_OPTIONS, 4.0), ("cold-items:0.2", "fm", False, COLD_OPTIONS, 4.0),
+            ("cold-items:0.2", "hybrid-mf", True, COLD_OPTIONS, 4.0), ("cold-items:0.2", "deep-triplet", True, {}, 4.0),
+            ("cold-items:0.2", "triplet", True, {}, 4.0)]
+    plan += [("canonical:ua", model, features, {}, 4.0) for model in ("deep-triplet", "triplet", "fm", "hybrid-mf") for features in (True, False)]
     for split, model, features, options, positive in plan:
         label = f"{model} ({'features' if features else 'ids only'})"
         log(f"[features] {split} {label} ...")

@@ -98,20 +98,26 @@ def cold_auc(scores: torch.Tensor) -> float:
     return float(wins.sum((1, 2)).mean() / 25)
 
 
+#: small options per model, and its loss
+PLANTED = {"fm": ({"factors": 8, "l2": 1e-4, "implicit": False}, "bpr"), "deepfm": ({"factors": 8, "l2": 1e-4, "implicit": False}, "bpr"),
+           "hybrid-mf": ({"factors": 8, "l2": 1e-4, "implicit": False}, "bpr"), "triplet": ({"factors": 8}, "margin"),
+           "deep-triplet": ({"user_factors": 8, "item_factors": 8, "hidden_size": 16, "init": "random"}, "margin")}
+
+
 def trained(item_features: FeatureTable | None, name: str = "fm"):
     train, *_ = planted()
     torch.manual_seed(0)
-    model = build_model(name, N_USERS, N_ITEMS, factors=8, l2=1e-4, implicit=False,
-                        n_item_features=0 if item_features is None else item_features.n_features)
+    options, loss = PLANTED[name]
+    model = build_model(name, N_USERS, N_ITEMS, **options, n_item_features=0 if item_features is None else item_features.n_features)
     data = FitData(train, item_features=item_features)
     model.fit_data(data)
-    cfg = TrainConfig(epochs=10, batch_size=64, lr=0.05, threads=1, progress=False, loss="bpr")
+    cfg = TrainConfig(epochs=10, batch_size=64, lr=0.05, threads=1, progress=False, loss=loss, margin=0.5)
     fit(model, model.make_task("ranking", data, cfg), cfg)
     forget_cold(model, train, "ranking")
     return model.eval()
 
 
-@pytest.mark.parametrize("name", ["fm", "deepfm", "hybrid-mf"])
+@pytest.mark.parametrize("name", list(PLANTED))
 def test_items_never_seen_are_scored_by_their_features(name):
     _, table, groups = planted()
     with_features, ids_only = trained(table, name), trained(None, name)

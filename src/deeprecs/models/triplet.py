@@ -86,15 +86,19 @@ class Triplet(Recommender):
         users, items = batch.users, batch.items
         q = self._item(items, batch.item_features)
         u, v = self._vectors(self._user(users, batch.user_features), q)
-        s = (u * v).sum(-1) + self._zero_item_score(q) + self.item_offset[items]
-        return s + self.item_bias(items).squeeze(-1) if self.config.item_bias else s
+        s = (u * v).sum(-1) + self._zero_item_score(q) + self._offset(items)
+        return s + self.item_bias(items.clamp(min=0)).squeeze(-1) * (items >= 0) if self.config.item_bias else s
 
     def score_candidates(self, batch: Batch) -> torch.Tensor:
         b, m = batch.items.shape
         q = self._item(batch.items.reshape(-1), batch.item_features).view(b, m, -1)
         u, v = self._vectors(self._user(batch.users, batch.user_features), q)
-        s = dot_candidates(u, v) + self._zero_item_score(q) + self.item_offset[batch.items]
-        return s + self.item_bias(batch.items).squeeze(-1) if self.config.item_bias else s
+        s = dot_candidates(u, v) + self._zero_item_score(q) + self._offset(batch.items)
+        return s + self.item_bias(batch.items.clamp(min=0)).squeeze(-1) * (batch.items >= 0) if self.config.item_bias else s
+
+    def _offset(self, items: torch.Tensor) -> torch.Tensor:
+        """The items' :attr:`item_offset` (0 for items given by features alone, ``-1``)."""
+        return self.item_offset[items.clamp(min=0)] * (items >= 0)
 
     def query_vectors(self, batch: Batch) -> torch.Tensor:
         u = self._vectors(self._user(batch.users, batch.user_features), self.item_emb.weight[:1])[0]
