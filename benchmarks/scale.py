@@ -157,6 +157,31 @@ def plot(rows: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
+def report(rows: list[dict], sizes: list[int], sweeps: int, args: argparse.Namespace) -> None:
+    """Write the results of ``rows`` (JSON, Markdown, plot) and print the Markdown."""
+    name = "scale-quick" if args.quick else "scale"
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    plot(rows, RESULTS / f"{name}.png")
+    info = machine()
+    stage_cols = ["interactions", "users", "items"] + [f"{s}_s" for s in STAGES] + ["peak_mb"]
+    rate_cols = ["interactions", "als_sweep_s", "implicit_als_sweep_s", "als_vs_implicit", "mf_examples_per_s", "als_ndcg@10", "export_rows"]
+    linear = [r for r in rows if "error" not in r]
+    md = [f"# Scale: stages timed, peak memory, 10^{len(str(min(sizes))) - 1} to {max(sizes):,} interactions{' (quick)' if args.quick else ''}",
+          "", f"Synthetic MovieLens-like logs (`--data synthetic:N,seed={args.seed}`), read back from Parquet; split random:0.2; "
+          f"ALS and implicit's ALS: {FACTORS} factors, {sweeps} sweeps, conjugate gradient; one BPR-MF epoch ({FACTORS} factors, "
+          f"sparse Adam, batches of 8,192); full-ranking evaluation of {args.eval_users:,} users; export of every user's top 100 to SQLite. "
+          f"{args.threads} thread(s); each size in its own process; `peak_mb`: its peak RSS. Seconds:", "",
+          markdown_table(rows, stage_cols), "", "Rates:", "", markdown_table(rows, rate_cols), "",
+          "Time per interaction (ns) by stage:", "",
+          markdown_table(linear, ["interactions"] + [f"{s}_ns_per_interaction" for s in STAGES]), "",
+          f"![scale]({name}.png)", "",
+          f"Machine: {info.get('cpu', '')}, {info['cpus']} CPUs (shared with other jobs while it ran); torch {info['torch']}; {info['date']}."]
+    payload = {"machine": info, "seed": args.seed, "quick": args.quick, "sweeps": sweeps, "threads": args.threads, "rows": rows}
+    jpath, mpath = write_results(name, payload, "\n".join(md) + "\n")
+    print("\n".join(md))
+    log(f"wrote {jpath}, {mpath} and {name}.png")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="10^5 and 3 x 10^5 interactions, 3 sweeps, no peer (CI smoke test)")
@@ -183,27 +208,7 @@ def main(argv: list[str] | None = None) -> int:
             row["als_vs_implicit"] = row["als_sweep_s"] / row["implicit_als_sweep_s"]
         log(f"   peak {row.get('peak_mb', 0):,.0f} MB  {row.get('error', '')}")
         rows.append(row)
-    name = "scale-quick" if args.quick else "scale"
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    plot(rows, RESULTS / f"{name}.png")
-    info = machine()
-    stage_cols = ["interactions", "users", "items"] + [f"{s}_s" for s in STAGES] + ["peak_mb"]
-    rate_cols = ["interactions", "als_sweep_s", "implicit_als_sweep_s", "als_vs_implicit", "mf_examples_per_s", "als_ndcg@10", "export_rows"]
-    linear = [r for r in rows if "error" not in r]
-    md = [f"# Scale: stages timed, peak memory, 10^{len(str(min(sizes))) - 1} to {max(sizes):,} interactions{' (quick)' if args.quick else ''}",
-          "", f"Synthetic MovieLens-like logs (`--data synthetic:N,seed={args.seed}`), read back from Parquet; split random:0.2; "
-          f"ALS and implicit's ALS: {FACTORS} factors, {sweeps} sweeps, conjugate gradient; one BPR-MF epoch ({FACTORS} factors, "
-          f"sparse Adam, batches of 8,192); full-ranking evaluation of {args.eval_users:,} users; export of every user's top 100 to SQLite. "
-          f"{args.threads} thread(s); each size in its own process; `peak_mb`: its peak RSS. Seconds:", "",
-          markdown_table(rows, stage_cols), "", "Rates:", "", markdown_table(rows, rate_cols), "",
-          "Time per interaction (ns) by stage:", "",
-          markdown_table(linear, ["interactions"] + [f"{s}_ns_per_interaction" for s in STAGES]), "",
-          f"![scale]({name}.png)", "",
-          f"Machine: {info.get('cpu', '')}, {info['cpus']} CPUs (shared with other jobs while it ran); torch {info['torch']}; {info['date']}."]
-    payload = {"machine": info, "seed": args.seed, "quick": args.quick, "sweeps": sweeps, "threads": args.threads, "rows": rows}
-    jpath, mpath = write_results(name, payload, "\n".join(md) + "\n")
-    print("\n".join(md))
-    log(f"wrote {jpath}, {mpath} and {name}.png")
+        report(rows, sizes, sweeps, args)  # after every size: a long run that is stopped keeps what it measured
     return 0 if all(r.get("error") is None for r in rows) else 1
 
 

@@ -82,7 +82,9 @@ def loss_step(model: nn.Module, task):  # noqa: ANN001, ANN201 - a training task
     if sparse and dist.get_backend() == "nccl":
         raise ConfigError("--optimizer sparse-adam with several GPUs: NCCL cannot all-reduce sparse gradients; use adam")
     ids = [device.index] if device.type == "cuda" else None
-    return nn.parallel.DistributedDataParallel(LossModule(model, task), device_ids=ids, find_unused_parameters=unused(model, task))
+    # buffers (item sets, CSR rows) come from the data, the same on every rank: synced once, not each step
+    return nn.parallel.DistributedDataParallel(LossModule(model, task), device_ids=ids, forward_sync_buffers=False,
+                                               find_unused_parameters=unused(model, task))
 
 
 def unused(model: nn.Module, task) -> bool:  # noqa: ANN001 - a training task
