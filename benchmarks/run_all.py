@@ -2,7 +2,7 @@
 
     python benchmarks/run_all.py [--quick] [--lanes 2] [--only ratings,scaling] [--collect-only]
 
-Order: ratings.py, implicit_feedback.py, ncf.py, sequential.py, serving/bench_*.py, scaling.py, scale.py; each in its own
+Order: ratings.py, implicit_feedback.py, ncf.py, sequential.py, features.py, serving/bench_*.py, scaling.py, scale.py; each in its own
 subprocess, with ``--quick`` when quick (and ``--threads 1``, where a script takes it).
 
 A full run uses two lanes by default (``--lanes 2``, one per core of the 2-core target
@@ -72,7 +72,8 @@ def shown(path: Path) -> str:
 
 def discover(root: Path = HERE) -> list[Bench]:
     """The benchmarks in running order; missing scripts are kept (and later skipped with a note)."""
-    scripts = {"ratings": "ratings.py", "implicit": "implicit_feedback.py", "ncf": "ncf.py", "sequential": "sequential.py"}
+    scripts = {"ratings": "ratings.py", "implicit": "implicit_feedback.py", "ncf": "ncf.py", "sequential": "sequential.py",
+               "features": "features.py"}
     benches = [Bench(n, root / f, root / "results") for n, f in scripts.items()]
     for script in sorted((root / "serving").glob("bench_*.py")):
         benches.append(Bench(script.stem.removeprefix("bench_"), script, root / "serving" / "results"))
@@ -109,7 +110,7 @@ def schedule(benches: list[Bench], lanes: int) -> tuple[list[list[Job]], list[Jo
     benchmark get a lane of their own and the other model benchmarks (scaling's 1-thread throughput included) share the second; the
     serving benchmarks, which load both cores (HTTP server and load generator), come after, alone."""
     by = {b.name: b for b in benches}
-    laned = [n for n in ("ratings", "implicit", "ncf", "sequential", "scaling", "scale") if n in by]
+    laned = [n for n in ("ratings", "implicit", "ncf", "sequential", "features", "scaling", "scale") if n in by]
     if lanes < 2 or "ncf" not in by:
         return [], [Job(b) for b in benches]
     ncf = by["ncf"]

@@ -36,8 +36,8 @@ def fake(tmp_path, run_all):
 
 def test_discover_keeps_the_order_and_missing_scripts(run_all, fake):
     names = [b.name for b in run_all.discover(fake)]
-    assert names == ["ratings", "implicit", "ncf", "sequential", "ann", "scaling", "scale"]
-    assert run_all.discover(fake)[4].results == fake / "serving" / "results"
+    assert names == ["ratings", "implicit", "ncf", "sequential", "features", "ann", "scaling", "scale"]
+    assert run_all.discover(fake)[5].results == fake / "serving" / "results"
 
 
 def test_run_one_skips_fails_and_succeeds(run_all, fake):
@@ -106,11 +106,11 @@ def test_schedule_puts_ncf_ml1m_in_a_lane_of_its_own(run_all, fake):
     benches = run_all.discover(fake)
     lanes, alone = run_all.schedule(benches, 2)
     assert [(j.bench.name, j.args) for j in lanes[0]] == [("ncf", ("--datasets", "ncf-ml-1m", "--merge")), ("sequential", ())]
-    assert [(j.bench.name, j.args) for j in lanes[1]] == [("ratings", ()), ("implicit", ()), ("ncf", ("--datasets", "ml-100k", "--merge")), ("scaling", ()),
-                                                              ("scale", ())]
+    assert [(j.bench.name, j.args) for j in lanes[1]] == [("ratings", ()), ("implicit", ()), ("ncf", ("--datasets", "ml-100k", "--merge")),
+                                                              ("features", ()), ("scaling", ()), ("scale", ())]
     assert [j.bench.name for j in alone] == ["ann"]  # serving loads both cores: measured alone
     lanes, alone = run_all.schedule(benches, 1)
-    assert lanes == [] and [j.bench.name for j in alone] == ["ratings", "implicit", "ncf", "sequential", "ann", "scaling", "scale"]
+    assert lanes == [] and [j.bench.name for j in alone] == ["ratings", "implicit", "ncf", "sequential", "features", "ann", "scaling", "scale"]
 
 
 def test_lanes_run_side_by_side_and_chunks_merge(run_all, tmp_path):
