@@ -42,11 +42,11 @@ PEER_NOTE = ("No peer row. RecBole 1.2.1 is on PyPI (`pip download --no-deps rec
 QUICK = {"train": {"epochs": 1}, "model": {"sasrec": {"max_len": 50}, "gru4rec": {"max_len": 50}}}
 
 
-def run_row(model: str, data: str, threads: int, train_options: dict, model_options: dict) -> dict:
-    """One row, in a fresh process (``run_isolated``)."""
+def run_row(model: str, data: str, threads: int, train_options: dict, model_options: dict, refit: bool | None = None) -> dict:
+    """One row, in a fresh process (``run_isolated``); ``refit`` None: the protocol's default (on)."""
     from deeprecs.pipeline import TrainSpec, train
 
-    spec = TrainSpec(model=model, data=data, split="loo", seed=0, model_options=model_options,
+    spec = TrainSpec(model=model, data=data, split="loo", seed=0, model_options=model_options, refit=refit,
                      train_options={"threads": threads, **train_options})
     _, metrics, history, _, _ = train(spec, progress=False)
     out = {k: metrics.get(k) for k in ("hr@10", "ndcg@10", "full_hr@10", "full_ndcg@10", "eval_seconds", "fit_seconds", "refit_seconds")}
@@ -102,7 +102,8 @@ def markdown(results: dict) -> str:
             if "error" in r:
                 lines.append(f"| {name} | failed: {r['error']} | | | | | | | | |")
                 continue
-            lines.append(f"| {name} | {r['hr@10']:.4f} | {r['ndcg@10']:.4f} | {r['full_hr@10']:.4f} | {r['full_ndcg@10']:.4f} | "
+            label = f"{name} (budget: {r['budget']})" if r.get("budget") else name
+            lines.append(f"| {label} | {r['hr@10']:.4f} | {r['ndcg@10']:.4f} | {r['full_hr@10']:.4f} | {r['full_ndcg@10']:.4f} | "
                          f"{secs(r['fit_seconds'])} ({secs(r.get('refit_seconds'))}) | {secs(r['seconds_per_epoch'])} | {r['epochs']} ({r['best_epoch']}) | "
                          f"{fmt(r['valid_ndcg10'])} | {r['threads']} |")
         for name, r in reference(data, rows).items():
@@ -124,6 +125,9 @@ def main() -> None:
     ap.add_argument("--datasets", default=",".join(DATASETS))
     ap.add_argument("--merge", action="store_true", help="update the rows of an existing results file instead of replacing it")
     ap.add_argument("--render", action="store_true", help="only rewrite the Markdown from the JSON results")
+    ap.add_argument("--max-epochs", type=int, default=None, help="a time budget: at most this many epochs (the rows say so)")
+    ap.add_argument("--no-refit", action="store_true", help="a time budget: no refit (the validation items are read into "
+                    "the histories instead; the rows say so)")
     args = ap.parse_args()
     stem = "sequential-quick" if args.quick else "sequential"
     path = RESULTS / f"{stem}.json"
@@ -141,9 +145,15 @@ def main() -> None:
             if name not in wanted:
                 continue
             log(f"[{data}] {name} ...")
-            train_options = QUICK["train"] if args.quick else {}
+            train_options = dict(QUICK["train"]) if args.quick else {}
+            if args.max_epochs is not None:
+                train_options["epochs"] = args.max_epochs
             model_options = QUICK["model"].get(name, {}) if args.quick else {}
-            row = run_isolated(run_row, model, data, args.threads, train_options, model_options, threads=args.threads, timeout=3600)
+            row = run_isolated(run_row, model, data, args.threads, train_options, model_options, False if args.no_refit else None,
+                               threads=args.threads, timeout=3600)
+            budget = [f"at most {args.max_epochs} epochs"] * (args.max_epochs is not None) + ["no refit"] * args.no_refit
+            if budget and "error" not in row:
+                row["budget"] = ", ".join(budget)
             rows[name] = row
             if "error" in row:
                 failed.append(f"{data}/{name}")
