@@ -90,8 +90,10 @@ def markdown(results: dict) -> str:
     lines = ["# Sequential benchmark (leave-latest-one-out: 1 test item + 99 negatives; full ranking beside)", "",
              f"Threads: {results['threads']}; {results['machine']['cpu'] if 'cpu' in results['machine'] else ''}. "
              "Default options of every model (chosen on validation), early stopping on validation NDCG@10, refit on train + "
-             "validation with the chosen epochs. Timings were taken on a shared machine (other jobs running): seconds are "
-             "noisy and pessimistic.", ""]
+             "validation with the chosen epochs (a row marked *budget* deviates, as it says). Timings were taken on a shared "
+             "machine: while these rows ran, other sessions' jobs left each about 15-25% of one core, so fit seconds are wall "
+             "seconds several times an idle machine's, and the CPU-time target could not be measured here. s/epoch: mean "
+             "seconds of a validating epoch.", ""]
     if results.get("quick"):
         lines += ["Quick mode: 1 epoch, histories of 50 (a smoke test; the numbers mean nothing).", ""]
     for data, rows in results["datasets"].items():
