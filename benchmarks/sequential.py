@@ -163,8 +163,9 @@ def main() -> None:
             else:
                 log(f"   HR@10 {row['hr@10']:.4f}  NDCG@10 {row['ndcg@10']:.4f}  full HR@10 {row['full_hr@10']:.4f}  "
                     f"fit {row['fit_seconds']:.1f} s  epochs {row['epochs']} (best {row['best_epoch']})")
-            if args.merge and path.is_file():  # another chunk (dataset) may have written meanwhile
+            if args.merge and path.is_file():  # another chunk (dataset or rows) may have written meanwhile
                 results["datasets"] = json.loads(path.read_text()).get("datasets", {})
+                rows = {**results["datasets"].get(data, {}), name: row}
             results["datasets"][data] = rows
             RESULTS.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(results, indent=2, default=str) + "\n")
