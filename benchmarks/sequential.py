@@ -100,13 +100,14 @@ def markdown(results: dict) -> str:
         lines += [f"## {data} (`--split loo`, 99 negatives sampled with seed 0)", "",
                   "| model | HR@10 | NDCG@10 | full HR@10 | full NDCG@10 | fit s (refit) | s/epoch | epochs (best) | valid NDCG@10 | threads |",
                   "|---|---|---|---|---|---|---|---|---|---|"]
-        for name, r in rows.items():
+        order = [n for n, _ in MODELS]
+        for name, r in sorted(rows.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order)):
             if "error" in r:
                 lines.append(f"| {name} | failed: {r['error']} | | | | | | | | |")
                 continue
             label = f"{name} (budget: {r['budget']})" if r.get("budget") else name
             lines.append(f"| {label} | {r['hr@10']:.4f} | {r['ndcg@10']:.4f} | {r['full_hr@10']:.4f} | {r['full_ndcg@10']:.4f} | "
-                         f"{secs(r['fit_seconds'])} ({secs(r.get('refit_seconds'))}) | {secs(r['seconds_per_epoch'])} | {r['epochs']} ({r['best_epoch']}) | "
+                         f"{secs(r['fit_seconds'])} ({secs(r.get('refit_seconds'))}) | {secs(r['seconds_per_epoch']) if r['epochs'] else '–'} | {r['epochs']} ({r['best_epoch']}) | "
                          f"{fmt(r['valid_ndcg10'])} | {r['threads']} |")
         for name, r in reference(data, rows).items():
             lines.append(f"| {name} (`benchmarks/results/ncf.md`, same split) | {r['hr@10']:.4f} | {r['ndcg@10']:.4f} | {r['full_hr@10']:.4f} | "
