@@ -42,11 +42,11 @@ PEER_NOTE = ("No peer row. RecBole 1.2.1 is on PyPI (`pip download --no-deps rec
 QUICK = {"train": {"epochs": 1}, "model": {"sasrec": {"max_len": 50}, "gru4rec": {"max_len": 50}}}
 
 
-def run_row(model: str, data: str, threads: int, train_options: dict, model_options: dict) -> dict:
-    """One row, in a fresh process (``run_isolated``)."""
+def run_row(model: str, data: str, threads: int, train_options: dict, model_options: dict, refit: bool | None = None) -> dict:
+    """One row, in a fresh process (``run_isolated``); ``refit`` None: the protocol's default (on)."""
     from deeprecs.pipeline import TrainSpec, train
 
-    spec = TrainSpec(model=model, data=data, split="loo", seed=0, model_options=model_options,
+    spec = TrainSpec(model=model, data=data, split="loo", seed=0, model_options=model_options, refit=refit,
                      train_options={"threads": threads, **train_options})
     _, metrics, history, _, _ = train(spec, progress=False)
     out = {k: metrics.get(k) for k in ("hr@10", "ndcg@10", "full_hr@10", "full_ndcg@10", "eval_seconds", "fit_seconds", "refit_seconds")}
@@ -90,20 +90,24 @@ def markdown(results: dict) -> str:
     lines = ["# Sequential benchmark (leave-latest-one-out: 1 test item + 99 negatives; full ranking beside)", "",
              f"Threads: {results['threads']}; {results['machine']['cpu'] if 'cpu' in results['machine'] else ''}. "
              "Default options of every model (chosen on validation), early stopping on validation NDCG@10, refit on train + "
-             "validation with the chosen epochs. Timings were taken on a shared machine (other jobs running): seconds are "
-             "noisy and pessimistic.", ""]
+             "validation with the chosen epochs (a row marked *budget* deviates, as it says). Timings were taken on a shared "
+             "machine: while these rows ran, other sessions' jobs left each about 15-25% of one core, so fit seconds are wall "
+             "seconds several times an idle machine's, and the CPU-time target could not be measured here. s/epoch: mean "
+             "seconds of a validating epoch.", ""]
     if results.get("quick"):
         lines += ["Quick mode: 1 epoch, histories of 50 (a smoke test; the numbers mean nothing).", ""]
     for data, rows in results["datasets"].items():
         lines += [f"## {data} (`--split loo`, 99 negatives sampled with seed 0)", "",
                   "| model | HR@10 | NDCG@10 | full HR@10 | full NDCG@10 | fit s (refit) | s/epoch | epochs (best) | valid NDCG@10 | threads |",
                   "|---|---|---|---|---|---|---|---|---|---|"]
-        for name, r in rows.items():
+        order = [n for n, _ in MODELS]
+        for name, r in sorted(rows.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order)):
             if "error" in r:
                 lines.append(f"| {name} | failed: {r['error']} | | | | | | | | |")
                 continue
-            lines.append(f"| {name} | {r['hr@10']:.4f} | {r['ndcg@10']:.4f} | {r['full_hr@10']:.4f} | {r['full_ndcg@10']:.4f} | "
-                         f"{secs(r['fit_seconds'])} ({secs(r.get('refit_seconds'))}) | {secs(r['seconds_per_epoch'])} | {r['epochs']} ({r['best_epoch']}) | "
+            label = f"{name} (budget: {r['budget']})" if r.get("budget") else name
+            lines.append(f"| {label} | {r['hr@10']:.4f} | {r['ndcg@10']:.4f} | {r['full_hr@10']:.4f} | {r['full_ndcg@10']:.4f} | "
+                         f"{secs(r['fit_seconds'])} ({secs(r.get('refit_seconds'))}) | {secs(r['seconds_per_epoch']) if r['epochs'] else '–'} | {r['epochs']} ({r['best_epoch']}) | "
                          f"{fmt(r['valid_ndcg10'])} | {r['threads']} |")
         for name, r in reference(data, rows).items():
             lines.append(f"| {name} (`benchmarks/results/ncf.md`, same split) | {r['hr@10']:.4f} | {r['ndcg@10']:.4f} | {r['full_hr@10']:.4f} | "
@@ -124,6 +128,9 @@ def main() -> None:
     ap.add_argument("--datasets", default=",".join(DATASETS))
     ap.add_argument("--merge", action="store_true", help="update the rows of an existing results file instead of replacing it")
     ap.add_argument("--render", action="store_true", help="only rewrite the Markdown from the JSON results")
+    ap.add_argument("--max-epochs", type=int, default=None, help="a time budget: at most this many epochs (the rows say so)")
+    ap.add_argument("--no-refit", action="store_true", help="a time budget: no refit (the validation items are read into "
+                    "the histories instead; the rows say so)")
     args = ap.parse_args()
     stem = "sequential-quick" if args.quick else "sequential"
     path = RESULTS / f"{stem}.json"
@@ -141,9 +148,15 @@ def main() -> None:
             if name not in wanted:
                 continue
             log(f"[{data}] {name} ...")
-            train_options = QUICK["train"] if args.quick else {}
+            train_options = dict(QUICK["train"]) if args.quick else {}
+            if args.max_epochs is not None:
+                train_options["epochs"] = args.max_epochs
             model_options = QUICK["model"].get(name, {}) if args.quick else {}
-            row = run_isolated(run_row, model, data, args.threads, train_options, model_options, threads=args.threads, timeout=3600)
+            row = run_isolated(run_row, model, data, args.threads, train_options, model_options, False if args.no_refit else None,
+                               threads=args.threads, timeout=3600)
+            budget = [f"at most {args.max_epochs} epochs"] * (args.max_epochs is not None) + ["no refit"] * args.no_refit
+            if budget and "error" not in row:
+                row["budget"] = ", ".join(budget)
             rows[name] = row
             if "error" in row:
                 failed.append(f"{data}/{name}")
@@ -151,8 +164,9 @@ def main() -> None:
             else:
                 log(f"   HR@10 {row['hr@10']:.4f}  NDCG@10 {row['ndcg@10']:.4f}  full HR@10 {row['full_hr@10']:.4f}  "
                     f"fit {row['fit_seconds']:.1f} s  epochs {row['epochs']} (best {row['best_epoch']})")
-            if args.merge and path.is_file():  # another chunk (dataset) may have written meanwhile
+            if args.merge and path.is_file():  # another chunk (dataset or rows) may have written meanwhile
                 results["datasets"] = json.loads(path.read_text()).get("datasets", {})
+                rows = {**results["datasets"].get(data, {}), name: row}
             results["datasets"][data] = rows
             RESULTS.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(results, indent=2, default=str) + "\n")

@@ -30,7 +30,6 @@ class GRU4Rec(SequentialRecommender):
         d = config.factors
         self.gru = nn.GRU(d, d, num_layers=config.layers, batch_first=True, bias=False,
                           dropout=config.dropout if config.layers > 1 else 0.0)
-        self.drop = nn.Dropout(config.dropout)
         nn.init.xavier_normal_(self.item_emb.weight)
 
     def encode(self, history: torch.Tensor) -> torch.Tensor:

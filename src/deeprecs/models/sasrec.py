@@ -63,7 +63,6 @@ class SASRec(SequentialRecommender):
         super().__init__(config)
         d = config.factors
         self.pos_emb = nn.Embedding(config.max_len, d)
-        self.drop = nn.Dropout(config.dropout)
         self.blocks = nn.ModuleList(Block(d, config.heads, config.dropout) for _ in range(config.blocks))
         self.ln_final = nn.LayerNorm(d, eps=1e-8)
         for p in self.parameters():

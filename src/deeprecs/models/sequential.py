@@ -49,6 +49,7 @@ class SequentialRecommender(Recommender):
     def __init__(self, config: SequentialConfig) -> None:
         super().__init__(config)
         self.item_emb = nn.Embedding(config.n_items, config.factors)
+        self.drop = nn.Dropout(config.dropout)
         self.register_buffer("histories", torch.full((config.n_users, config.max_len), -1, dtype=torch.long))
 
     # -------------------------------------------------------------- the sequence
