@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from deeprecs.data.dataset import Dataset
+from deeprecs import pairs
 from deeprecs.data.interactions import IdMap, Interactions
 from deeprecs.errors import ConfigError
 
@@ -112,12 +113,12 @@ def generate(spec: SyntheticSpec) -> Interactions:
         if need <= 0:
             break
         extra = max(int(need * 1.3), 64)
-        drawn = _draw(rng, user_cdf, extra).astype(np.int64) * n_items + item_ids[_draw(rng, item_cdf, extra)]
-        keys = np.unique(np.concatenate([keys, drawn]))
+        drawn = pairs.encode(_draw(rng, user_cdf, extra), item_ids[_draw(rng, item_cdf, extra)], n_items)
+        keys = pairs.sorted_unique(np.concatenate([keys, drawn]))
     if len(keys) < spec.n:
         raise ConfigError(f"could not draw {spec.n:,} distinct pairs over {n_users:,} x {n_items:,}; ask for fewer")
     keys = keys[rng.permutation(len(keys))[: spec.n]]
-    users, items = (keys // n_items).astype(np.int32), (keys % n_items).astype(np.int32)
+    users, items = (a.astype(np.int32) for a in pairs.decode(keys, n_items))
     del keys
     values, p = HALF_STARS if spec.stars == "half" else WHOLE_STARS
     ratings = values.astype(np.float32)[_draw(rng, np.cumsum(p / p.sum()).astype(np.float32), spec.n).clip(max=len(p) - 1)]

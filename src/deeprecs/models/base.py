@@ -323,9 +323,14 @@ def options(model: Recommender) -> dict:
 SIZES = ("n_users", "n_items", "n_user_features", "n_item_features")
 
 
-def reads_features(cls: type["Recommender"]) -> bool:
-    """Whether a model reads user or item features."""
+def reads_features(cls: type["Recommender"] | "Recommender") -> bool:
+    """Whether a model (its class or an instance) reads user or item features."""
     return bool({"user_features", "item_features"} & cls.inputs)
+
+
+def reads_history(cls: type["Recommender"] | "Recommender") -> bool:
+    """Whether a model (its class or an instance) reads each user's items in time order."""
+    return "history" in cls.inputs
 
 
 def zero_rows(model: nn.Module, names: tuple[str, ...], rows: torch.Tensor) -> None:

@@ -18,7 +18,7 @@ from deeprecs.memory import Budget
 from deeprecs.models import build_model, get_model_class
 from deeprecs.models.base import FitData, Recommender, Setting, reads_features
 from deeprecs.pipeline import scoring
-from deeprecs.pipeline.data import has_validation, with_validation_in_train
+from deeprecs.pipeline.data import has_validation, holds_cold_items, with_validation_in_train
 from deeprecs.pipeline.options import Resolved, resolve
 from deeprecs.pipeline.spec import TrainSpec
 from deeprecs.training import History, fit
@@ -105,6 +105,7 @@ class Context:
         if self.budget is None:
             self.budget = Budget.of(self.spec.memory_budget)
         return self.budget
+
     def feature_sizes(self, name: str) -> dict[str, int]:
         """The feature vocabularies' sizes for model ``name`` (none for a model that reads no features)."""
         if not reads_features(get_model_class(name)):
@@ -152,7 +153,7 @@ class Context:
         if valid is None:
             valid, negatives = self.split.valid, self.split.valid_negatives
         return scoring.validator(self.task, self.split.train, valid, negatives, self.dataset.rating_values, self.split.dislikes,
-                                 cold_candidates="cold_items" in self.split.notes)
+                                 cold_candidates=holds_cold_items(self.split))
 
     def runs(self) -> list:
         return self.pretrained

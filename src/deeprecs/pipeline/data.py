@@ -15,7 +15,7 @@ from deeprecs.data.interactions import Interactions
 from deeprecs.data.sequences import require_timestamps
 from deeprecs.data.transforms import apply_value_map, binarize
 from deeprecs.errors import ConfigError
-from deeprecs.models.base import reads_features
+from deeprecs.models.base import reads_features, reads_history
 from deeprecs.pipeline.spec import TrainSpec
 
 
@@ -112,6 +112,11 @@ def has_validation(split: Split) -> bool:
     return split.valid is not None and len(split.valid) > 0
 
 
+def holds_cold_items(split: Split) -> bool:
+    """A cold-items split (``cold-items:F``): validation and test also score among the held-out items alone."""
+    return "cold_items" in split.notes
+
+
 def evaluation_train(split: Split) -> Interactions:
     """What test-time candidate filtering treats as the user's train data: a validation part
     carved from train still counts as train; a protocol's own validation items (leave-one-out)
@@ -130,7 +135,7 @@ def with_validation_in_train(split: Split) -> Split:
 def check_inputs(model: type, ds: Dataset) -> None:
     """A model that reads each user's history in time order (``"history"`` among its ``inputs``)
     needs timestamps: refuse data without them before splitting it."""
-    if "history" in model.inputs:
+    if reads_history(model):
         require_timestamps(ds.interactions, model.name)
 
 
@@ -140,5 +145,5 @@ def check_recency(recency: float, split: Split, data: str) -> None:
         raise ConfigError(f"--recency needs timestamps, and the train part of {data} has none; drop --recency")
 
 
-__all__ = ["check_inputs", "check_recency", "evaluation_train", "has_validation", "load_data", "merge", "prepare_split", "resolve_task",
+__all__ = ["check_inputs", "check_recency", "evaluation_train", "has_validation", "holds_cold_items", "load_data", "merge", "prepare_split", "resolve_task",
            "with_validation_in_train"]

@@ -23,8 +23,8 @@ from deeprecs.data.features import Features
 from deeprecs.models import get_model_class
 from deeprecs.models.base import reads_features
 from deeprecs.pipeline.context import Context, forget_cold
-from deeprecs.pipeline.data import (check_inputs, check_recency, evaluation_train, has_validation, load_data, load_features_of,
-                                    prepare_split, resolve_task, with_validation_in_train)
+from deeprecs.pipeline.data import (check_inputs, check_recency, evaluation_train, has_validation, holds_cold_items, load_data,
+                                    load_features_of, prepare_split, resolve_task, with_validation_in_train)
 from deeprecs.pipeline.pretrain import load_runs, same_split_as_runs
 from deeprecs.pipeline.refit import refit, refits_by_default
 from deeprecs.pipeline.scoring import evaluate
@@ -100,7 +100,7 @@ def train(spec: TrainSpec, out: str | Path | None = None, progress: bool = True,
         return model, {}, history, split, ds
     eval_train = evaluation_train(split)
     metrics = evaluate(model, task, eval_train, split.test, split.test_negatives, ds.rating_values, split.dislikes,
-                       cold_candidates="cold_items" in split.notes)
+                       cold_candidates=holds_cold_items(split))
     metrics["fit_seconds"] = history.fit_seconds + setup_seconds + refit_seconds
     metrics["refit"] = refitting
     if refitting:

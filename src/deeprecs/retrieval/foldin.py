@@ -29,7 +29,7 @@ import torch
 from deeprecs.batch import Batch, pad_histories
 from deeprecs.devices import float64_ok
 from deeprecs.errors import ConfigError
-from deeprecs.models.base import Recommender
+from deeprecs.models.base import Recommender, reads_history
 from deeprecs.retrieval.topk import mask_rows, top_k
 
 
@@ -71,7 +71,7 @@ def recommend_liked(model: Recommender, liked: Sequence[Sequence[int]], k: int, 
     sequential model, in time order, oldest first):
     ``(items (B, k), scores (B, k))`` like :func:`deeprecs.retrieval.topk`."""
     score_liked = getattr(model, "score_liked", None)
-    if "history" in model.inputs:  # a sequential model: each list is a session, oldest first, scored as it stands
+    if reads_history(model):  # a sequential model: each list is a session, oldest first, scored as it stands
         m = liked_matrix(liked, model.config.n_items)
         users = torch.full((len(liked),), -1, dtype=torch.long, device=model.device)
         scores = model.score_all(Batch(users, history=pad_histories(liked, device=model.device)))

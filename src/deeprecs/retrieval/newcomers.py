@@ -17,6 +17,8 @@ import torch
 
 from deeprecs.batch import Batch, pad_histories
 from deeprecs.errors import ConfigError
+from deeprecs.models.base import reads_features
+from deeprecs.retrieval.foldin import liked_matrix
 from deeprecs.retrieval.topk import mask_rows, top_k
 
 
@@ -33,7 +35,7 @@ def parse_values(text: str) -> dict[str, str]:
 
 def _bag(run, side: str, values: dict[str, str]):  # noqa: ANN001, ANN202 - Run, FeatureBag
     table = run.features.users if side == "user" else run.features.items
-    if table is None or not {"user_features", "item_features"} & run.model.inputs:
+    if table is None or not reads_features(run.model):
         raise ConfigError(f"{run.path} has no {side} features (a model that reads features, trained with them, has)")
     known = [c.name for c in table.encoder.columns]
     unknown = sorted(set(values) - set(known))
@@ -50,10 +52,7 @@ def recommend_new_user(run, values: dict[str, str], liked: Sequence[int] = (), k
     history = pad_histories([list(liked)], device=model.device) if liked else None
     scores = model.score_all(Batch(torch.tensor([-1], device=model.device), user_features=_bag(run, "user", values), history=history))
     if liked:
-        import scipy.sparse as sp
-
-        mask_rows(scores, sp.csr_matrix((np.ones(len(liked)), (np.zeros(len(liked), dtype=np.int64), list(liked))),
-                                        shape=(1, scores.shape[1])))
+        mask_rows(scores, liked_matrix([liked], scores.shape[1]))
     items, top = top_k(scores, k)
     return items.cpu().numpy(), top.cpu().numpy()
 

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from deeprecs.errors import UnknownIdError
+from deeprecs.models.base import reads_history
 from deeprecs.retrieval import ranked, ranked_indices, similar_items, top_k, topk
 from deeprecs.retrieval.foldin import recommend_liked
 from deeprecs.retrieval.listing import py
@@ -119,7 +120,7 @@ class RecService:
         """Fold-in recommendations for an anonymous user who likes ``liked`` (raw item ids); from a
         sequential model, the next items after ``liked`` taken as recent items in time order."""
         idx = [self.run.item_map.index(x) for x in liked]
-        sequential = "history" in self.run.model.inputs  # the list is the user's recent items, oldest first
+        sequential = reads_history(self.run.model)  # the list is the user's recent items, oldest first
         items, scores = recommend_liked(self.run.model, [idx if sequential else sorted(set(idx))], k, gram=self.gram)
         return {"liked": [self.item_raw[i] for i in idx], "k": k, "source": "next-item" if sequential else "fold-in",
                 "recommendations": ranked_indices(items[0], scores[0], self.item_raw, self.titles)}
