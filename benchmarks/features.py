@@ -147,7 +147,8 @@ def main(argv: list[str] | None = None) -> int:
             ("cold-items:0.2", "fm", True, COLD_OPTIONS, 4.0), ("cold-items:0.2", "fm", False, COLD_OPTIONS, 4.0),
             ("cold-items:0.2", "hybrid-mf", True, COLD_OPTIONS, 4.0), ("cold-items:0.2", "deep-triplet", True, {}, 4.0),
             ("cold-items:0.2", "triplet", True, {}, 4.0)]
-    plan += [("canonical:ua", model, features, {}, 4.0) for model in ("deep-triplet", "triplet", "fm", "hybrid-mf") for features in (True, False)]
+    plan += [("canonical:ua", model, features, {}, 4.0) for model in ("deep-triplet", "triplet", "fm", "hybrid-mf", "two-tower")
+             for features in (True, False)]
     if args.quick:  # a smoke test of every split and model family, not every pair (CI's time)
         plan = [plan[0], plan[2], plan[4], plan[7], plan[9]]
     for split, model, features, options, positive in plan:

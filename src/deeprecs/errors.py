@@ -27,3 +27,11 @@ class UnknownIdError(DeeprecsError, KeyError):
 
 class ConfigError(DeeprecsError):
     """Invalid options: unknown model, loss, split specification, ..."""
+
+
+class UnknownFeatureError(DeeprecsError):
+    """A feature column or value that a run's feature tables do not know (a newcomer's description)."""
+
+
+class NoFeaturesError(DeeprecsError):
+    """A newcomer described by features, for a run whose model has no features of that side."""

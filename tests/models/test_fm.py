@@ -101,7 +101,8 @@ def cold_auc(scores: torch.Tensor) -> float:
 #: small options per model, and its loss
 PLANTED = {"fm": ({"factors": 8, "l2": 1e-4, "implicit": False}, "bpr"), "deepfm": ({"factors": 8, "l2": 1e-4, "implicit": False}, "bpr"),
            "hybrid-mf": ({"factors": 8, "l2": 1e-4, "implicit": False}, "bpr"), "triplet": ({"factors": 8}, "margin"),
-           "deep-triplet": ({"user_factors": 8, "item_factors": 8, "hidden_size": 16, "init": "random"}, "margin")}
+           "deep-triplet": ({"user_factors": 8, "item_factors": 8, "hidden_size": 16, "init": "random"}, "margin"),
+           "two-tower": ({"factors": 8, "tower": [16, 8], "l2": 1e-4}, "bpr")}
 
 
 def trained(item_features: FeatureTable | None, name: str = "fm"):
@@ -130,14 +131,17 @@ def test_items_never_seen_are_scored_by_their_features(name):
         assert scores[0] > scores[1]
 
 
-def test_a_new_user_given_by_features_gets_the_vectors_of_a_user_with_those_features():
+@pytest.mark.parametrize("name,options", [("fm", {"implicit": False}), ("two-tower", {"tower": [8, 4]}), ("triplet", {})])
+def test_a_new_user_given_by_features_gets_the_vectors_of_a_user_with_those_features(name, options):
     rng = np.random.default_rng(1)
     train = Interactions(np.array([0, 1, 2]), np.array([0, 1, 2]), IdMap(np.arange(3)), IdMap(np.arange(3)))
     uf = random_features(3, 4, rng)
-    model = build_model("fm", 3, 3, factors=4, n_user_features=4, implicit=False)
+    model = build_model(name, 3, 3, factors=4, n_user_features=4, **options)
     model.fit_data(FitData(train, user_features=uf))
     with torch.no_grad():
-        model.user_emb.weight.zero_(), model.user_bias.weight.zero_()  # ids carry nothing: features alone
+        for table in ("user_emb", "user_bias"):  # ids carry nothing: features alone
+            if hasattr(model, table):
+                getattr(model, table).weight.zero_()
         known = model.score_all(Batch(torch.tensor([1])))
         bag = uf.bag(torch.tensor([1]))
         new = model.score_all(Batch(torch.tensor([-1]), user_features=FeatureBag(bag.indices, bag.offsets, bag.weights)))

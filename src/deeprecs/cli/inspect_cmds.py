@@ -88,11 +88,10 @@ def recommend(run: str, users: tuple[str, ...], new_user: str | None, liked: str
         raise ConfigError("give --user (one or more) or --new-user")
     r = _load(run, device)
     if new_user:
-        from deeprecs.retrieval.newcomers import parse_values, recommend_new_user
+        from deeprecs.retrieval.newcomers import new_user_lists, parse_values
 
         liked_idx = [r.item_index(i.strip()) for i in (liked or "").split(",") if i.strip()]
-        items, scores = recommend_new_user(r, parse_values(new_user), liked_idx, k)
-        out = [{"user": "new", "features": parse_values(new_user), "recommendations": ranked_indices(items[0], scores[0], r.item_map.raw, r.titles())}]
+        out = [{"user": "new", "features": parse_values(new_user), "recommendations": new_user_lists(r, parse_values(new_user), liked_idx, k)}]
         echo_lists(out, as_json, lambda block: "new user:", "recommendations", "score")
         return
     idx = [r.user_index(u) for u in users]
@@ -120,14 +119,9 @@ def similar(run: str, items: tuple[str, ...], new_item: str | None, k: int, as_j
         raise ConfigError("give --item (one or more) or --new-item")
     r = _load(run, device)
     if new_item:
-        from deeprecs.retrieval.listing import py
-        from deeprecs.retrieval.newcomers import new_item as score_new_item, parse_values
+        from deeprecs.retrieval.newcomers import new_item_lists, parse_values
 
-        found = score_new_item(r, parse_values(new_item), k)
-        titles = r.titles()
-        block = {"item": "new", "features": parse_values(new_item),
-                 "similar": ranked_indices(*found["similar"], r.item_map.raw, titles, key="similarity"),
-                 "users": [{"rank": n + 1, "user": py(r.user_map.raw[u]), "score": float(v)} for n, (u, v) in enumerate(zip(*found["users"]))]}
+        block = {"item": "new", "features": parse_values(new_item), **new_item_lists(r, parse_values(new_item), k)}
         if as_json:
             click.echo(json.dumps(block, indent=2))
         else:

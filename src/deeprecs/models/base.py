@@ -41,7 +41,7 @@ import torch
 from pydantic import BaseModel, ConfigDict
 from torch import nn
 
-from deeprecs.batch import Batch
+from deeprecs.batch import Batch, FeatureBag
 from deeprecs.errors import ConfigError
 from deeprecs.memory import Budget
 from deeprecs.models.contract import Defaults, FitData, Setting, TrainingContext  # noqa: F401 - re-exported
@@ -120,13 +120,14 @@ class Recommender(nn.Module):
         raise NotImplementedError
 
     def score_all(self, batch: Batch, chunk: int = 1 << 20) -> torch.Tensor:
-        """``(B, n_items)`` scores of every item. Generic version: the retrieval vectors' product,
-        else ``forward`` on every pair in chunks."""
+        """``(B, n_items)`` scores of every item. Generic version: the retrieval vectors' product
+        (users given by features: their :meth:`query_vectors`), else ``forward`` on every pair in chunks."""
         n_items = self.config.n_items
         users = batch.users
         vectors = self.retrieval_vectors()
         if vectors is not None:
-            return vectors[0][users] @ vectors[1].T + self.score_constant()
+            queries = vectors[0][users] if batch.user_features is None else self.query_vectors(batch)
+            return queries @ vectors[1].T + self.score_constant()
         out = torch.empty(len(users), n_items, device=users.device)
         rows_per_chunk = max(1, chunk // max(n_items, 1))
         all_items = torch.arange(n_items, device=users.device)
@@ -167,6 +168,12 @@ class Recommender(nn.Module):
     def user_embeddings(self) -> torch.Tensor | None:
         vecs = self.retrieval_vectors()
         return None if vecs is None else vecs[0]
+
+    def new_item_embeddings(self, given: FeatureBag) -> torch.Tensor | None:
+        """``(B, d)``: items the model has no row for, given by their features alone (``given``, B
+        rows), in :meth:`item_embeddings`' space (similar items of a new item); ``None``: the model
+        cannot tell."""
+        return None
 
     # -------------------------------------------------------------- training hooks
     def fit_data(self, data: FitData) -> None:

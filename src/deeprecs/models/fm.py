@@ -238,6 +238,9 @@ class FM(Recommender):
     def user_embeddings(self) -> torch.Tensor:
         return self.user_side(Batch(torch.arange(self.config.n_users, device=self.device))).s
 
+    def new_item_embeddings(self, given: FeatureBag) -> torch.Tensor:
+        return self.item_embeddings_of(torch.full((len(given),), -1, device=self.device), given)
+
     # ------------------------------------------------------------------ training
     def regularization(self, batch: Batch) -> torch.Tensor:
         """``l2`` times the batch mean of ``Q`` (``sum x^2 |v|^2``) of both sides: every embedding

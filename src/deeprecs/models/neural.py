@@ -6,9 +6,10 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from deeprecs.batch import Batch
+from deeprecs.batch import Batch, FeatureBag
 from deeprecs.models.als import ALSStartConfig, start_if_asked
 from deeprecs.models.base import FitData, ModelConfig, Recommender
+from deeprecs.models.bags import add_features, keep_features, with_features
 from deeprecs.models.layers import concat_mlp_candidates, concat_mlp_score_all, dot_candidates, flat_layers, init_embedding, mlp
 from deeprecs.search import float_range, int_range
 
@@ -99,19 +100,23 @@ class TwoTowerConfig(ModelConfig):
 
 
 class TwoTower(Recommender):
-    """Dense layers on each side, then a dot product: ``score = f(P[u]) . g(Q[i])``."""
+    """Dense layers on each side, then a dot product: ``score = f(P[u] + E_u) . g(Q[i] + E_i)``, where
+    ``E`` is a side's features' embeddings (zero without features; a row given by features alone,
+    id ``-1``, is its features' alone: new users and items scored without retraining)."""
 
     Config = TwoTowerConfig
     name = "two-tower"
-    summary = "two-tower network: dense layers on each side, then a dot product"
+    summary = "two-tower network: dense layers on each side (ids plus features), then a dot product"
     default_loss = {"rating": "mse", "ranking": "bpr"}
     model_defaults = {"ranking": {"l2": 0.005}}
     train_defaults = {"ranking": {"patience": 3}}
+    inputs = frozenset({"user_features", "item_features"})
 
     def __init__(self, config: TwoTowerConfig) -> None:
         super().__init__(config)
         self.user_emb = init_embedding(config.n_users, config.factors, config.init_std)
         self.item_emb = init_embedding(config.n_items, config.factors, config.init_std)
+        add_features(self, config.factors, config.factors, config.init_std)
         sizes = [config.factors, *config.tower]
         self.user_tower = mlp(sizes, config.dropout, final_activation=False)
         self.item_tower = mlp(sizes, config.dropout, final_activation=False)
@@ -124,23 +129,33 @@ class TwoTower(Recommender):
 
     def fit_data(self, data: FitData) -> None:
         """For ranking, items with no train positive are only ever negatives, and forget_cold
-        zeroes their rows after training: the item tower learns what the zero vector scores
-        from them in training already (docs/model-defaults.md)."""
+        zeroes their rows after training: the item tower learns what the zero vector (with
+        features: the features alone) scores from them in training already (docs/model-defaults.md)."""
         self.keep("item_known", torch.from_numpy(data.train.item_counts() > 0))
+        keep_features(self, data)
 
-    def _items(self, items: torch.Tensor) -> torch.Tensor:
-        return self.item_tower(self.item_emb(items) * self.item_known[items].unsqueeze(-1))
+    def _users(self, users: torch.Tensor, given: FeatureBag | None = None) -> torch.Tensor:
+        return self.user_tower(with_features(self.user_emb, self.user_features, users, given))
+
+    def _items(self, items: torch.Tensor, given: FeatureBag | None = None) -> torch.Tensor:
+        known = self.item_known[items.clamp(min=0)] & (items >= 0)
+        return self.item_tower(with_features(self.item_emb, self.item_features, items, given, known))
 
     def forward(self, batch: Batch) -> torch.Tensor:
-        u = self.user_tower(self.user_emb(batch.users))
-        return (u * self._items(batch.items)).sum(-1) + self.rating_offset
+        u = self._users(batch.users, batch.user_features)
+        return (u * self._items(batch.items, batch.item_features)).sum(-1) + self.rating_offset
 
     def score_candidates(self, batch: Batch) -> torch.Tensor:
-        u = self.user_tower(self.user_emb(batch.users))  # (B, d): the user tower once per user, not per candidate
-        return dot_candidates(u, self._items(batch.items)) + self.rating_offset
+        b, m = batch.items.shape
+        u = self._users(batch.users, batch.user_features)  # (B, d): the user tower once per user, not per candidate
+        return dot_candidates(u, self._items(batch.items.reshape(-1), batch.item_features).view(b, m, -1)) + self.rating_offset
 
     def retrieval_vectors(self) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.user_tower(self.user_emb.weight), self._items(torch.arange(self.config.n_items, device=self.device))
+        dev = self.device
+        return self._users(torch.arange(self.config.n_users, device=dev)), self._items(torch.arange(self.config.n_items, device=dev))
 
     def query_vectors(self, batch: Batch) -> torch.Tensor:
-        return self.user_tower(self.user_emb(batch.users))
+        return self._users(batch.users, batch.user_features)
+
+    def new_item_embeddings(self, given: FeatureBag) -> torch.Tensor:
+        return self._items(torch.full((len(given),), -1, device=self.device), given)

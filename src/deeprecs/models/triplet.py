@@ -119,6 +119,9 @@ class Triplet(Recommender):
     def user_embeddings(self) -> torch.Tensor:
         return self._user(torch.arange(self.config.n_users, device=self.device))
 
+    def new_item_embeddings(self, given: FeatureBag) -> torch.Tensor:
+        return self._item(torch.full((len(given),), -1, device=self.device), given)
+
     @torch.no_grad()
     def rank_cold_items_last(self, cold_items: torch.Tensor) -> None:
         """With item features a cold item is not the zero vector: it scores by its features, so an
@@ -232,3 +235,6 @@ class DeepTriplet(Recommender):
 
     def user_embeddings(self) -> torch.Tensor:
         return self._users(torch.arange(self.config.n_users, device=self.device))
+
+    def new_item_embeddings(self, given: FeatureBag) -> torch.Tensor:
+        return self._items(torch.full((len(given),), -1, device=self.device), given)

@@ -2,24 +2,33 @@
 user's liked items), scored without retraining.
 
 A run keeps its feature encoding (:class:`deeprecs.data.features.FeatureTable`): a newcomer's raw
-values (``{"age": "25", "gender": "F"}``; a multi-valued column's values joined by its separator)
-are encoded as in training, and the model (one that reads features: ``Recommender.inputs``)
-scores a batch whose ids are ``-1`` from them alone.
+values (``{"age": "25", "gender": "F"}``; a multi-valued column's values joined by its separator,
+or a list) are checked against it (a column or value it never saw is an
+:class:`~deeprecs.errors.UnknownFeatureError` that says what it accepts), encoded as in training,
+and the model (one that reads features: ``Recommender.inputs``) scores a batch whose ids are ``-1``
+from them alone. The CLI (``recommend --new-user``, ``similar --new-item``) and the HTTP API answer
+with the same lists (:func:`new_user_lists`, :func:`new_item_lists`).
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Sequence, Union
 
 import numpy as np
 import pandas as pd
 import torch
 
-from deeprecs.batch import Batch, pad_histories
-from deeprecs.errors import ConfigError
+from deeprecs.batch import Batch, FeatureBag, pad_histories
+from deeprecs.errors import ConfigError, NoFeaturesError, UnknownFeatureError
 from deeprecs.models.base import reads_features
 from deeprecs.retrieval.foldin import liked_matrix
+from deeprecs.retrieval.listing import py, ranked_indices
 from deeprecs.retrieval.topk import mask_rows, top_k
+
+#: a feature's value as given: text, a number, or a multi-valued column's values
+Value = Union[str, int, float, Sequence[str], None]
+#: accepted values listed in an error, at most
+SHOWN = 30
 
 
 def parse_values(text: str) -> dict[str, str]:
@@ -33,24 +42,69 @@ def parse_values(text: str) -> dict[str, str]:
     return out
 
 
-def _bag(run, side: str, values: dict[str, str]):  # noqa: ANN001, ANN202 - Run, FeatureBag
+def _text(value: Value, sep: str) -> str:
+    """A value as the feature table's cell reads it (a list joined by the column's separator)."""
+    if value is None:
+        return ""
+    if isinstance(value, (list, tuple)):
+        return sep.join(str(v).strip() for v in value)
+    return str(value).strip()
+
+
+def _check(side: str, col, info: dict, text: str) -> None:  # noqa: ANN001 - a Column
+    """Raise :class:`UnknownFeatureError` where ``text`` is not a value the column knows (empty: missing)."""
+    if not text:
+        return
+    if col.role in ("bucket", "scale"):
+        try:
+            ok = np.isfinite(float(text))
+        except ValueError:
+            ok = False
+        if not ok:
+            raise UnknownFeatureError(f"{side} feature {col.name} takes a number, got {text!r}")
+        return
+    tokens = [t.strip() for t in text.split(col.sep)] if col.role == "multi" else [text]
+    vocab = set(info["values"])
+    unknown = [t for t in tokens if t and t not in vocab]
+    if unknown:
+        shown = ", ".join(info["values"][:SHOWN]) + (f", ... ({len(vocab)} in all)" if len(vocab) > SHOWN else "")
+        several = f" (several joined by {col.sep!r} or as a list)" if col.role == "multi" else ""
+        raise UnknownFeatureError(f"unknown {side} feature value {col.name}={unknown[0]!r}; accepted{several}: {shown}")
+
+
+def feature_bag(run, side: str, values: dict[str, Value]) -> FeatureBag:  # noqa: ANN001 - Run
+    """One new row of ``side`` (``"user"`` or ``"item"``) given by ``values`` (column -> value; a
+    column left out is missing), encoded by the run's feature table, on the model's device."""
     table = run.features.users if side == "user" else run.features.items
     if table is None or not reads_features(run.model):
-        raise ConfigError(f"{run.path} has no {side} features (a model that reads features, trained with them, has)")
-    known = [c.name for c in table.encoder.columns]
+        raise NoFeaturesError(f"the run's model ({run.model.name}) has no {side} features: train a model that reads features "
+                              f"(fm, deepfm, hybrid-mf, two-tower, triplet, deep-triplet) with {side} features")
+    encoder = table.encoder
+    known = [c.name for c in encoder.columns]
     unknown = sorted(set(values) - set(known))
     if unknown:
-        raise ConfigError(f"unknown {side} feature column(s) {', '.join(unknown)}; the run's are {', '.join(known)}")
-    return table.new_rows(pd.DataFrame([{c: values.get(c) for c in known}])).to(run.model.device)
+        raise UnknownFeatureError(f"unknown {side} feature column(s) {', '.join(unknown)}; the run's are {', '.join(known)}")
+    cells = {}
+    for col, info in zip(encoder.columns, encoder.learned):
+        cells[col.name] = _text(values.get(col.name), col.sep)
+        _check(side, col, info, cells[col.name])
+    return table.new_rows(pd.DataFrame([{c: cells[c] or None for c in known}])).to(run.model.device)
+
+
+def _repeat(bag: FeatureBag, n: int) -> FeatureBag:
+    """One bag's row ``n`` times."""
+    m = len(bag.indices)
+    offsets = torch.arange(n, device=bag.indices.device) * m
+    return FeatureBag(bag.indices.repeat(n), offsets, None if bag.weights is None else bag.weights.repeat(n))
 
 
 @torch.no_grad()
-def recommend_new_user(run, values: dict[str, str], liked: Sequence[int] = (), k: int = 10) -> tuple[np.ndarray, np.ndarray]:  # noqa: ANN001
+def recommend_new_user(run, values: dict[str, Value], liked: Sequence[int] = (), k: int = 10) -> tuple[np.ndarray, np.ndarray]:  # noqa: ANN001
     """Top-``k`` items ``(items (1, k), scores (1, k))`` for a new user given by features and the
     item indices they liked (excluded from the list)."""
     model = run.model
     history = pad_histories([list(liked)], device=model.device) if liked else None
-    scores = model.score_all(Batch(torch.tensor([-1], device=model.device), user_features=_bag(run, "user", values), history=history))
+    scores = model.score_all(Batch(torch.tensor([-1], device=model.device), user_features=feature_bag(run, "user", values), history=history))
     if liked:
         mask_rows(scores, liked_matrix([liked], scores.shape[1]))
     items, top = top_k(scores, k)
@@ -58,19 +112,35 @@ def recommend_new_user(run, values: dict[str, str], liked: Sequence[int] = (), k
 
 
 @torch.no_grad()
-def new_item(run, values: dict[str, str], k: int = 10) -> dict[str, tuple[np.ndarray, np.ndarray]]:  # noqa: ANN001
-    """A new item given by features: the ``k`` most similar items (cosine of the item vectors)
+def new_item(run, values: dict[str, Value], k: int = 10) -> dict[str, tuple[np.ndarray, np.ndarray]]:  # noqa: ANN001
+    """A new item given by features: the ``k`` most similar items (cosine of the item embeddings)
     and the ``k`` users who would score it highest, each ``(indices (k,), values (k,))``."""
     model = run.model
-    vectors, embeddings = getattr(model, "item_vectors", None), getattr(model, "item_embeddings_of", None)
-    if vectors is None or embeddings is None:
-        raise ConfigError(f"model {model.name!r} cannot score new items by features")
-    bag, one = _bag(run, "item", values), torch.tensor([-1], device=model.device)
-    every = torch.arange(model.config.n_items, device=model.device)
-    sims = torch.nn.functional.cosine_similarity(embeddings(one, bag), embeddings(every), dim=1)
-    users = model.query_vectors(Batch(torch.arange(model.config.n_users, device=model.device)))
-    similar, scores = top_k(sims.unsqueeze(0), k), top_k((users @ vectors(one, bag).T).T + model.score_constant(), k)
-    return {"similar": tuple(t[0].cpu().numpy() for t in similar), "users": tuple(t[0].cpu().numpy() for t in scores)}
+    bag = feature_bag(run, "item", values)
+    mine, every = model.new_item_embeddings(bag), model.item_embeddings()
+    if mine is None or every is None:
+        raise ConfigError(f"model {model.name!r} cannot place a new item among its items")
+    sims = torch.nn.functional.cosine_similarity(mine, every, dim=1)
+    n_users = model.config.n_users
+    users = torch.arange(n_users, device=model.device)
+    scores = model(Batch(users, torch.full((n_users,), -1, device=model.device), item_features=_repeat(bag, n_users)))
+    similar, best = top_k(sims.unsqueeze(0), k), top_k(scores.unsqueeze(0), k)
+    return {"similar": tuple(t[0].cpu().numpy() for t in similar), "users": tuple(t[0].cpu().numpy() for t in best)}
 
 
-__all__ = ["new_item", "parse_values", "recommend_new_user"]
+def new_user_lists(run, values: dict[str, Value], liked: Sequence[int] = (), k: int = 10) -> list[dict]:  # noqa: ANN001
+    """:func:`recommend_new_user` as a ranked list of raw item ids with titles."""
+    items, scores = recommend_new_user(run, values, liked, k)
+    return ranked_indices(items[0], scores[0], run.item_map.raw, run.titles())
+
+
+def new_item_lists(run, values: dict[str, Value], k: int = 10) -> dict[str, list[dict]]:  # noqa: ANN001
+    """:func:`new_item` as ranked lists: ``similar`` (raw item ids, titles, similarity) and
+    ``users`` (raw user ids, score)."""
+    found = new_item(run, values, k)
+    return {"similar": ranked_indices(*found["similar"], run.item_map.raw, run.titles(), key="similarity"),
+            "users": [{"rank": n + 1, "user": py(run.user_map.raw[u]), "score": float(np.float32(v))}
+                      for n, (u, v) in enumerate(zip(*found["users"]))]}
+
+
+__all__ = ["feature_bag", "new_item", "new_item_lists", "new_user_lists", "parse_values", "recommend_new_user"]
