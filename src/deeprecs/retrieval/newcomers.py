@@ -91,6 +91,24 @@ def feature_bag(run, side: str, values: dict[str, Value]) -> FeatureBag:  # noqa
     return table.new_rows(pd.DataFrame([{c: cells[c] or None for c in known}])).to(run.model.device)
 
 
+def example_values(run, side: str) -> dict[str, Value]:  # noqa: ANN001 - Run
+    """A description a newcomer of ``side`` could send (each column's first known value; a number
+    column's middle bucket edge or mean), for documentation; ``{}`` where the run has no such features."""
+    table = run.features.users if side == "user" else run.features.items
+    if table is None or not reads_features(run.model):
+        return {}
+    out: dict[str, Value] = {}
+    for col, info in zip(table.encoder.columns, table.encoder.learned):
+        if col.role == "bucket":
+            edges = info["edges"]
+            out[col.name] = edges[len(edges) // 2] if edges else 0
+        elif col.role == "scale":
+            out[col.name] = round(info["mean"], 3)
+        elif info["values"]:
+            out[col.name] = info["values"][:1] if col.role == "multi" else info["values"][0]
+    return out
+
+
 def _repeat(bag: FeatureBag, n: int) -> FeatureBag:
     """One bag's row ``n`` times."""
     m = len(bag.indices)
@@ -112,20 +130,25 @@ def recommend_new_user(run, values: dict[str, Value], liked: Sequence[int] = (),
 
 
 @torch.no_grad()
-def new_item(run, values: dict[str, Value], k: int = 10) -> dict[str, tuple[np.ndarray, np.ndarray]]:  # noqa: ANN001
-    """A new item given by features: the ``k`` most similar items (cosine of the item embeddings)
-    and the ``k`` users who would score it highest, each ``(indices (k,), values (k,))``."""
+def new_item(run, values: dict[str, Value], k: int = 10, which: Sequence[str] = ("similar", "users")  # noqa: ANN001
+             ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """A new item given by features: (``which``) the ``k`` most similar items (cosine of the item
+    embeddings, ``"similar"``) and the ``k`` users who would score it highest (``"users"``), each
+    ``(indices (k,), values (k,))``."""
     model = run.model
     bag = feature_bag(run, "item", values)
-    mine, every = model.new_item_embeddings(bag), model.item_embeddings()
-    if mine is None or every is None:
-        raise ConfigError(f"model {model.name!r} cannot place a new item among its items")
-    sims = torch.nn.functional.cosine_similarity(mine, every, dim=1)
-    n_users = model.config.n_users
-    users = torch.arange(n_users, device=model.device)
-    scores = model(Batch(users, torch.full((n_users,), -1, device=model.device), item_features=_repeat(bag, n_users)))
-    similar, best = top_k(sims.unsqueeze(0), k), top_k(scores.unsqueeze(0), k)
-    return {"similar": tuple(t[0].cpu().numpy() for t in similar), "users": tuple(t[0].cpu().numpy() for t in best)}
+    out = {}
+    if "similar" in which:
+        mine, every = model.new_item_embeddings(bag), model.item_embeddings()
+        if mine is None or every is None:
+            raise ConfigError(f"model {model.name!r} cannot place a new item among its items")
+        out["similar"] = top_k(torch.nn.functional.cosine_similarity(mine, every, dim=1).unsqueeze(0), k)
+    if "users" in which:
+        n_users = model.config.n_users
+        users = torch.arange(n_users, device=model.device)
+        out["users"] = top_k(model(Batch(users, torch.full((n_users,), -1, device=model.device), item_features=_repeat(bag, n_users)))
+                             .unsqueeze(0), k)
+    return {key: tuple(t[0].cpu().numpy() for t in pair) for key, pair in out.items()}
 
 
 def new_user_lists(run, values: dict[str, Value], liked: Sequence[int] = (), k: int = 10) -> list[dict]:  # noqa: ANN001
@@ -134,13 +157,17 @@ def new_user_lists(run, values: dict[str, Value], liked: Sequence[int] = (), k: 
     return ranked_indices(items[0], scores[0], run.item_map.raw, run.titles())
 
 
-def new_item_lists(run, values: dict[str, Value], k: int = 10) -> dict[str, list[dict]]:  # noqa: ANN001
+def new_item_lists(run, values: dict[str, Value], k: int = 10, which: Sequence[str] = ("similar", "users")  # noqa: ANN001
+                   ) -> dict[str, list[dict]]:
     """:func:`new_item` as ranked lists: ``similar`` (raw item ids, titles, similarity) and
     ``users`` (raw user ids, score)."""
-    found = new_item(run, values, k)
-    return {"similar": ranked_indices(*found["similar"], run.item_map.raw, run.titles(), key="similarity"),
-            "users": [{"rank": n + 1, "user": py(run.user_map.raw[u]), "score": float(np.float32(v))}
-                      for n, (u, v) in enumerate(zip(*found["users"]))]}
+    found, out = new_item(run, values, k, which), {}
+    if "similar" in found:
+        out["similar"] = ranked_indices(*found["similar"], run.item_map.raw, run.titles(), key="similarity")
+    if "users" in found:
+        out["users"] = [{"rank": n + 1, "user": py(run.user_map.raw[u]), "score": float(np.float32(v))}
+                        for n, (u, v) in enumerate(zip(*found["users"]))]
+    return out
 
 
-__all__ = ["feature_bag", "new_item", "new_item_lists", "new_user_lists", "parse_values", "recommend_new_user"]
+__all__ = ["example_values", "feature_bag", "new_item", "new_item_lists", "new_user_lists", "parse_values", "recommend_new_user"]

@@ -1,10 +1,13 @@
 """The HTTP API (FastAPI): ``create_app(run, store=None, ann=False)``.
 
 Routes: ``GET /health``, ``GET /model``, ``GET /users/{user_id}/recommendations?k=``,
-``GET /items/{item_id}/similar?k=``, ``POST /recommendations`` (fold-in from liked items; a sequential model's next items after an ordered list).
+``GET /items/{item_id}/similar?k=``, ``POST /recommendations`` (fold-in from liked items; a sequential model's next items after an ordered list;
+a new user given by ``features``, optionally with liked items), ``POST /new-item/similar`` and ``POST /new-item/users``
+(a new item given by ``features``: the run's items like it, the run's users who would score it highest).
 Unknown ids answer 404, invalid parameters 422 (``k`` in ``1..MAX_K``, at most ``MAX_LIKED``
 liked items, ids of at most ``MAX_ID_CHARS`` characters; the answer echoes little of the
-input), a body over ``MAX_BODY_BYTES`` 413, a model that cannot answer a route 501, a user's
+input; a feature column or value the run does not know, with what it accepts), ``features`` for a
+run whose model has none of that side 400, a body over ``MAX_BODY_BYTES`` 413, a model that cannot answer a route 501, a user's
 recommendations while the store cannot be read 503 (``Retry-After: 1``); any other failure 500
 with a generic message. With ``DEEPRECS_API_KEY`` set, every route but ``/health`` wants
 ``Authorization: Bearer <key>``.
@@ -26,13 +29,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from deeprecs.errors import ConfigError, DeeprecsError, UnknownIdError
+from deeprecs.errors import ConfigError, DeeprecsError, NoFeaturesError, UnknownFeatureError, UnknownIdError
 from deeprecs.retrieval.listing import py
+from deeprecs.retrieval.newcomers import example_values
 from deeprecs.runs import Run, load_run
 from deeprecs.service.backend import RecService, dumps
 from deeprecs.service.limits import MAX_BODY_BYTES, BodyLimit, validation_errors
-from deeprecs.service.schemas import (MAX_ID_CHARS, MAX_K, Health, LikedRecommendations, LikedRequest, ModelInfo,
-                                      Problem, SimilarItems, UserRecommendations)
+from deeprecs.service.schemas import (MAX_ID_CHARS, MAX_K, Health, LikedRecommendations, LikedRequest, ModelInfo, NewItemRequest,
+                                      NewItemSimilar, NewItemUsers, Problem, SimilarItems, UserRecommendations)
 from deeprecs.store import RecStore, StoreUnavailable
 
 log = logging.getLogger("deeprecs")
@@ -46,7 +50,7 @@ def _id(example: str):  # noqa: ANN202 - one parameter object per route: FastAPI
 
 def _errors(*codes: int) -> dict:
     """The error answers a route declares (422 is FastAPI's own), each a :class:`Problem`."""
-    text = {400: "bad request", 401: "missing or wrong API key", 404: "unknown user or item id",
+    text = {400: "bad request (features for a run whose model has none of that side)", 401: "missing or wrong API key", 404: "unknown user or item id",
             413: f"request body over {MAX_BODY_BYTES:,} bytes", 501: "the model cannot answer this route",
             503: "the recommendation store cannot be read (locked, missing, down); retry after a second"}
     return {code: {"model": Problem, "description": text[code]} for code in codes}
@@ -86,6 +90,11 @@ def create_app(run: Run | str | Path, store: RecStore | str | None = None, ann: 
     # the schema's examples are ids of this run: /docs starts from a request that works
     user0, items0 = str(run.user_map.raw[0]), [py(x) for x in run.item_map.raw[:3]]
     liked_example = {"three liked items": {"value": {"liked": items0, "k": 5}}}
+    user_values, item_values = (example_values(run, side) for side in ("user", "item"))
+    if user_values:
+        liked_example["a new user given by features"] = {"value": {"features": user_values, "k": 5}}
+        liked_example["a new user given by features, with liked items"] = {"value": {"features": user_values, "liked": items0[:2], "k": 5}}
+    item_example = {"a new item given by features": {"value": {"features": item_values or {"genres": ["Comedy"]}, "k": 5}}}
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -98,6 +107,14 @@ def create_app(run: Run | str | Path, store: RecStore | str | None = None, ann: 
     @app.exception_handler(UnknownIdError)
     async def not_found(_request: Request, exc: UnknownIdError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=404)
+
+    @app.exception_handler(UnknownFeatureError)
+    async def unknown_feature(_request: Request, exc: UnknownFeatureError) -> JSONResponse:
+        return JSONResponse({"detail": [{"type": "unknown_feature", "loc": ["body", "features"], "msg": str(exc)}]}, status_code=422)
+
+    @app.exception_handler(NoFeaturesError)
+    async def no_features(_request: Request, exc: NoFeaturesError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=400)
 
     @app.exception_handler(ConfigError)
     async def not_supported(_request: Request, exc: ConfigError) -> JSONResponse:
@@ -138,8 +155,24 @@ def create_app(run: Run | str | Path, store: RecStore | str | None = None, ann: 
               responses=_errors(*auth, 400, 404, 413, 501))
     async def liked(body: LikedRequest = Body(openapi_examples=liked_example)) -> Response:
         """Recommendations for a new user from the items they like (folded in, not retrained); from a
-        sequential model, the next items after ``liked`` read as the user's recent items, oldest first."""
+        sequential model, the next items after ``liked`` read as the user's recent items, oldest first;
+        with ``features``, for a new user given by features (and the items they like, excluded), as
+        ``deeprecs recommend --new-user`` answers (live from the run, also where a store is served)."""
+        if body.features is not None:
+            return _json(dumps(service.new_user(body.features, body.liked or [], body.k)))
         return _json(dumps(service.liked(body.liked, body.k)))
+
+    @app.post("/new-item/similar", response_model=NewItemSimilar, dependencies=guarded, responses=_errors(*auth, 400, 413, 501))
+    async def new_item_similar(body: NewItemRequest = Body(openapi_examples=item_example)) -> Response:
+        """The run's items closest to a new item given by features (cosine of item embeddings), without
+        retraining (``deeprecs similar --new-item``)."""
+        return _json(dumps(service.new_item(body.features, body.k, "similar")))
+
+    @app.post("/new-item/users", response_model=NewItemUsers, dependencies=guarded, responses=_errors(*auth, 400, 413, 501))
+    async def new_item_users(body: NewItemRequest = Body(openapi_examples=item_example)) -> Response:
+        """The run's users who would score a new item given by features highest, best first (whom to
+        recommend it to), without retraining."""
+        return _json(dumps(service.new_item(body.features, body.k, "users")))
 
     return app
 

@@ -6,7 +6,9 @@ computed live: exact (one matrix product + top-k) or, with ``ann``, from an HNSW
 Encoded store answers are cached per ``(export version, user, k)``: they never change. A store
 that cannot be read raises :class:`~deeprecs.store.StoreUnavailable` (the API's 503) rather than
 falling back to live scoring: an outage of the store must not turn into a surprise load of
-live scoring on every worker, nor into answers that differ from the export.
+live scoring on every worker, nor into answers that differ from the export. Newcomers given by
+features (a new user, a new item) are always scored live from the run: the store holds the run's
+own users' lists, and a newcomer's answer depends on what it sends.
 """
 
 from __future__ import annotations
@@ -19,10 +21,11 @@ import numpy as np
 import torch
 
 from deeprecs.errors import UnknownIdError
-from deeprecs.models.base import reads_history
+from deeprecs.models.base import reads_features, reads_history
 from deeprecs.retrieval import ranked, ranked_indices, similar_items, top_k, topk
 from deeprecs.retrieval.foldin import recommend_liked
 from deeprecs.retrieval.listing import py
+from deeprecs.retrieval.newcomers import new_item_lists, new_user_lists
 from deeprecs.runs import Run
 from deeprecs.store import RecStore, StoreUnavailable, run_id
 
@@ -125,6 +128,20 @@ class RecService:
         return {"liked": [self.item_raw[i] for i in idx], "k": k, "source": "next-item" if sequential else "fold-in",
                 "recommendations": ranked_indices(items[0], scores[0], self.item_raw, self.titles)}
 
+    # ------------------------------------------------------------------ newcomers (by features)
+    # Scored live from the run even where the store serves the known users: the store holds lists for
+    # the run's users only, and a newcomer's list depends on what they send (nothing to precompute).
+    def new_user(self, features: dict, liked: Sequence, k: int) -> dict:
+        """A new user given by features (and optionally liked items, excluded): the same list as
+        ``deeprecs recommend --new-user``."""
+        idx = [self.run.item_map.index(x) for x in liked]
+        return {"liked": [self.item_raw[i] for i in idx], "k": k, "source": "features", "features": features,
+                "recommendations": new_user_lists(self.run, features, idx, k)}
+
+    def new_item(self, features: dict, k: int, which: str) -> dict:
+        """A new item given by features: its ``similar`` items or the ``users`` who would score it highest."""
+        return {"features": features, "k": k, **new_item_lists(self.run, features, k, (which,))}
+
     # ------------------------------------------------------------------ model
     def info(self) -> dict:
         """The model, and the store's state: this route answers while the store is unavailable."""
@@ -140,7 +157,9 @@ class RecService:
                 "run": str(self.run.path), "run_id": self.run_id, "n_users": len(self.run.user_map),
                 "n_items": len(self.run.item_map), "metrics": self.run.metrics, "ann": self.ann is not None,
                 "export_version": current.version if matching else None, "export_k": current.k if matching else None,
-                "store": state}
+                "store": state, **{f"{side}_features": [] if table is None or not reads_features(self.run.model) else
+                                   [c.spec() for c in table.encoder.columns]
+                                   for side, table in (("user", self.run.features.users), ("item", self.run.features.items))}}
 
 
 __all__ = ["RecService", "UnknownIdError", "dumps"]

@@ -1,0 +1,129 @@
+"""Newcomers given by features through the HTTP API: a new user (``POST /recommendations`` with
+``features``, optionally ``liked``) answers exactly as ``deeprecs recommend --new-user``, a new item
+(``POST /new-item/similar``, ``POST /new-item/users``) as ``deeprecs similar --new-item``, live from
+the run also where a store serves the known users; unknown columns and values are 422 with what is
+accepted, features for a run without them 400."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+from fastapi.testclient import TestClient
+
+from deeprecs.cli.main import cli
+from deeprecs.pipeline import TrainSpec, train
+from deeprecs.runs import load_run
+from deeprecs.service import create_app
+from deeprecs.store import export_run
+
+N_USERS, N_ITEMS = 30, 24
+
+
+@pytest.fixture(scope="module")
+def features_run(tmp_path_factory, write_ml):
+    """An fm run on the tiny MovieLens folder (users who like the items of their own parity), with a
+    users table (parity, age) and an items table (parity)."""
+    root = tmp_path_factory.mktemp("newcomers")
+    users, items = root / "users.csv", root / "items.csv"
+    users.write_text("uid,parity,age\n" + "".join(f"{u},{'odd' if u % 2 else 'even'},{18 + u}\n" for u in range(1, N_USERS + 1)))
+    items.write_text("iid,parity,tags\n" + "".join(f"{i},{'odd' if i % 2 else 'even'},{'a|b' if i % 3 else 'c'}\n"
+                                                    for i in range(1, N_ITEMS + 1)))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DEEPRECS_HOME", str(root / "home"))
+        spec = TrainSpec(model="fm", data=str(write_ml(root / "ml")), task="ranking", positive=4, seed=0,
+                         user_features=str(users), user_feature_columns="parity=categorical,age=bucket:3",
+                         item_features=str(items), item_feature_columns="parity=categorical,tags=multi:|",
+                         model_options={"factors": 4, "implicit": True},
+                         train_options={"epochs": 3, "batch_size": 64, "threads": 1})
+        train(spec, out=root / "run", progress=False)
+    return root / "run"
+
+
+@pytest.fixture(scope="module")
+def client(features_run):
+    return TestClient(create_app(load_run(features_run)))
+
+
+def cli_json(*args) -> dict:
+    result = CliRunner().invoke(cli, [str(a) for a in args])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    return out[0] if isinstance(out, list) else out
+
+
+def test_model_lists_the_feature_columns_newcomers_name(client):
+    info = client.get("/model").json()
+    assert info["user_features"] == ["parity=categorical", "age=bucket:3"]
+    assert info["item_features"] == ["parity=categorical", "tags=multi:|"]
+    examples = client.get("/openapi.json").json()["paths"]["/recommendations"]["post"]["requestBody"]["content"]["application/json"]["examples"]
+    example = examples["a new user given by features"]["value"]
+    assert client.post("/recommendations", json=example).status_code == 200  # /docs starts from a request that works
+
+
+@pytest.mark.parametrize("liked", [[], [1, 3]])
+def test_a_new_user_gets_the_list_deeprecs_recommend_new_user_gives(client, features_run, liked):
+    body = client.post("/recommendations", json={"features": {"parity": "odd", "age": 30}, "k": 6, **({"liked": liked} if liked else {})}).json()
+    args = ["recommend", features_run, "--new-user", "parity=odd,age=30", "-k", "6", "--json"]
+    want = cli_json(*args, *(["--liked", ",".join(map(str, liked))] if liked else []))["recommendations"]
+    assert body["source"] == "features" and body["liked"] == liked and body["features"] == {"parity": "odd", "age": 30}
+    assert body["recommendations"] == want and len(want) == 6
+    assert not set(liked) & {r["item"] for r in want}
+
+
+def test_a_new_item_gets_the_lists_deeprecs_similar_new_item_gives(client, features_run):
+    query = {"features": {"parity": "even", "tags": ["a", "b"]}, "k": 4}
+    similar, users = (client.post(f"/new-item/{what}", json=query).json() for what in ("similar", "users"))
+    want = cli_json("similar", features_run, "--new-item", "parity=even,tags=a|b", "-k", "4", "--json")
+    assert similar == {"features": query["features"], "k": 4, "similar": want["similar"]}
+    assert users == {"features": query["features"], "k": 4, "users": want["users"]}
+    assert [u["rank"] for u in users["users"]] == [1, 2, 3, 4] and len({u["user"] for u in users["users"]}) == 4
+    # a multi-valued column's values joined by its separator are the same description
+    assert client.post("/new-item/similar", json={**query, "features": {"parity": "even", "tags": "a|b"}}).json()["similar"] == want["similar"]
+
+
+def test_newcomers_are_scored_live_where_a_store_serves_the_known_users(features_run, sqlite_url, client):
+    run = load_run(features_run)
+    export_run(run, sqlite_url, k=5, progress=False)
+    stored = TestClient(create_app(run, sqlite_url))
+    user = next(iter(run.user_map.raw.tolist()))
+    assert stored.get(f"/users/{user}/recommendations", params={"k": 5}).json()["source"] == "store"
+    query = {"features": {"parity": "even"}, "k": 5}
+    assert stored.post("/recommendations", json=query).json() == client.post("/recommendations", json=query).json()
+    assert stored.post("/new-item/users", json=query).json() == client.post("/new-item/users", json=query).json()
+
+
+@pytest.mark.parametrize("url, payload, fragment", [
+    ("/recommendations", {"features": {"colour": "red"}}, "unknown user feature column(s) colour; the run's are parity, age"),
+    ("/recommendations", {"features": {"parity": "prime"}}, "unknown user feature value parity='prime'; accepted: even, odd"),
+    ("/recommendations", {"features": {"age": "old"}}, "user feature age takes a number, got 'old'"),
+    ("/new-item/similar", {"features": {"tags": ["a", "zz"]}}, "unknown item feature value tags='zz'; accepted (several joined by '|' "
+                                                               "or as a list): a, b, c"),
+    ("/new-item/users", {"features": {"genre": "x"}}, "unknown item feature column(s) genre"),
+])
+def test_unknown_feature_columns_and_values_are_422_saying_what_is_accepted(client, url, payload, fragment):
+    r = client.post(url, json=payload)
+    assert r.status_code == 422
+    assert fragment in r.json()["detail"][0]["msg"]
+
+
+@pytest.mark.parametrize("payload", [{}, {"liked": []}, {"features": {"parity": "odd"}, "liked": []}, {"features": None}, {"features": {"parity": {"a": 1}}},
+                                     {"features": {"parity": True}}, {"features": {"parity": "odd"}, "extra": 1},
+                                     {"features": {"parity": "odd"}, "k": 0}])
+def test_bad_bodies_are_422(client, payload):
+    assert client.post("/recommendations", json=payload).status_code == 422
+
+
+def test_new_item_bodies_need_features(client):
+    assert client.post("/new-item/similar", json={"k": 3}).status_code == 422
+    assert client.post("/new-item/users", json={"features": {"parity": "odd"}, "liked": [1]}).status_code == 422
+
+
+def test_a_run_without_features_answers_400_saying_so(run):
+    plain = TestClient(create_app(run))  # the planted mf run: ids only
+    for url in ("/recommendations", "/new-item/similar", "/new-item/users"):
+        r = plain.post(url, json={"features": {"age": 30}})
+        assert r.status_code == 400 and "has no" in r.json()["detail"] and "features" in r.json()["detail"]
+    assert plain.post("/recommendations", json={"liked": [100]}).json()["source"] == "fold-in"  # unchanged
+    assert plain.get("/model").json()["user_features"] == []
