@@ -127,3 +127,55 @@ def test_a_run_without_features_answers_400_saying_so(run):
         assert r.status_code == 400 and "has no" in r.json()["detail"] and "features" in r.json()["detail"]
     assert plain.post("/recommendations", json={"liked": [100]}).json()["source"] == "fold-in"  # unchanged
     assert plain.get("/model").json()["user_features"] == []
+
+
+# ------------------------------------------------------------------ the store: new items exported by features
+def new_items_file(path, bad_line: str | None = None):
+    rows = ["iid,parity,tags,title", "n1,odd,a,New odd", "n2,even,c|b,New even", "n3,,,"]
+    if bad_line:
+        rows.insert(2, bad_line)
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def test_export_new_items_ranks_them_among_the_runs_items_by_their_features(features_run, sqlite_url, tmp_path):
+    import numpy as np
+    import torch
+
+    from deeprecs.batch import Batch
+    from deeprecs.retrieval.newcomers import feature_bag, read_new_items
+    from deeprecs.store import RecStore
+
+    run = load_run(features_run)
+    new = read_new_items(run, new_items_file(tmp_path / "new.csv"))
+    export_run(run, sqlite_url, k=6, progress=False, new_items=new)
+    store = RecStore(sqlite_url)
+    described = [{"parity": "odd", "tags": "a"}, {"parity": "even", "tags": ["c", "b"]}, {}]
+    raw = np.concatenate([run.item_map.raw.astype(str), ["n1", "n2", "n3"]])
+    hits = 0
+    for u, user in enumerate(run.user_map.raw.tolist()):
+        with torch.no_grad():  # the obvious way: every item's score, each new item scored alone by its description
+            scores = run.model.score_all(Batch(torch.tensor([u])))[0].numpy()
+            extra = [float(run.model(Batch(torch.tensor([u]), torch.tensor([-1]), item_features=feature_bag(run, "item", d)))[0])
+                     for d in described]
+        scores = np.concatenate([scores, extra])
+        scores[run.seen[u].indices] = -np.inf
+        want = np.argsort(-scores, kind="stable")[:6]
+        _, rows = store.lookup(str(user), 6)
+        assert [i for i, _ in rows] == raw[want].tolist()
+        np.testing.assert_allclose([s for _, s in rows], scores[want], rtol=1e-5, atol=1e-6)
+        hits += bool({"n1", "n2", "n3"} & {i for i, _ in rows})
+    assert hits > 0  # some user's list holds a new item
+    user = next(u for u in run.user_map.raw.tolist() if {"n1", "n2"} & {i for i, _ in store.lookup(str(u), 6)[1]})
+    body = TestClient(create_app(run, sqlite_url)).get(f"/users/{user}/recommendations", params={"k": 6}).json()
+    assert body["source"] == "store" and {"New odd", "New even"} & {r["title"] for r in body["recommendations"]}
+
+
+@pytest.mark.parametrize("bad, fragment", [("n9,prime,a,x", "new.csv:3: unknown item feature value parity='prime'; accepted: even, odd"),
+                                           ("5,odd,a,x", "new.csv:3: item '5' is an item of the run already")])
+def test_export_new_items_refuses_a_bad_file_in_one_line_and_writes_nothing(features_run, tmp_path, bad, fragment):
+    db = tmp_path / "recs.db"
+    result = CliRunner().invoke(cli, ["export", str(features_run), "--db", f"sqlite:///{db}", "--new-items",
+                                      str(new_items_file(tmp_path / "new.csv", bad))])
+    assert result.exit_code == 1 and result.stderr.strip().splitlines() == [f"error: {result.stderr.strip()[7:]}"]
+    assert fragment in result.stderr and not db.exists()

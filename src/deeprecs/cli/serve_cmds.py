@@ -19,11 +19,16 @@ DEFAULT_DB = "sqlite:///recs.db"
 @click.option("--keep", type=click.IntRange(min=1), default=None, help="Afterwards keep only the N newest versions.")
 @click.option("--prune", "prune_only", is_flag=True, help="Only prune old versions (to --keep, default 2); no RUN.")
 @click.option("--batch-size", default=2048, show_default=True, type=click.IntRange(min=1), help="Users scored at once.")
+@click.option("--new-items", default=None, type=click.Path(exists=True, dir_okay=False), metavar="PATH",
+              help="CSV/TSV of items the run has never seen (first column: id; the run's item feature columns; optional "
+                   "title): ranked among the run's items for every user by their features, without retraining.")
 @device_option
 @click.pass_context
-def export(ctx: click.Context, run: str | None, db: str, k: int, keep: int | None, prune_only: bool, batch_size: int, device: str) -> None:
+def export(ctx: click.Context, run: str | None, db: str, k: int, keep: int | None, prune_only: bool, batch_size: int,
+           new_items: str | None, device: str) -> None:
     """Precompute every user's top-K unseen items of RUN into a database, as a new version
-    that becomes current in one step when complete."""
+    that becomes current in one step when complete (with --new-items, new items given by features
+    compete for the lists: a model that reads item features)."""
     from deeprecs.errors import ConfigError
     from deeprecs.store import export_run, list_versions, make_engine, prune
 
@@ -42,10 +47,15 @@ def export(ctx: click.Context, run: str | None, db: str, k: int, keep: int | Non
     from deeprecs.runs import load_run
 
     r = load_run(run, device=resolve_device(device))
+    newcomers = None
+    if new_items:  # read and checked before anything is written
+        from deeprecs.retrieval.newcomers import read_new_items
+
+        newcomers = read_new_items(r, new_items)
     start = perf_counter()
-    info = export_run(r, db, k=k, batch_size=batch_size, keep=keep, progress=not (ctx.obj or {}).get("quiet"))
+    info = export_run(r, db, k=k, batch_size=batch_size, keep=keep, progress=not (ctx.obj or {}).get("quiet"), new_items=newcomers)
     click.echo(f"export version {info.version}: {info.n_rows:,} rows (top-{info.k} for {info.n_users:,} users) "
-               f"of {info.run_id} in {perf_counter() - start:.2f} s; now current")
+               f"of {info.run_id}{f' with {len(newcomers)} new item(s)' if newcomers else ''} in {perf_counter() - start:.2f} s; now current")
 
 
 @click.command()

@@ -12,6 +12,8 @@ with the same lists (:func:`new_user_lists`, :func:`new_item_lists`).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Sequence, Union
 
 import numpy as np
@@ -19,7 +21,7 @@ import pandas as pd
 import torch
 
 from deeprecs.batch import Batch, FeatureBag, pad_histories
-from deeprecs.errors import ConfigError, NoFeaturesError, UnknownFeatureError
+from deeprecs.errors import ConfigError, DataError, NoFeaturesError, UnknownFeatureError
 from deeprecs.models.base import reads_features
 from deeprecs.retrieval.foldin import liked_matrix
 from deeprecs.retrieval.listing import py, ranked_indices
@@ -44,11 +46,9 @@ def parse_values(text: str) -> dict[str, str]:
 
 def _text(value: Value, sep: str) -> str:
     """A value as the feature table's cell reads it (a list joined by the column's separator)."""
-    if value is None:
-        return ""
     if isinstance(value, (list, tuple)):
         return sep.join(str(v).strip() for v in value)
-    return str(value).strip()
+    return "" if value is None or pd.isna(value) else str(value).strip()
 
 
 def _check(side: str, col, info: dict, text: str) -> None:  # noqa: ANN001 - a Column
@@ -72,23 +72,82 @@ def _check(side: str, col, info: dict, text: str) -> None:  # noqa: ANN001 - a C
         raise UnknownFeatureError(f"unknown {side} feature value {col.name}={unknown[0]!r}; accepted{several}: {shown}")
 
 
-def feature_bag(run, side: str, values: dict[str, Value]) -> FeatureBag:  # noqa: ANN001 - Run
-    """One new row of ``side`` (``"user"`` or ``"item"``) given by ``values`` (column -> value; a
-    column left out is missing), encoded by the run's feature table, on the model's device."""
+def _table(run, side: str, given: Sequence[str] = ()):  # noqa: ANN001, ANN202 - Run, FeatureTable
+    """The run's feature table of ``side``; raises where it has none, or where ``given`` names a
+    column it does not have."""
     table = run.features.users if side == "user" else run.features.items
     if table is None or not reads_features(run.model):
         raise NoFeaturesError(f"the run's model ({run.model.name}) has no {side} features: train a model that reads features "
                               f"(fm, deepfm, hybrid-mf, two-tower, triplet, deep-triplet) with {side} features")
-    encoder = table.encoder
-    known = [c.name for c in encoder.columns]
-    unknown = sorted(set(values) - set(known))
+    known = [c.name for c in table.encoder.columns]
+    unknown = sorted(set(given) - set(known))
     if unknown:
         raise UnknownFeatureError(f"unknown {side} feature column(s) {', '.join(unknown)}; the run's are {', '.join(known)}")
-    cells = {}
-    for col, info in zip(encoder.columns, encoder.learned):
-        cells[col.name] = _text(values.get(col.name), col.sep)
-        _check(side, col, info, cells[col.name])
-    return table.new_rows(pd.DataFrame([{c: cells[c] or None for c in known}])).to(run.model.device)
+    return table
+
+
+def _encode(run, side: str, table, rows: list[dict[str, Value]], where: Sequence[str] = ()) -> FeatureBag:  # noqa: ANN001
+    """``rows`` (column -> value each) checked (an error prefixed by the row's ``where``) and encoded."""
+    encoder, cells = table.encoder, []
+    for n, values in enumerate(rows):
+        row = {}
+        for col, info in zip(encoder.columns, encoder.learned):
+            row[col.name] = _text(values.get(col.name), col.sep)
+            try:
+                _check(side, col, info, row[col.name])
+            except UnknownFeatureError as exc:
+                raise UnknownFeatureError(f"{where[n]}: {exc}" if where else str(exc)) from None
+        cells.append({c: v or None for c, v in row.items()})
+    return table.new_rows(pd.DataFrame(cells, columns=[c.name for c in encoder.columns])).to(run.model.device)
+
+
+def feature_bag(run, side: str, values: dict[str, Value]) -> FeatureBag:  # noqa: ANN001 - Run
+    """One new row of ``side`` (``"user"`` or ``"item"``) given by ``values`` (column -> value; a
+    column left out is missing), encoded by the run's feature table, on the model's device."""
+    return _encode(run, side, _table(run, side, list(values)), [values])
+
+
+@dataclass
+class NewItems:
+    """Items the run has never seen, given by features (:func:`read_new_items`): raw ids (text),
+    titles, and their feature bag (one row each)."""
+
+    ids: np.ndarray
+    titles: list[str]
+    bag: FeatureBag
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def read_new_items(run, path: str | Path) -> NewItems:  # noqa: ANN001 - Run
+    """A table of new items (first column: the id; the run's item feature columns; optional
+    ``title``), checked: an unknown column, a value the run does not know, or an id the run
+    already has is one line naming the file (and line)."""
+    from deeprecs.data.feature_sources import read_feature_file
+
+    frame, _, lines = read_feature_file(path)
+    table = _table(run, "item")
+    try:
+        _table(run, "item", [c for c in frame.columns if c != "title"])
+    except UnknownFeatureError as exc:
+        raise UnknownFeatureError(f"{path}: {exc}") from None
+    ids = frame.index.astype(str).to_numpy(object)
+    taken = {str(x) for x in run.item_map.raw.tolist()}
+    clash = [n for n, i in enumerate(ids) if i in taken]
+    if clash:
+        raise DataError(f"{path}:{lines[clash[0]]}: item {ids[clash[0]]!r} is an item of the run already (new items need new ids)")
+    titles = frame["title"].fillna("").astype(str).tolist() if "title" in frame.columns else [""] * len(ids)
+    rows = frame.drop(columns=[c for c in ("title",) if c in frame.columns]).to_dict("records")
+    return NewItems(ids, titles, _encode(run, "item", table, rows, [f"{path}:{line}" for line in lines]))
+
+
+def score_new_items(model, users: np.ndarray | torch.Tensor, new: NewItems) -> torch.Tensor:  # noqa: ANN001 - Recommender
+    """``(B, N)``: each of ``users``' scores of the ``N`` new items (by their features alone)."""
+    users = torch.as_tensor(np.asarray(users), dtype=torch.long, device=model.device)
+    items = torch.full((len(users), len(new)), -1, dtype=torch.long, device=model.device)
+    with torch.no_grad():
+        return model.score_candidates(Batch(users, items, item_features=_tile(new.bag, len(users))))
 
 
 def example_values(run, side: str) -> dict[str, Value]:  # noqa: ANN001 - Run
@@ -109,10 +168,10 @@ def example_values(run, side: str) -> dict[str, Value]:  # noqa: ANN001 - Run
     return out
 
 
-def _repeat(bag: FeatureBag, n: int) -> FeatureBag:
-    """One bag's row ``n`` times."""
-    m = len(bag.indices)
-    offsets = torch.arange(n, device=bag.indices.device) * m
+def _tile(bag: FeatureBag, n: int) -> FeatureBag:
+    """A bag's rows ``n`` times over (rows ``0..B-1``, then again)."""
+    nnz = len(bag.indices)
+    offsets = (bag.offsets.unsqueeze(0) + nnz * torch.arange(n, device=bag.offsets.device).unsqueeze(1)).reshape(-1)
     return FeatureBag(bag.indices.repeat(n), offsets, None if bag.weights is None else bag.weights.repeat(n))
 
 
@@ -146,7 +205,7 @@ def new_item(run, values: dict[str, Value], k: int = 10, which: Sequence[str] = 
     if "users" in which:
         n_users = model.config.n_users
         users = torch.arange(n_users, device=model.device)
-        out["users"] = top_k(model(Batch(users, torch.full((n_users,), -1, device=model.device), item_features=_repeat(bag, n_users)))
+        out["users"] = top_k(model(Batch(users, torch.full((n_users,), -1, device=model.device), item_features=_tile(bag, n_users)))
                              .unsqueeze(0), k)
     return {key: tuple(t[0].cpu().numpy() for t in pair) for key, pair in out.items()}
 
@@ -170,4 +229,5 @@ def new_item_lists(run, values: dict[str, Value], k: int = 10, which: Sequence[s
     return out
 
 
-__all__ = ["example_values", "feature_bag", "new_item", "new_item_lists", "new_user_lists", "parse_values", "recommend_new_user"]
+__all__ = ["NewItems", "example_values", "feature_bag", "new_item", "new_item_lists", "new_user_lists", "parse_values", "read_new_items",
+           "recommend_new_user", "score_new_items"]

@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from sqlalchemy import Connection, Engine, delete, insert, select, text, update
@@ -22,6 +23,9 @@ from deeprecs.retrieval import topk
 from deeprecs.runs import Run
 from deeprecs.store.schema import (ExportInfo, create_schema, current_export, exports, items, make_engine,
                                    recs_table, recs_table_name, run_id)
+
+if TYPE_CHECKING:
+    from deeprecs.retrieval.newcomers import NewItems
 
 log = logging.getLogger("deeprecs")
 
@@ -43,9 +47,12 @@ def _as_text(raw: np.ndarray) -> np.ndarray:
     return np.array([str(x) for x in raw.tolist()], dtype=object)
 
 
-def iter_batches(run: Run, k: int, batch_size: int = 2048, progress: bool = True) -> Iterator[Batch]:
-    """Top-``k`` unseen items of every user of ``run``, ``batch_size`` users at a time."""
+def iter_batches(run: Run, k: int, batch_size: int = 2048, progress: bool = True, new_items: NewItems | None = None) -> Iterator[Batch]:
+    """Top-``k`` unseen items of every user of ``run``, ``batch_size`` users at a time; with
+    ``new_items``, among the run's items and those (scored by their features)."""
     user_ids, item_ids = _as_text(run.user_map.raw), _as_text(run.item_map.raw)
+    if new_items is not None:
+        item_ids = np.concatenate([item_ids, new_items.ids])
     n_users = len(run.user_map)
     seen = run.seen
     # Users in the text order of their ids, so that rows arrive in primary-key order and a
@@ -55,11 +62,26 @@ def iter_batches(run: Run, k: int, batch_size: int = 2048, progress: bool = True
         for start in range(0, n_users, batch_size):
             users = order[start : start + batch_size]
             top, scores = topk(run.model, users, k, exclude=seen)
+            if new_items is not None:
+                from deeprecs.retrieval.newcomers import score_new_items
+
+                top, scores = _with_new_items(top, scores, score_new_items(run.model, users, new_items).cpu().numpy(), len(run.item_map))
             keep = top >= 0  # padding (-1) sits at the tail of a row
             yield Batch(users=np.repeat(user_ids[users], top.shape[1])[keep.ravel()],
                         ranks=np.broadcast_to(np.arange(1, top.shape[1] + 1), top.shape)[keep],
                         items=item_ids[top[keep]], scores=scores[keep])
             bar.update(len(users))
+
+
+def _with_new_items(top: np.ndarray, scores: np.ndarray, new_scores: np.ndarray, n_items: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's top-``k`` (indices, scores; ``-1``/``-inf`` padding) merged with its scores of
+    the new items (indices ``n_items + j``), best first, still ``k`` long."""
+    k = top.shape[1]
+    items = np.concatenate([top, np.broadcast_to(n_items + np.arange(new_scores.shape[1]), new_scores.shape)], 1)
+    values = np.concatenate([scores, new_scores.astype(scores.dtype)], 1)
+    order = np.argsort(-values, axis=1, kind="stable")[:, :k]
+    items, values = np.take_along_axis(items, order, 1), np.take_along_axis(values, order, 1)
+    return np.where(np.isneginf(values), -1, items), values
 
 
 # ------------------------------------------------------------------ bulk loaders, per dialect
@@ -100,23 +122,28 @@ def _finish_recs_table(conn: Connection, version: int) -> None:
         conn.exec_driver_sql(f"ANALYZE {name}")
 
 
-def _item_rows(run: Run, version: int) -> list[dict]:
+def _item_rows(run: Run, version: int, new_items: NewItems | None = None) -> list[dict]:
     popularity = np.bincount(run.train.items, minlength=len(run.item_map))
-    return [{"version": version, "item_id": str(raw), "title": run.title(raw), "popularity": int(pop)}
+    rows = [{"version": version, "item_id": str(raw), "title": run.title(raw), "popularity": int(pop)}
             for raw, pop in zip(run.item_map.raw.tolist(), popularity.tolist())]
+    return rows + [{"version": version, "item_id": str(raw), "title": title, "popularity": 0}
+                   for raw, title in zip(new_items.ids.tolist(), new_items.titles)] if new_items is not None else rows
 
 
 # ------------------------------------------------------------------ export, versions, prune
 def export_run(run: Run, db: str | Engine, k: int = 100, batch_size: int = 2048, keep: int | None = None,
-               progress: bool = True) -> ExportInfo:
+               progress: bool = True, new_items: NewItems | None = None) -> ExportInfo:
     """Write ``run``'s top-``k`` lists as a new version and make it current; returns its info.
 
     ``keep``: afterwards drop all but the ``keep`` newest complete versions (see :func:`prune`).
+    ``new_items``: items the run has never seen, given by features
+    (:func:`deeprecs.retrieval.newcomers.read_new_items`): ranked among the run's items for every
+    user, without retraining (the live path does not know them: the API serves them from the store).
     """
     if isinstance(db, str):  # an engine of our own: closed when done, so no connection outlives the export
         engine = make_engine(db)
         try:
-            return export_run(run, engine, k, batch_size, keep, progress)
+            return export_run(run, engine, k, batch_size, keep, progress, new_items)
         finally:
             engine.dispose()
     engine = db
@@ -132,11 +159,11 @@ def export_run(run: Run, db: str | Engine, k: int = 100, batch_size: int = 2048,
         with engine.begin() as conn:
             _create_recs_table(conn, version)
             n_rows = 0
-            for batch in iter_batches(run, k, batch_size, progress):
+            for batch in iter_batches(run, k, batch_size, progress, new_items):
                 write_rows(conn, name, batch)
                 n_rows += len(batch)
             _finish_recs_table(conn, version)
-            conn.execute(insert(items), _item_rows(run, version))
+            conn.execute(insert(items), _item_rows(run, version, new_items))
             conn.execute(update(exports).where(exports.c.version == version)
                          .values(status="complete", n_rows=n_rows, finished_at=time.time()))
             conn.execute(update(current_export).where(current_export.c.id == 1).values(version=version))
