@@ -106,6 +106,60 @@ def myfm_row(use_features: bool, quick: bool) -> dict:
     return {"rmse": float(np.sqrt(np.mean((pred - split.test.ratings) ** 2))), "fit_seconds": fit_s, "samples": samples}
 
 
+#: LightFM's rows: which sides carry their id column (item features where the items' are off, always)
+LIGHTFM_MODES = {"ids + features": (True, True), "features only": (True, False), "ids only": (False, True)}
+LIGHTFM_PLAN = [("cold-items:0.2", "ids + features"), ("cold-items:0.2", "features only"), ("canonical:ua", "ids + features"),
+                ("canonical:ua", "ids only")]
+
+
+def lightfm_row(split: str, mode: str, quick: bool) -> dict:
+    """LightFM (``rectools-lightfm``) on our split, positives >= 4: user features (demographics) and
+    item features (genres, year) beside identity columns as ``mode`` says (``features only``: the
+    items by their features alone; ``ids only``: no features); ``no_components`` x loss x epochs
+    chosen on our validation part (its cold items' AUC on a cold-items split). Cold items are
+    scored by their features alone (their id columns never saw a positive)."""
+    from peers import lightfm_features, lightfm_features_tuned
+
+    from deeprecs.evaluation.dislikes import dislikes_last
+    from deeprecs.evaluation.protocols import evaluate_ranking
+    from deeprecs.models import get_model_class
+    from deeprecs.pipeline import TrainSpec, evaluation_train, load_data, prepare_split
+    from deeprecs.pipeline.data import load_features_of
+
+    with_features, item_ids = LIGHTFM_MODES[mode]
+    spec = TrainSpec(model="fm", data="ml-100k", split=split, seed=0, positive=4.0, features=with_features)
+    ds = load_data(spec)
+    features = load_features_of(spec, ds, get_model_class("fm"))
+    sp = prepare_split(spec, ds, "ranking")
+    train, valid, eval_train, test = sp.train, sp.valid, evaluation_train(sp), sp.test
+    cold = train.item_counts() == 0
+    cold = cold if split.startswith("cold-items") and cold.any() else None
+    disliked = None if sp.dislikes is None else sp.dislikes.tocsr()
+    user_x = lightfm_features(features.users, train.n_users, ids=True)
+    item_x = lightfm_features(features.items, train.n_items, ids=item_ids)
+    score_x = item_x
+    if cold is not None and item_ids and features.items is not None:  # cold items scored without their id columns
+        score_x = lightfm_features(features.items, train.n_items, ids=~cold)
+
+    def metrics_of(scores, part, known):  # noqa: ANN001, ANN202
+        return evaluate_ranking(dislikes_last(lambda users: scores[users], disliked), known, part, ks=(10, 20), candidates=cold)
+
+    def validate(scores) -> float:  # noqa: ANN001
+        return metrics_of(scores, valid, train)["auc"]
+
+    best = lightfm_features_tuned(train.tocsr().tocoo().copy(), user_x, item_x, validate, score_x,
+                                  max_epochs=10 if quick else 50, components=(32,) if quick else (32, 64))
+    t0 = time.perf_counter()
+    scores = best["scores"]
+    out = {f"cold_{k}" if cold is not None else k: v for k, v in metrics_of(scores, test, eval_train).items()
+           if k in ("auc", "ndcg@10", "recall@20")}
+    if cold is not None:
+        out["auc"] = evaluate_ranking(dislikes_last(lambda users: scores[users], disliked), eval_train, test, ks=(10,))["auc"]
+    return {**out, "eval_seconds": time.perf_counter() - t0, "fit_seconds": best["fit_seconds"], "valid": best["valid"],
+            "tuning_seconds": best["tuning_seconds"], "chosen": best["params"], "epochs": best["params"]["epochs"],
+            "tried": best["tried"]}
+
+
 def render(payload: dict) -> str:
     info, rows = payload["machine"], payload["rows"]
     ratings = [r for r in rows if r["split"] == "canonical:u1"]
@@ -157,6 +211,17 @@ def main(argv: list[str] | None = None) -> int:
                **run_isolated(ours, split, model, features, options, positive, args.quick, threads=args.threads)}
         log(f"   {row.get('rmse') or row.get('cold_auc')}  fit {row.get('fit_seconds')}  {row.get('error', '')}")
         rows.append(row)
+    if args.quick:
+        pass  # the peers run in the full benchmark only (CI's time)
+    elif installed("lightfm"):
+        for split, mode in LIGHTFM_PLAN:
+            label = f"LightFM ({mode})"
+            log(f"[features] {split} {label} ...")
+            row = {"split": split, "library": "lightfm", "model": label, **run_isolated(lightfm_row, split, mode, False, threads=args.threads)}
+            log(f"   {row.get('cold_auc') or row.get('auc')}  chosen {row.get('chosen')}  {row.get('error', '')}")
+            rows.append(row)
+    else:
+        log("lightfm is not installed (pip install rectools-lightfm==1.17.3): its rows are skipped")
     _with_pkg_resources()
     if installed("myfm"):
         for use_features in (True, False):

@@ -42,6 +42,8 @@ class FMConfig(ModelConfig):
     implicit: bool = Field(True, description="add each user's rated train items as a field weighted 1/sqrt(n) (SVD++'s implicit feedback)")
     id_dropout: float = Field(0.0, ge=0, lt=1, description="training: drop an example's item id (its features stay) with this "
                               "probability, so that features learn to stand in for it (items never seen; DropoutNet)")
+    user_id_dropout: float = Field(0.0, ge=0, lt=1, description="training: drop an example's user id (its features stay) with this "
+                                   "probability, so that features learn to stand in for it (users never seen)")
     implicit_users: bool = Field(False, description="add each item's train users as a field weighted 1/sqrt(n) (the items' implicit feedback)")
 
 
@@ -151,8 +153,9 @@ class FM(Recommender):
         known = ids >= 0
         safe = torch.where(known, ids, torch.zeros_like(ids))
         x_id = known.to(self.global_bias.dtype)
-        if not user and self.training and self.config.id_dropout:
-            x_id = x_id * (torch.rand(n, device=ids.device) >= self.config.id_dropout)
+        drop = self.config.user_id_dropout if user else self.config.id_dropout
+        if self.training and drop:
+            x_id = x_id * (torch.rand(n, device=ids.device) >= drop)
         emb, bias = getattr(self, f"{prefix}_emb"), getattr(self, f"{prefix}_bias")
         id_v = emb(safe) * x_id.unsqueeze(1)
         terms = [(id_v, x_id.pow(2) * emb(safe).pow(2).sum(-1), x_id * bias(safe).squeeze(-1))]
