@@ -34,19 +34,27 @@ def lightfm_tuned(loss: str, ui, validate, max_epochs: int = 100, every: int = 5
                   learning_rates: tuple = (0.05, 0.02), alphas: tuple = (0.0, 1e-5)) -> dict:
     """LightFM with 64 components; learning rate and L2 (``item_alpha = user_alpha``) on a grid,
     epochs by early stopping (checked every ``every`` epochs), all on the validation part."""
+    points = grid(learning_rate=list(learning_rates), alpha=list(alphas))
+    return lightfm_search(points, lambda p: lightfm_model(loss, p), lambda m: m.fit_partial(ui, epochs=1, num_threads=threads),
+                          lightfm_scores, validate, max_epochs, every)
+
+
+def lightfm_search(points: list[dict], make, fit_epoch, score, validate, max_epochs: int, every: int) -> dict:  # noqa: ANN001
+    """Each point's model (``make(params)``) trained an epoch at a time (``fit_epoch(model)``), its
+    scores (``score(model)``) validated every ``every`` epochs: the best point and epoch's
+    ``{"params" (with "epochs"), "scores", "valid", "fit_seconds", "tuning_seconds", "tried"}``."""
     best: dict = {}
     t_all = time.perf_counter()
-    points = grid(learning_rate=list(learning_rates), alpha=list(alphas))
     for params in points:
-        model = lightfm_model(loss, params)
+        model = make(params)
         train_s = 0.0
         for epoch in range(1, max_epochs + 1):
             t0 = time.perf_counter()
-            model.fit_partial(ui, epochs=1, num_threads=threads)
+            fit_epoch(model)
             train_s += time.perf_counter() - t0
             if epoch % every:
                 continue
-            scores = lightfm_scores(model)
+            scores = score(model)
             value = validate(scores)
             if not best or value > best["valid"]:
                 best = {"params": {**params, "epochs": epoch}, "scores": scores, "valid": value, "fit_seconds": train_s}
@@ -139,22 +147,6 @@ def lightfm_features_tuned(ui, user_x, item_x, validate, score_item_x=None, thre
     from lightfm import LightFM
 
     score_item_x = item_x if score_item_x is None else score_item_x
-    best: dict = {}
-    t_all = time.perf_counter()
-    points = grid(no_components=list(components), loss=list(losses))
-    for params in points:
-        model = LightFM(random_state=0, **params)
-        train_s = 0.0
-        for epoch in range(1, max_epochs + 1):
-            t0 = time.perf_counter()
-            model.fit_partial(ui, user_features=user_x, item_features=item_x, epochs=1, num_threads=threads)
-            train_s += time.perf_counter() - t0
-            if epoch % every:
-                continue
-            scores = lightfm_feature_scores(model, user_x, score_item_x)
-            value = validate(scores)
-            if not best or value > best["valid"]:
-                best = {"params": {**params, "epochs": epoch}, "scores": scores, "valid": value, "fit_seconds": train_s}
-    best["tuning_seconds"] = time.perf_counter() - t_all
-    best["tried"] = f"{len(points)} settings x {max_epochs // every} epoch checkpoints"
-    return best
+    return lightfm_search(grid(no_components=list(components), loss=list(losses)), lambda p: LightFM(random_state=0, **p),
+                          lambda m: m.fit_partial(ui, user_features=user_x, item_features=item_x, epochs=1, num_threads=threads),
+                          lambda m: lightfm_feature_scores(m, user_x, score_item_x), validate, max_epochs, every)
