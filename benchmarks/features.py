@@ -172,7 +172,8 @@ def cold_users_rows(threads: int) -> list[dict]:
         log(f"[features] {ML1M} is missing: the ML-1M cold-users rows are skipped")
         return []
     plan = [("popularity", "group_popularity_row", ((10**9,),)), ("popularity within the demographic group", "group_popularity_row", ()),
-            *((f"{model} (user features)", "ours_row", (model, options, COLD_USERS_TRAIN)) for model, options in COLD_USERS_MODELS)]
+            *((f"{model} (user features{''.join(f', {k} {v}' for k, v in options.items() if k != 'implicit')})", "ours_row",
+               (model, options, COLD_USERS_TRAIN)) for model, options in COLD_USERS_MODELS)]
     rows = []
     for label, fn, args in plan:
         log(f"[features] ML-1M cold-users:0.2 {label} ...")
@@ -235,6 +236,8 @@ def kept_rows(new: list[dict]) -> list[dict]:
 
     old = json.loads((RESULTS / "features.json").read_text())
     fresh = {(r["split"], r["library"], r["model"]): r for r in new}
+    if len(fresh) != len(new):
+        raise ValueError("two new rows share a split, library and model: give them distinct labels")
     when = old["machine"]["date"]
     merged = [fresh.pop((r["split"], r["library"], r["model"]), None) or {"measured": when, **r} for r in old["rows"]]
     return merged + list(fresh.values())
