@@ -196,7 +196,7 @@ def render(payload: dict) -> str:
     cold = [r for r in rows if r["split"] == "cold-items:0.2"]
     warm = [r for r in rows if r["split"] == "canonical:ua"]
     cold_users = [r for r in rows if r["split"] == "ml-1m cold-users:0.2"]
-    md = ["## Side information (ML-100K)", "", f"Machine: {info.get('cpu', '')}, {info['cpus']} CPUs, {payload.get('threads', 1)} thread(s) "
+    md = ["## Side information (ML-100K; ML-1M for cold users)", "", f"Machine: {info.get('cpu', '')}, {info['cpus']} CPUs, {payload.get('threads', 1)} thread(s) "
           f"per row, {info['date']}; shared with other jobs while measured, so times are noisy (`cpu_seconds`: the process's own CPU time)."
           + _kept_note(rows), "",
           "### Ratings, canonical u1 (RMSE; targets: fm <= 0.895, fit <= 20 s)", "",
