@@ -27,12 +27,9 @@ demo: $(STAMP)
 test: $(STAMP)
 	DEEPRECS_TEST_PG_START=1 $(PY) -m pytest -q tests
 
-# Every benchmark beside its peers (installed here; lightfm's legacy setup.py needs --no-use-pep517).
+# Every benchmark beside its peers (installed here; LightFM is rectools-lightfm, built from its sdist).
 bench: $(STAMP)
 	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[bench]'
-	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt cython setuptools wheel && \
-	  $(PY) -m pip install --quiet --disable-pip-version-check --no-build-isolation --no-use-pep517 -c constraints.txt lightfm==1.17 || \
-	  echo "warning: lightfm did not build; its rows are skipped" >&2
 	scripts/wrk.sh >/dev/null || echo "warning: no wrk; the HTTP benchmarks use the Python load generator" >&2
 	$(PY) benchmarks/run_all.py
 

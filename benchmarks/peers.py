@@ -34,19 +34,27 @@ def lightfm_tuned(loss: str, ui, validate, max_epochs: int = 100, every: int = 5
                   learning_rates: tuple = (0.05, 0.02), alphas: tuple = (0.0, 1e-5)) -> dict:
     """LightFM with 64 components; learning rate and L2 (``item_alpha = user_alpha``) on a grid,
     epochs by early stopping (checked every ``every`` epochs), all on the validation part."""
+    points = grid(learning_rate=list(learning_rates), alpha=list(alphas))
+    return lightfm_search(points, lambda p: lightfm_model(loss, p), lambda m: m.fit_partial(ui, epochs=1, num_threads=threads),
+                          lightfm_scores, validate, max_epochs, every)
+
+
+def lightfm_search(points: list[dict], make, fit_epoch, score, validate, max_epochs: int, every: int) -> dict:  # noqa: ANN001
+    """Each point's model (``make(params)``) trained an epoch at a time (``fit_epoch(model)``), its
+    scores (``score(model)``) validated every ``every`` epochs: the best point and epoch's
+    ``{"params" (with "epochs"), "scores", "valid", "fit_seconds", "tuning_seconds", "tried"}``."""
     best: dict = {}
     t_all = time.perf_counter()
-    points = grid(learning_rate=list(learning_rates), alpha=list(alphas))
     for params in points:
-        model = lightfm_model(loss, params)
+        model = make(params)
         train_s = 0.0
         for epoch in range(1, max_epochs + 1):
             t0 = time.perf_counter()
-            model.fit_partial(ui, epochs=1, num_threads=threads)
+            fit_epoch(model)
             train_s += time.perf_counter() - t0
             if epoch % every:
                 continue
-            scores = lightfm_scores(model)
+            scores = score(model)
             value = validate(scores)
             if not best or value > best["valid"]:
                 best = {"params": {**params, "epochs": epoch}, "scores": scores, "valid": value, "fit_seconds": train_s}
@@ -100,3 +108,45 @@ def implicit_tuned(algo: str, ui, validate, threads: int = 1, small: bool = Fals
     best = tune(fit, points, validate)
     best["scores"] = best.pop("fitted")
     return best
+
+
+# ----------------------------------------------------------------------------- LightFM with features
+def lightfm_features(table, n_rows: int, ids):  # noqa: ANN001, ANN201 - FeatureTable | None -> csr
+    """LightFM's feature matrix of one side: the identity (``ids``: True, or a bool ``(n_rows,)`` mask
+    of the rows that keep their id column) beside the side's feature bags (``table``, aligned to the
+    ids; ``None``: none), each row scaled to sum 1 (in absolute value) as LightFM's
+    ``Dataset`` does (``normalize=True``)."""
+    import numpy as np
+    import scipy.sparse as sp
+
+    keep = np.broadcast_to(np.asarray(ids, dtype=bool), (n_rows,))
+    blocks = [sp.diags(keep.astype(np.float32)).tocsr()] if keep.any() else []
+    if table is not None:
+        blocks.append(sp.csr_matrix((table.weights, table.indices, table.indptr), shape=(n_rows, table.n_features)))
+    x = sp.hstack(blocks).tocsr().astype(np.float32)
+    x.eliminate_zeros()  # (and owned, writable arrays: LightFM refuses read-only ones)
+    sums = np.asarray(abs(x).sum(1)).ravel()
+    return (sp.diags(1.0 / np.where(sums > 0, sums, 1.0)).astype(np.float32) @ x).tocsr().copy()
+
+
+def lightfm_feature_scores(model, user_x, item_x) -> "torch.Tensor":  # noqa: ANN001
+    """Dense ``(n_users, n_items)`` scores of the rows of ``user_x`` and ``item_x``."""
+    import numpy as np
+
+    item_bias, item_emb = model.get_item_representations(item_x)
+    user_bias, user_emb = model.get_user_representations(user_x)
+    return torch.from_numpy((user_emb @ item_emb.T + item_bias[None, :] + user_bias[:, None]).astype(np.float32))
+
+
+def lightfm_features_tuned(ui, user_x, item_x, validate, score_item_x=None, threads: int = 1, max_epochs: int = 50, every: int = 5,
+                           components: tuple = (32, 64), losses: tuple = ("warp", "bpr")) -> dict:
+    """LightFM over feature matrices (:func:`lightfm_features`): ``no_components`` and the loss on a
+    grid, epochs by early stopping (checked every ``every`` epochs), all on the validation part;
+    learning rate 0.05, no L2 (LightFM's defaults). ``score_item_x``: the items' matrix used to
+    score (e.g. cold items by their features alone), default ``item_x``."""
+    from lightfm import LightFM
+
+    score_item_x = item_x if score_item_x is None else score_item_x
+    return lightfm_search(grid(no_components=list(components), loss=list(losses)), lambda p: LightFM(random_state=0, **p),
+                          lambda m: m.fit_partial(ui, user_features=user_x, item_features=item_x, epochs=1, num_threads=threads),
+                          lambda m: lightfm_feature_scores(m, user_x, score_item_x), validate, max_epochs, every)

@@ -146,3 +146,29 @@ def test_a_new_user_given_by_features_gets_the_vectors_of_a_user_with_those_feat
         bag = uf.bag(torch.tensor([1]))
         new = model.score_all(Batch(torch.tensor([-1]), user_features=FeatureBag(bag.indices, bag.offsets, bag.weights)))
     torch.testing.assert_close(new, known)
+
+
+@pytest.mark.parametrize("side", ["user", "item"])
+def test_id_dropout_drops_only_its_sides_ids_and_only_in_training(side):
+    rng = np.random.default_rng(1)
+    n = 40
+    uf, itf = random_features(n, 5, rng), random_features(n, 6, rng)
+    option = {"user": "user_id_dropout", "item": "id_dropout"}[side]
+    torch.manual_seed(0)
+    model = build_model("fm", n, n, factors=4, init_std=0.5, n_user_features=5, n_item_features=6, implicit=False, **{option: 0.9})
+    model.fit_data(FitData(Interactions(np.arange(n), np.arange(n), IdMap(np.arange(n)), IdMap(np.arange(n))), user_features=uf,
+                           item_features=itf))
+    ids = torch.arange(n)
+    with torch.no_grad():
+        for dropping in ("user", "item"):
+            model.eval()
+            full = model._side(ids, None, user=dropping == "user").s
+            model.train()
+            trained = model._side(ids, None, user=dropping == "user").s
+            id_v = (model.user_emb if dropping == "user" else model.item_emb)(ids)
+            if dropping != side:
+                assert torch.equal(trained, full)
+                continue
+            dropped = torch.isclose(trained, full - id_v, atol=1e-6).all(1)
+            assert (dropped | torch.isclose(trained, full, atol=1e-6).all(1)).all()  # each row: its id dropped, or kept whole
+            assert 0.75 * n <= int(dropped.sum()) < n

@@ -105,7 +105,7 @@ def test_one_run_without_genres_still_maps(runs, tmp_path, monkeypatch):
     def without_side_data(paths):
         infos = original(paths)
         for info in infos:
-            info.items = pd.DataFrame({"year": [1995.0]}, index=[1])
+            info.items, info.genres = pd.DataFrame({"year": [1995.0]}, index=[1]), None
         return infos
 
     monkeypatch.setattr("deeprecs.report.page.gather", without_side_data)

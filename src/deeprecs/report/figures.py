@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from matplotlib import colors as matplotlib_colors
+
 from deeprecs.plots import higher_is_better, plt, png_bytes
 from deeprecs.report.run_info import RunInfo
 
@@ -139,25 +141,34 @@ def embedding_boxplot(emb: np.ndarray, n_dims: int = 16, title: str = "") -> byt
     return png_bytes(fig)
 
 
+def genre_colours(genres: np.ndarray) -> tuple[np.ndarray, list[tuple[str, tuple]]]:
+    """``(legend entry of each point (n,), legend [(label, colour)])``: the :data:`N_GENRE_COLORS`
+    most frequent genres (most frequent first, ties alphabetical) get a colour each; the rest and
+    the unknown (``""``) share light gray, the legend's last entry ``"other / unknown"``."""
+    names, counts = np.unique(genres, return_counts=True)
+    coloured = [n for n in names[np.argsort(-counts, kind="stable")] if n][:N_GENRE_COLORS]
+    palette = [plt.get_cmap("tab20")(j) for j in (*range(0, 20, 2), *range(1, 20, 2))]  # dark shades first
+    legend = [(g, palette[n]) for n, g in enumerate(coloured)] + [("other / unknown", matplotlib_colors.to_rgba("lightgray"))]
+    position = {g: n for n, g in enumerate(coloured)}
+    entry = np.array([position.get(g, len(coloured)) for g in genres], dtype=np.int64)
+    return entry, legend
+
+
 def item_map(coords: np.ndarray, genres: np.ndarray | None, labels: list[tuple[int, str]], axis: str, title: str) -> bytes:
     """Items as points in 2-D, coloured by primary genre; ``labels``: ``(row, text)`` to annotate."""
     fig, ax = plt.subplots(figsize=(8.6, 6.4))
     if genres is None:
         ax.scatter(coords[:, 0], coords[:, 1], s=6, alpha=0.5, color="tab:blue", linewidths=0)
     else:
-        names, counts = np.unique(genres, return_counts=True)
-        order = [n for n in names[np.argsort(-counts, kind="stable")] if n]
-        coloured = order[:N_GENRE_COLORS]
-        palette = [plt.get_cmap("tab20")(j) for j in (*range(0, 20, 2), *range(1, 20, 2))]  # dark shades first
-        other = ~np.isin(genres, coloured)
-        if other.any():
-            ax.scatter(coords[other, 0], coords[other, 1], s=6, alpha=0.35, color="lightgray", linewidths=0,
-                       label="other / unknown")
-        for n, genre in enumerate(coloured):
-            mask = genres == genre
-            ax.scatter(coords[mask, 0], coords[mask, 1], s=7, alpha=0.7, color=palette[n], linewidths=0,
-                       label=f"{genre} ({int(mask.sum())})")
-        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, markerscale=2.5, frameon=False,
+        entry, legend = genre_colours(genres)
+        for n, (genre, colour) in reversed(list(enumerate(legend))):  # "other / unknown" (last) drawn first, underneath
+            mask = entry == n
+            if mask.any():
+                other = n == len(legend) - 1
+                ax.scatter(coords[mask, 0], coords[mask, 1], s=6 if other else 7, alpha=0.35 if other else 0.7, color=colour,
+                           linewidths=0, label=genre if other else f"{genre} ({int(mask.sum())})")
+        handles, texts = ax.get_legend_handles_labels()
+        ax.legend(handles[::-1], texts[::-1], loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, markerscale=2.5, frameon=False,
                   title="primary genre", title_fontsize=8)
     for (row, text), offset in zip(labels, _label_offsets(ax, coords[[r for r, _ in labels]], [t[:32] for _, t in labels])):
         ax.scatter([coords[row, 0]], [coords[row, 1]], s=28, facecolor="none", edgecolor="black", linewidth=0.8, zorder=3)

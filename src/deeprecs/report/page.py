@@ -16,7 +16,7 @@ import pandas as pd
 from deeprecs import __version__
 from deeprecs.report import figures
 from deeprecs.report import html as h
-from deeprecs.report.projection import MAX_NONLINEAR, check_method, primary_genres, project, titles
+from deeprecs.report.projection import MAX_NONLINEAR, check_method, project, titles
 from deeprecs.report.run_info import RunInfo, best_values, direction, gather, metric_columns
 
 N_LABELS = 15  # most popular titles labelled on the item map
@@ -114,10 +114,10 @@ def map_one(r: RunInfo, method: str) -> str:
         notes.append(f"{method} on the {MAX_NONLINEAR:,} most popular items only.")
     coords, axis = project(r.embeddings[keep], method, seed=int(r.config.get("seed") or 0))
     ids = r.item_ids[keep]
-    genres = primary_genres(r.items, ids)
+    genres = None if r.genres is None else r.genres[keep]
     names = titles(r.items, ids)
     if genres is None:
-        notes.append("No genres in this run's item data: points are not coloured.")
+        notes.append("No genres in this run's item data or item features: points are not coloured.")
     if names is None:
         notes.append("No titles in this run's item data: items are labelled by id.")
     popular = np.argsort(-r.item_counts[keep], kind="stable")[:N_LABELS]

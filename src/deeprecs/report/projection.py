@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from deeprecs.data.features import MISSING
 from deeprecs.errors import ConfigError
 
 METHODS = ("pca", "tsne", "umap")
@@ -57,9 +58,37 @@ def primary_genres(items: pd.DataFrame | None, ids: np.ndarray) -> np.ndarray | 
     """The first listed genre of each item (``""`` where unknown), or ``None`` with no genres."""
     if items is None or "genres" not in items.columns:
         return None
-    genres = items["genres"].reindex(_index_like(items, ids)).fillna("").astype(str)
+    genres = items["genres"].reindex(_index_like(items, ids)).astype("string").fillna("").astype(str)
     first = genres.str.split("|").str[0].str.strip().to_numpy()
     return first if (first != "").any() else None
+
+
+def feature_genres(table, rows: np.ndarray) -> np.ndarray | None:  # noqa: ANN001 - FeatureTable | None
+    """Each row's primary genre from a run's item feature table (a run on the user's own items,
+    ``--item-features`` with a column named like ``genre``/``genres``): a multi-valued column's first
+    genre in the vocabulary (alphabetical, as MovieLens lists them), a categorical one's first listed
+    (``Comedy|Drama``: ``Comedy``); ``""`` where it has none;
+    ``None`` without such a column."""
+    if table is None:
+        return None
+    columns = table.encoder.columns
+    k = next((k for k, c in enumerate(columns) if "genre" in c.name.lower() and c.role in ("categorical", "multi")), None)
+    if k is None:
+        return None
+    cut, sep = len(columns[k].name) + 1, columns[k].sep  # "genres=Comedy|Drama" -> "Comedy" (a categorical column's first listed)
+    value = np.array([name[cut:].split(sep)[0].strip() if field == k and name[cut:] != MISSING else ""
+                      for name, field in zip(table.names(), table.encoder.fields())], dtype=object)
+    rows = np.asarray(rows, dtype=np.int64)
+    lengths = table.indptr[rows + 1] - table.indptr[rows]
+    pos = np.repeat(table.indptr[rows] - (np.cumsum(lengths) - lengths), lengths) + np.arange(int(lengths.sum()))
+    row, feature = np.repeat(np.arange(len(rows)), lengths), table.indices[pos]
+    named = value[feature] != ""
+    row, feature = row[named], feature[named]
+    order = np.lexsort((feature, row))  # by row, then feature id: each row's first is its smallest
+    first_rows, at = np.unique(row[order], return_index=True)
+    out = np.full(len(rows), "", dtype=object)
+    out[first_rows] = value[feature[order][at]]
+    return out if (out != "").any() else None
 
 
 def titles(items: pd.DataFrame | None, ids: np.ndarray) -> np.ndarray | None:

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from deeprecs.plots import higher_is_better
+from deeprecs.report.projection import feature_genres, primary_genres
 
 #: the metric a run is judged by, in order of preference, per task
 MAIN_METRICS = {"rating": ("rmse",), "ranking": ("auc", "ndcg@10", "hr@10")}
@@ -32,6 +33,9 @@ class RunInfo:
     item_counts: np.ndarray  # (n_items,) training interactions per item
     items: pd.DataFrame | None  # side data indexed by raw item id (title, year, genres)
     tuning: dict | None = None  # tuning.json of a run made by ``deeprecs tune``
+    #: ``(n_items,)`` each item's primary genre (``""``: none), from ``items`` or else the run's item
+    #: feature table (a ``genre``/``genres`` column); ``None``: no genres known
+    genres: np.ndarray | None = None
 
     @property
     def task(self) -> str:
@@ -85,8 +89,12 @@ def gather(paths: list[str | Path]) -> list[RunInfo]:
         if emb is not None and (emb.ndim != 2 or emb.shape[0] != len(run.item_map) or emb.shape[1] == 0):
             emb = None  # not one vector per item: nothing to map
         tuning = json.loads((path / "tuning.json").read_text()) if (path / "tuning.json").is_file() else None
-        infos.append(RunInfo(name, path, run.config, dict(run.metrics), dict(run.history), emb,
-                             np.asarray(run.item_map.raw), run.train.item_counts(), run.items, tuning))
+        ids = np.asarray(run.item_map.raw)
+        genres = primary_genres(run.items, ids)
+        if genres is None:
+            genres = feature_genres(run.features.items, np.arange(len(ids)))
+        infos.append(RunInfo(name, path, run.config, dict(run.metrics), dict(run.history), emb, ids, run.train.item_counts(),
+                             run.items, tuning, genres))
     return infos
 
 
