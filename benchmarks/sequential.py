@@ -41,11 +41,11 @@ DATASETS = ["ml-100k", "ml-latest-small"]
 #: the issue's anchors: a plain SASRec (2 blocks, 64 d, length 200, GPU) measured on the same protocol
 ANCHORS = {"ml-100k": (0.7147, 0.4419), "ml-latest-small": (0.7295, 0.5064)}
 PEER_NOTE = ("No peer row. RecBole 1.2.1 is on PyPI (`pip download --no-deps recbole==1.2.1` works) and rectools 0.19.0 "
-             "needs pytorch-lightning; neither was installed into a separate venv and run in this session: on this shared "
-             "2-core machine one SASRec epoch of ours took 5-25 s on ML-100K, and RecBole's SASRec trains on every prefix of "
-             "every history as its own example (about 100 times the sequences an epoch of ours encodes), so its runs on both "
-             "datasets would not have finished in the time left. The issue's plain-SASRec anchors (GPU, same protocol) are "
-             "shown instead.")
+             "needs pytorch-lightning; neither was installed into a separate venv and run: in the sessions that built and tuned "
+             "these rows the shared 2-core machine ran at a load average of 7-13, one SASRec epoch of ours on ML-100K took "
+             "25-65 s of wall time, and RecBole's SASRec trains on every prefix of every history as its own example (about 100 "
+             "times the sequences an epoch of ours encodes), so its runs on both datasets could not have finished in the time "
+             "there was. The issue's plain-SASRec anchors (GPU, same protocol) are shown instead.")
 #: quick mode: a smoke test of the rows (ML-100K, 1 epoch, short histories, the latest only)
 QUICK = {"train": {"epochs": 1}, "model": {m: {"max_len": 50, "every_item": False} for m in ("sasrec", "gru4rec")}}
 
