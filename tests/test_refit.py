@@ -12,7 +12,7 @@ import deeprecs.pipeline as pipeline
 from deeprecs.batch import Batch
 from deeprecs.models.base import FitData
 from deeprecs.errors import ConfigError
-from deeprecs.models import build_model
+from deeprecs.models import build_model, get_model_class
 from deeprecs.pipeline import TrainSpec, train
 from deeprecs.runs import load_run
 from deeprecs.training import RankingTask, fit, seed_everything
@@ -32,7 +32,8 @@ def test_refit_is_on_by_default_only_for_a_protocol_hold_out(loo_data):
     spec = TrainSpec(model="popularity", data=loo_data, split="loo", task="ranking")
     ds = pipeline.load_data(spec)
     loo = pipeline.prepare_split(spec, ds, "ranking")
-    assert pipeline.refits_by_default(loo)
+    assert pipeline.refits_by_default(loo) and pipeline.refits_by_default(loo, get_model_class("als"))
+    assert not pipeline.refits_by_default(loo, get_model_class("sasrec"))  # the model's own default: not worth its cost
     carved = pipeline.prepare_split(TrainSpec(model="popularity", data=loo_data, split="random:0.2", task="ranking"), ds, "ranking")
     assert carved.valid is not None and not pipeline.refits_by_default(carved)
     full = pipeline.with_validation_in_train(loo)

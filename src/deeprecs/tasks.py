@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Iterator
 import torch
 
 from deeprecs.batch import Batch
-from deeprecs.data.sequences import user_histories
+from deeprecs.data.sequences import history_windows
 from deeprecs.data.weighting import row_weights
 from deeprecs.errors import ConfigError
 from deeprecs.losses import FULL_LOSSES, cross_entropy, get_loss, mse, warp_choice
@@ -108,7 +108,8 @@ class SequenceTask:
     ``sequence_states(history (B, L)) -> (B, L, d)`` (causal: position ``t`` reads items ``<= t``)
     and ``score_states(states (N, d), items (N, m) | None) -> (N, m) | (N, n_items)``.
 
-    A row is one user's latest ``max_len + 1`` items in time order (:mod:`deeprecs.data.sequences`);
+    A row is ``max_len + 1`` consecutive items of one user in time order: their latest, and with
+    ``every`` the earlier parts of a longer history too (:func:`deeprecs.data.sequences.history_windows`);
     the model reads the first ``max_len`` and each position predicts the item after it, padding
     masked. Losses: ``bce`` (SASRec's: each next item against ``n_negatives`` sampled negatives,
     one in the paper), ``softmax`` (sampled softmax over the same), ``full-softmax`` (cross-entropy
@@ -119,12 +120,13 @@ class SequenceTask:
     #: batches sorted by length together (:meth:`batches`)
     POOL = 16
 
-    def __init__(self, train: Interactions, cfg: TrainConfig, max_len: int, device: torch.device | str = "cpu") -> None:
-        history = torch.from_numpy(user_histories(train, max_len + 1))
-        keep = (history >= 0).sum(1) >= 2  # at least one item to read and one to predict
-        self.users = torch.arange(train.n_users)[keep].to(device)
-        self.inputs = history[keep, :-1].to(device)  # (R, max_len), left-padded with -1
-        self.targets = history[keep, 1:].to(device)  # the item after each input position
+    def __init__(self, train: Interactions, cfg: TrainConfig, max_len: int, device: torch.device | str = "cpu",
+                 every: bool = True) -> None:
+        rows, users = history_windows(train, max_len + 1, every)  # each: at least one item to read and one to predict
+        rows = torch.from_numpy(rows)
+        self.users = torch.from_numpy(users).to(device)
+        self.inputs = rows[:, :-1].to(device)  # (R, max_len), left-padded with -1
+        self.targets = rows[:, 1:].to(device)  # the item after each input position
         self.lengths = (self.inputs >= 0).sum(1)
         self.loss_name = cfg.loss
         self.loss_fn = get_loss("ranking", cfg.loss)

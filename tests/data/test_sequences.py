@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from deeprecs.data.interactions import IdMap, Interactions
-from deeprecs.data.sequences import require_timestamps, user_histories
+from deeprecs.data.sequences import history_windows, require_timestamps, user_histories
 from deeprecs.errors import ConfigError
 
 
@@ -43,6 +43,32 @@ def test_histories_match_the_slow_version(rows, max_len):
     users, items, ts = ([r[k] for r in rows] for k in range(3))
     data = inter(users, items, ts, n_users=4, n_items=6)
     assert user_histories(data, max_len).tolist() == slow_histories(users, items, ts, 4, max_len)
+
+
+def test_history_windows_by_hand():
+    # user 0: 1 2 3 4 5 6 (in time order); user 1: 9; user 2: 7 8
+    data = inter([0, 0, 0, 1, 0, 2, 0, 0, 2], [1, 2, 3, 9, 4, 7, 5, 6, 8], [0, 1, 2, 0, 3, 0, 4, 5, 1], n_users=3, n_items=10)
+    rows, users = history_windows(data, 3)  # rows of 3 overlapping by one: 4-5-6, 2-3-4, 1-2; user 1 has nothing to predict
+    assert rows.tolist() == [[4, 5, 6], [2, 3, 4], [-1, 1, 2], [-1, 7, 8]] and users.tolist() == [0, 0, 0, 2]
+    rows, users = history_windows(data, 3, every=False)  # the latest rows only
+    assert rows.tolist() == [[4, 5, 6], [-1, 7, 8]] and users.tolist() == [0, 2]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 5), st.integers(0, 4)), max_size=30), st.integers(2, 6))
+def test_history_windows_cover_every_item_once_as_a_target(rows, width):
+    users, items, ts = ([r[k] for r in rows] for k in range(3))
+    data = inter(users, items, ts, n_users=4, n_items=6)
+    windows, owners = history_windows(data, width)
+    latest, latest_owners = history_windows(data, width, every=False)
+    full = slow_histories(users, items, ts, 4, 40)
+    for u in range(4):
+        seq = [i for i in full[u] if i >= 0]
+        mine = windows[owners == u][::-1]  # oldest row first
+        rebuilt = [i for i in mine[0] if i >= 0] + [i for r in mine[1:] for i in r[r >= 0][1:]] if len(mine) else []
+        assert rebuilt == (seq if len(seq) >= 2 else [])  # the rows, overlapping by one, are the history
+        assert all((r >= 0).sum() >= 2 for r in mine)
+        assert latest[latest_owners == u].tolist() == ([slow_histories(users, items, ts, 4, width)[u]] if len(seq) >= 2 else [])
 
 
 def test_data_without_timestamps_is_refused_in_one_line():

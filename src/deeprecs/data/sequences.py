@@ -46,4 +46,37 @@ def user_histories(inter: Interactions, max_len: int) -> np.ndarray:
     return out
 
 
-__all__ = ["require_timestamps", "time_order", "user_histories"]
+def history_windows(inter: Interactions, width: int, every: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Training rows of a sequential model: ``(rows (R, width) int64, users (R,))``, each row
+    ``width`` consecutive items of one user in time order, left-padded with ``-1``. The latest
+    row of a user ends at their latest item; with ``every``, a longer history is cut further back
+    into rows that overlap by one item (row ``w`` ends ``w * (width - 1)`` items before the
+    latest), so that every item but a user's first is the next item after some position of a
+    row: none of a long history is left out of training. Rows with fewer than 2 items (nothing
+    to predict) are left out."""
+    if width < 2:
+        raise ConfigError(f"a training row needs at least 2 items, got width {width}")
+    if len(inter) == 0:
+        return np.zeros((0, width), dtype=np.int64), np.zeros(0, dtype=np.int64)
+    order = time_order(inter)
+    users, items = inter.users[order], inter.items[order]
+    counts = np.bincount(users, minlength=inter.n_users)
+    after = np.cumsum(counts)[users] - 1 - np.arange(len(users))  # 0: the user's latest item
+    step = width - 1
+    window, column = after // step, step - after % step  # the row that ends at or after the item
+    # an item that ends a row (after % step == 0) is also the first item of the row behind it
+    first = (after % step == 0) & (after > 0)
+    window, column = np.concatenate([window, window[first] - 1]), np.concatenate([column, np.zeros(first.sum(), np.int64)])
+    users, items = np.concatenate([users, users[first]]), np.concatenate([items, items[first]])
+    if not every:
+        latest = window == 0
+        window, column, users, items = window[latest], column[latest], users[latest], items[latest]
+    n_windows = np.where(counts > 0, (counts - 1) // step + 1, 0) if every else (counts > 0).astype(np.int64)
+    start = np.cumsum(n_windows) - n_windows  # each user's first row (their latest window)
+    rows = np.full((int(n_windows.sum()), width), -1, dtype=np.int64)
+    rows[start[users] + window, column] = items
+    keep = (rows >= 0).sum(1) >= 2
+    return rows[keep], np.repeat(np.arange(inter.n_users), n_windows)[keep]
+
+
+__all__ = ["history_windows", "require_timestamps", "time_order", "user_histories"]

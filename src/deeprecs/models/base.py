@@ -90,6 +90,10 @@ class Recommender(nn.Module):
     #: ... and training-loop options (:class:`deeprecs.training.TrainConfig` fields); a key
     #: ``f"{task}-pretrained"`` holds those of a model fine-tuned from ``--pretrain`` runs
     train_defaults: ClassVar[dict[str, dict]] = {}
+    #: whether the protocol's refit on train + validation (loo, NCF files) is worth its cost for
+    #: this model by default; False: the model keeps its validation fit and reads the validation
+    #: part as what is known of the users at test time (``observe``); ``--refit`` still refits
+    refits: ClassVar[bool] = True
     #: options chosen on the validation part unless given (each value: one more closed-form fit)
     grid: ClassVar[dict[str, tuple]] = {}
     #: the optional :class:`~deeprecs.batch.Batch` parts the model reads

@@ -58,6 +58,8 @@ class SASRec(SequentialRecommender):
     Config = SASRecConfig
     name = "sasrec"
     summary = "SASRec: causal self-attention over each user's time-ordered history (next-item)"
+    #: chosen on the validation part of ML-100K loo (docs/model-defaults.md)
+    model_defaults = {"ranking": {"dropout": 0.35}}
 
     def __init__(self, config: SASRecConfig) -> None:
         super().__init__(config)

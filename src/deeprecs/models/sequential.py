@@ -30,6 +30,8 @@ class SequentialConfig(ModelConfig):
     factors: int = Field(64, ge=1, description="size of the item embeddings and of the sequence state")
     max_len: int = Field(200, ge=1, description="how many of a user's latest items the model reads")
     dropout: float = Field(0.2, ge=0, lt=1, description="dropout on the embeddings and inside the layers")
+    every_item: bool = Field(True, description="train on every item of a history longer than max_len (cut into "
+                             "rows that overlap by one item); False: on each user's latest max_len + 1 items only")
 
 
 class SequentialRecommender(Recommender):
@@ -40,7 +42,10 @@ class SequentialRecommender(Recommender):
     #: chosen on the validation part of ML-100K and ml-latest-small loo (docs/model-defaults.md)
     default_loss = {"ranking": "full-softmax"}
     #: chosen on the validation part of ML-100K loo (docs/model-defaults.md)
-    train_defaults = {"ranking": {"epochs": 200, "batch_size": 64, "lr": 2e-3, "patience": 5}}
+    train_defaults = {"ranking": {"epochs": 200, "batch_size": 32, "lr": 2e-3, "patience": 5}}
+    #: no refit on train + validation by default: the validation fit reads the validation item as
+    #: the latest of each history at test time (``observe``), for a fraction of the cost (docs/model-defaults.md)
+    refits = False
     inputs = frozenset({"history"})
     item_tables = ("item_emb",)
     #: user rows scored at once when every user's state is needed (``retrieval_vectors``)
@@ -125,7 +130,7 @@ class SequentialRecommender(Recommender):
         from deeprecs.tasks import SequenceTask
 
         require_timestamps(data.train, self.name)
-        return SequenceTask(data.train, cfg, self.config.max_len, data.device)
+        return SequenceTask(data.train, cfg, self.config.max_len, data.device, self.config.every_item)
 
     @classmethod
     def defaults(cls, setting: Setting) -> Defaults:

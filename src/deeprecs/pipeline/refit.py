@@ -15,13 +15,15 @@ from deeprecs.pipeline.context import Context
 from deeprecs.training import History, seed_everything
 
 
-def refits_by_default(split: Split) -> bool:
+def refits_by_default(split: Split, model_cls: type[Recommender] = Recommender) -> bool:
     """Refit on train + validation unless asked otherwise where the validation part is a
     protocol's hold-out of one item per user (leave-one-out, NCF files): that item is the user's
     latest train item (loo), the one most like the test item, and leaving it out of the final
     model costs accuracy (README, "Refit"). A validation part carved at random from train keeps
-    the model it chose."""
-    return split.spec in ("loo", "ncf") and split.valid is not None and len(split.valid) > 0
+    the model it chose. A model whose refit is not worth its cost (``model_cls.refits`` False: the
+    sequential ones, which read the validation item as the latest of a user's history) keeps its
+    validation fit."""
+    return model_cls.refits and split.spec in ("loo", "ncf") and split.valid is not None and len(split.valid) > 0
 
 
 def refit(model: Recommender, history: History, ctx: Context) -> tuple[Recommender, float, Context]:

@@ -78,7 +78,7 @@ def train(spec: TrainSpec, out: str | Path | None = None, progress: bool = True,
     seed_everything(spec.seed)  # the seed decides the initial weights too
     if cfg.threads:  # closed-form fitting (EASE, ALS) happens before the loop sets it
         torch.set_num_threads(cfg.threads)
-    refitting = refits_by_default(split) if spec.refit is None else bool(spec.refit)
+    refitting = refits_by_default(split, model_cls) if spec.refit is None else bool(spec.refit)
     if refitting and not has_validation(split):
         raise ConfigError("--refit needs a validation part to choose the settings first (--valid-fraction > 0)")
 
