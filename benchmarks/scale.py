@@ -16,8 +16,13 @@ Data: ``--data synthetic:N`` (:mod:`deeprecs.data.synthetic`, MovieLens-like; at
 
 ``peak_mb``: the process's peak RSS (``ru_maxrss``) after each stage; each size runs in its own
 process. ``ns_per_interaction``: a stage's time over the size: flat when it scales linearly.
+The synthetic catalogue grows with the log (users and items both ~ N), so scoring every user
+against every item (``export``) is O(N^2) by nature, and ranking 10,000 users O(N): their
+``ns_per_score`` (time over users x items scored) is what stays flat when they scale as they should.
+``growth``: a stage's cost per unit at the largest size over that at the smallest (1: linear).
 
     python benchmarks/scale.py [--quick] [--sizes 1e6,3.2e6,1e7,3.2e7] [--threads 1] [--sweeps 15]
+    python benchmarks/scale.py --render   # the Markdown and plot again from the saved JSON
 
 Writes ``benchmarks/results/scale.{json,md,png}`` (``scale-quick.*`` with ``--quick``).
 """
@@ -25,6 +30,8 @@ Writes ``benchmarks/results/scale.{json,md,png}`` (``scale-quick.*`` with ``--qu
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import resource
 import sys
 import tempfile
@@ -112,6 +119,7 @@ def point(n: int, seed: int, sweeps: int, eval_users: int, threads: int, peer: b
         chosen = rng.choice(np.unique(test.users), size=min(eval_users, len(np.unique(test.users))), replace=False)
         metrics = stage("evaluate", evaluate_ranking, score_fn(als), train, test.subset(np.isin(test.users, chosen)), (10,))
         stage.row["als_ndcg@10"] = metrics["ndcg@10"]
+        stage.row["evaluate_users"] = len(chosen)
 
         run_dir = Path(tmp) / "run"
         save_run(run_dir, als, {"model": "als", "task": "ranking", "data": spec, "dataset": spec}, train)
@@ -157,13 +165,13 @@ def plot(rows: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def report(rows: list[dict], sizes: list[int], sweeps: int, args: argparse.Namespace) -> None:
+def report(rows: list[dict], sizes: list[int], sweeps: int, args: argparse.Namespace, info: dict | None = None) -> None:
     """Write the results of ``rows`` (JSON, Markdown, plot) and print the Markdown."""
     name = "scale-quick" if args.quick else "scale"
     RESULTS.mkdir(parents=True, exist_ok=True)
     plot(rows, RESULTS / f"{name}.png")
-    info = machine()
-    stage_cols = ["interactions", "users", "items"] + [f"{s}_s" for s in STAGES] + ["peak_mb"]
+    info = info or machine()
+    stage_cols = ["interactions", "users", "items"] + [f"{s}_s" for s in STAGES] + ["peak_mb", "load_before"]
     rate_cols = ["interactions", "als_sweep_s", "implicit_als_sweep_s", "als_vs_implicit", "mf_examples_per_s", "als_ndcg@10", "export_rows"]
     linear = [r for r in rows if "error" not in r]
     md = [f"# Scale: stages timed, peak memory, 10^{len(str(min(sizes))) - 1} to {max(sizes):,} interactions{' (quick)' if args.quick else ''}",
@@ -173,13 +181,53 @@ def report(rows: list[dict], sizes: list[int], sweeps: int, args: argparse.Names
           f"{args.threads} thread(s); each size in its own process; `peak_mb`: its peak RSS. Seconds:", "",
           markdown_table(rows, stage_cols), "", "Rates:", "", markdown_table(rows, rate_cols), "",
           "Time per interaction (ns) by stage:", "",
-          markdown_table(linear, ["interactions"] + [f"{s}_ns_per_interaction" for s in STAGES]), "",
+          markdown_table(linear, ["interactions"] + [f"{s}_ns_per_interaction" for s in STAGES]
+                         + ["als_sweep_ns_per_interaction", "evaluate_ns_per_score", "export_ns_per_score"]), "",
+          "Growth of the cost per unit, largest size over smallest (target: within 2x of linear, i.e. <= 2; "
+          "fixed costs make the smallest size look dear, so a growth below 1 is sub-linear):", "",
+          markdown_table(growth(rows), ["stage", "unit", "smallest", "largest", "growth"]), "",
           f"![scale]({name}.png)", "",
-          f"Machine: {info.get('cpu', '')}, {info['cpus']} CPUs (shared with other jobs while it ran); torch {info['torch']}; {info['date']}."]
-    payload = {"machine": info, "seed": args.seed, "quick": args.quick, "sweeps": sweeps, "threads": args.threads, "rows": rows}
+          f"Machine: {info.get('cpu', '')}, {info['cpus']} CPUs (shared with other jobs while it ran: `load_before` is the load average when each size started); torch {info['torch']}; {info['date']}."]
+    payload = {"growth": growth(rows), "machine": info, "seed": args.seed, "quick": args.quick, "sweeps": sweeps, "threads": args.threads, "rows": rows}
     jpath, mpath = write_results(name, payload, "\n".join(md) + "\n")
     print("\n".join(md))
     log(f"wrote {jpath}, {mpath} and {name}.png")
+
+
+def derive(row: dict) -> None:
+    """A row's costs per unit: ns per interaction of each stage, ns per score of the rankings."""
+    n = row["interactions"]
+    for name in STAGES:
+        if row.get(f"{name}_s") is not None:
+            row[f"{name}_ns_per_interaction"] = 1e9 * row[f"{name}_s"] / n
+    if row.get("als_sweep_s"):
+        row["als_sweep_ns_per_interaction"] = 1e9 * row["als_sweep_s"] / n
+    if row.get("implicit_als_sweep_s"):
+        row["implicit_als_sweep_ns_per_interaction"] = 1e9 * row["implicit_als_sweep_s"] / n
+    if row.get("als_sweep_s") and row.get("implicit_als_sweep_s"):
+        row["als_vs_implicit"] = row["als_sweep_s"] / row["implicit_als_sweep_s"]
+    if row.get("export_s") and row.get("users"):
+        row["export_ns_per_score"] = 1e9 * row["export_s"] / (row["users"] * row["items"])
+    if row.get("evaluate_s") and row.get("evaluate_users"):
+        row["evaluate_ns_per_score"] = 1e9 * row["evaluate_s"] / (row["evaluate_users"] * row["items"])
+
+
+GROWTH = (("load", "load_ns_per_interaction"), ("split", "split_ns_per_interaction"), ("als (per sweep)", "als_sweep_ns_per_interaction"),
+          ("implicit als (per sweep)", "implicit_als_sweep_ns_per_interaction"), ("mf_epoch", "mf_epoch_ns_per_interaction"),
+          ("evaluate (per score)", "evaluate_ns_per_score"), ("export (per score)", "export_ns_per_score"),
+          ("export (per interaction)", "export_ns_per_interaction"))
+
+
+def growth(rows: list[dict]) -> list[dict]:
+    """Each stage's cost per unit at the largest size over that at the smallest (1: linear)."""
+    ok = sorted((r for r in rows if "error" not in r), key=lambda r: r["interactions"])
+    out = []
+    for label, key in GROWTH:
+        have = [r for r in ok if r.get(key)]
+        if len(have) >= 2:
+            out.append({"stage": label, "unit": key.split("_ns_")[-1].replace("per_", "ns per "), "smallest": have[0][key],
+                        "largest": have[-1][key], "growth": have[-1][key] / have[0][key]})
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -191,21 +239,26 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--eval-users", type=int, default=10_000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-peer", action="store_true", help="skip implicit's ALS")
+    ap.add_argument("--render", action="store_true", help="write the Markdown and plot again from the saved JSON (no run)")
     args = ap.parse_args(argv)
+    if args.render:
+        saved = json.loads((RESULTS / f"scale{'-quick' if args.quick else ''}.json").read_text())
+        for row in saved["rows"]:
+            derive(row)
+        args.seed, args.threads = saved["seed"], saved["threads"]
+        report(saved["rows"], [r["interactions"] for r in saved["rows"]], saved["sweeps"], args, saved["machine"])
+        return 0
     sizes = [int(float(s)) for s in args.sizes.split(",")] if args.sizes else list(QUICK_SIZES if args.quick else SIZES)
     sweeps = args.sweeps or (3 if args.quick else 15)
     peer = not args.no_peer and not args.quick and installed("implicit")
     rows = []
     for n in sizes:
         log(f"[scale] {n:,} interactions ...")
-        row = {"interactions": n, **run_isolated(point, n, args.seed, sweeps, args.eval_users, args.threads, peer, threads=args.threads,
+        load = " / ".join(f"{v:.1f}" for v in os.getloadavg())
+        row = {"interactions": n, "load_before": load, **run_isolated(point, n, args.seed, sweeps, args.eval_users, args.threads, peer, threads=args.threads,
                                                    timeout=5400)}
         row.pop("traceback", None)
-        for name in STAGES:
-            if row.get(f"{name}_s") is not None:
-                row[f"{name}_ns_per_interaction"] = 1e9 * row[f"{name}_s"] / n
-        if row.get("als_sweep_s") and row.get("implicit_als_sweep_s"):
-            row["als_vs_implicit"] = row["als_sweep_s"] / row["implicit_als_sweep_s"]
+        derive(row)
         log(f"   peak {row.get('peak_mb', 0):,.0f} MB  {row.get('error', '')}")
         rows.append(row)
         report(rows, sizes, sweeps, args)  # after every size: a long run that is stopped keeps what it measured
