@@ -107,7 +107,7 @@ class SparseDenseOptimizer:
         sparse_ids = {id(t.weight) for t in tables}
         self.sparse = [t.weight for t in tables]
         dense = [p for p in model.parameters() if p.requires_grad and id(p) not in sparse_ids]
-        self.optimizers = [LazyAdam(self.sparse, lr=lr)] if self.sparse else []
+        self.optimizers = [LazyAdam(self.sparse, lr=lr, shard=distributed.world())] if self.sparse else []
         if dense:
             self.optimizers.append(torch.optim.Adam(dense, lr=lr))
 
