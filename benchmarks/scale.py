@@ -66,7 +66,7 @@ class Stages:
         return out
 
 
-def point(n: int, seed: int, sweeps: int, eval_users: int, threads: int, peer: bool) -> dict:
+def point(n: int, seed: int, sweeps: int, eval_users: int, threads: int, peer: bool, peer_sweeps: int) -> dict:
     """One size, every stage, in a child process (see ``run_isolated``)."""
     import numpy as np
     import torch
@@ -106,8 +106,9 @@ def point(n: int, seed: int, sweeps: int, eval_users: int, threads: int, peer: b
         stage("als", als.fit_data, FitData(train))
         stage.row["als_sweep_s"] = (stage.row["als_s"] - setup_s) / max(sweeps, 1)
         if peer:
-            stage("implicit_als", _implicit_als, train.tocsr(), sweeps, threads)
-            stage.row["implicit_als_sweep_s"] = stage.row["implicit_als_s"] / max(sweeps, 1)
+            stage("implicit_als", _implicit_als, train.tocsr(), peer_sweeps, threads)
+            stage.row["implicit_als_sweep_s"] = stage.row["implicit_als_s"] / max(peer_sweeps, 1)
+            stage.row["implicit_als_sweeps"] = peer_sweeps
 
         mf = build_model("bpr-mf", train.n_users, train.n_items, factors=FACTORS)
         cfg = TrainConfig(epochs=1, loss="bpr", optimizer="sparse-adam", batch_size=8192, progress=False, threads=threads)
@@ -172,11 +173,11 @@ def report(rows: list[dict], sizes: list[int], sweeps: int, args: argparse.Names
     plot(rows, RESULTS / f"{name}.png")
     info = info or machine()
     stage_cols = ["interactions", "users", "items"] + [f"{s}_s" for s in STAGES] + ["peak_mb", "load_before"]
-    rate_cols = ["interactions", "als_sweep_s", "implicit_als_sweep_s", "als_vs_implicit", "mf_examples_per_s", "als_ndcg@10", "export_rows"]
+    rate_cols = ["interactions", "als_sweep_s", "implicit_als_sweeps", "implicit_als_sweep_s", "als_vs_implicit", "mf_examples_per_s", "als_ndcg@10", "export_rows"]
     linear = [r for r in rows if "error" not in r]
     md = [f"# Scale: stages timed, peak memory, 10^{len(str(min(sizes))) - 1} to {max(sizes):,} interactions{' (quick)' if args.quick else ''}",
           "", f"Synthetic MovieLens-like logs (`--data synthetic:N,seed={args.seed}`), read back from Parquet; split random:0.2; "
-          f"ALS and implicit's ALS: {FACTORS} factors, {sweeps} sweeps, conjugate gradient; one BPR-MF epoch ({FACTORS} factors, "
+          f"ALS: {FACTORS} factors, {sweeps} sweeps, conjugate gradient, beside implicit's ALS (same; its sweeps in `implicit_als_sweeps`); one BPR-MF epoch ({FACTORS} factors, "
           f"sparse Adam, batches of 8,192); full-ranking evaluation of {args.eval_users:,} users; export of every user's top 100 to SQLite. "
           f"{args.threads} thread(s); each size in its own process; `peak_mb`: its peak RSS. Seconds:", "",
           markdown_table(rows, stage_cols), "", "Rates:", "", markdown_table(rows, rate_cols), "",
@@ -236,6 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sizes", default=None, help="comma-separated sizes (default 1e6,3.2e6,1e7,3.2e7)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--sweeps", type=int, default=None, help="ALS sweeps (default 15; 3 with --quick)")
+    ap.add_argument("--peer-sweeps", type=int, default=None, help="implicit's sweeps (default: --sweeps; its time per sweep is compared)")
     ap.add_argument("--eval-users", type=int, default=10_000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-peer", action="store_true", help="skip implicit's ALS")
@@ -255,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     for n in sizes:
         log(f"[scale] {n:,} interactions ...")
         load = " / ".join(f"{v:.1f}" for v in os.getloadavg())
-        row = {"interactions": n, "load_before": load, **run_isolated(point, n, args.seed, sweeps, args.eval_users, args.threads, peer, threads=args.threads,
+        row = {"interactions": n, "load_before": load, **run_isolated(point, n, args.seed, sweeps, args.eval_users, args.threads, peer, args.peer_sweeps or sweeps, threads=args.threads,
                                                    timeout=5400)}
         row.pop("traceback", None)
         derive(row)

@@ -212,7 +212,7 @@ def fit(
     bar = tqdm(range(cfg.epochs), desc=f"train {model.name}", unit="epoch", disable=None if cfg.progress else True, leave=False)
     for epoch in bar:
         model.train()
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
         total = torch.zeros((), dtype=torch.float64 if float64_ok(device) else torch.float32, device=device)
         count = 0
         # several ranks: the same order on each (seeded by the epoch), each its shard
@@ -230,13 +230,15 @@ def fit(
             count += len(idx)
         for sched in scheds:
             sched.step()
-        total, summed = distributed.all_sum(total, torch.tensor(float(count), device=device))
+        total, summed, cpu = distributed.all_sum(total, torch.tensor(float(count), device=device),
+                                                 torch.tensor(time.process_time() - cpu0, device=device))
         count = int(summed)
         train_loss = float(total) / max(count, 1)
         seconds = time.perf_counter() - t0
         if not math.isfinite(train_loss):
             raise DeeprecsError(f"training diverged at epoch {epoch + 1} (loss {train_loss}); lower --lr")
-        row = {"epoch": epoch + 1, "train_loss": train_loss, "seconds": seconds, "examples_per_s": count / max(seconds, 1e-9)}
+        row = {"epoch": epoch + 1, "train_loss": train_loss, "seconds": seconds, "examples_per_s": count / max(seconds, 1e-9),
+               "cpu_seconds": float(cpu)}  # all ranks' processor time: on a shared machine, what a run cost
         if validate is not None:
             model.eval()
             with torch.no_grad():
