@@ -54,8 +54,9 @@ def _peak_mb() -> float:
 class Stages:
     """Times stages and records the peak RSS after each."""
 
-    def __init__(self) -> None:
+    def __init__(self, partial: Path | None = None) -> None:
         self.row: dict = {}
+        self.partial = partial  # the row so far, rewritten after each stage: a long run that is stopped keeps its stages
 
     def __call__(self, name: str, fn, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN204
         log(f"   {name} ...")
@@ -63,6 +64,8 @@ class Stages:
         out = fn(*args, **kwargs)
         self.row[f"{name}_s"] = time.perf_counter() - t0
         self.row[f"{name}_peak_mb"] = _peak_mb()
+        if self.partial is not None:
+            self.partial.write_text(json.dumps(self.row))
         return out
 
 
@@ -85,7 +88,9 @@ def point(n: int, seed: int, sweeps: int, eval_users: int, threads: int, peer: b
 
     spec = f"synthetic:{n},seed={seed}"
     users, items = parse(spec).shape()
-    stage = Stages()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stage = Stages(partial_path(n))
+    stage.row.update(interactions=n, users=users, items=items, sweeps=sweeps)
     with tempfile.TemporaryDirectory(prefix="deeprecs-scale-") as tmp:
         table = Path(tmp) / "log.parquet"
         t0 = time.perf_counter()
@@ -129,6 +134,10 @@ def point(n: int, seed: int, sweeps: int, eval_users: int, threads: int, peer: b
         info = stage("export", export_run, run, f"sqlite:///{tmp}/recs.db", 100, progress=False)
         stage.row["export_rows"] = info.n_rows if hasattr(info, "n_rows") else None
     return {"interactions": n, "users": users, "items": items, **stage.row}
+
+
+def partial_path(n: int) -> Path:
+    return RESULTS / f"scale-{n}.partial.json"
 
 
 def _implicit_als(csr, sweeps: int, threads: int) -> None:  # noqa: ANN001 - scipy CSR
@@ -180,7 +189,8 @@ def report(rows: list[dict], sizes: list[int], sweeps: int, args: argparse.Names
           f"ALS: {FACTORS} factors, {sweeps} sweeps, conjugate gradient, beside implicit's ALS (same; its sweeps in `implicit_als_sweeps`); one BPR-MF epoch ({FACTORS} factors, "
           f"sparse Adam, batches of 8,192); full-ranking evaluation of {args.eval_users:,} users; export of every user's top 100 to SQLite. "
           f"{args.threads} thread(s); each size in its own process; `peak_mb`: its peak RSS. Seconds:", "",
-          markdown_table(rows, stage_cols), "", "Rates:", "", markdown_table(rows, rate_cols), "",
+          markdown_table(rows, stage_cols), "",
+          *[f"{r['interactions']:,}: {r['note']}." for r in rows if r.get("note")], "", "Rates:", "", markdown_table(rows, rate_cols), "",
           "Time per interaction (ns) by stage:", "",
           markdown_table(linear, ["interactions"] + [f"{s}_ns_per_interaction" for s in STAGES]
                          + ["als_sweep_ns_per_interaction", "evaluate_ns_per_score", "export_ns_per_score"]), "",
@@ -245,6 +255,14 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.render:
         saved = json.loads((RESULTS / f"scale{'-quick' if args.quick else ''}.json").read_text())
+        done = {r["interactions"] for r in saved["rows"] if "error" not in r}
+        for path in sorted(RESULTS.glob("scale-*.partial.json")):  # a size stopped part-way: the stages it finished
+            part = json.loads(path.read_text())
+            if part["interactions"] not in done:
+                saved["rows"] = [r for r in saved["rows"] if r["interactions"] != part["interactions"]]
+                saved["rows"].append({**part, "peak_mb": max(v for k, v in part.items() if k.endswith("_peak_mb")),
+                                      "note": "stopped part-way: the stages it finished"})
+        saved["rows"].sort(key=lambda r: r["interactions"])
         for row in saved["rows"]:
             derive(row)
         args.seed, args.threads = saved["seed"], saved["threads"]
@@ -260,6 +278,8 @@ def main(argv: list[str] | None = None) -> int:
         row = {"interactions": n, "load_before": load, **run_isolated(point, n, args.seed, sweeps, args.eval_users, args.threads, peer, args.peer_sweeps or sweeps, threads=args.threads,
                                                    timeout=5400)}
         row.pop("traceback", None)
+        if "error" not in row:
+            partial_path(n).unlink(missing_ok=True)
         derive(row)
         log(f"   peak {row.get('peak_mb', 0):,.0f} MB  {row.get('error', '')}")
         rows.append(row)
