@@ -60,9 +60,10 @@ class Stages:
 
     def __call__(self, name: str, fn, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN204
         log(f"   {name} ...")
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
         out = fn(*args, **kwargs)
         self.row[f"{name}_s"] = time.perf_counter() - t0
+        self.row[f"{name}_cpu_s"] = time.process_time() - cpu0  # what it cost, whatever else the machine ran
         self.row[f"{name}_peak_mb"] = _peak_mb()
         if self.partial is not None:
             self.partial.write_text(json.dumps(self.row))
@@ -103,16 +104,18 @@ def point(n: int, seed: int, sweeps: int, eval_users: int, threads: int, peer: b
         del ds, inter, split
 
         setup = build_model("als", train.n_users, train.n_items, factors=FACTORS, iterations=0)
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
         setup.fit_data(FitData(train))
-        setup_s = time.perf_counter() - t0
+        setup_s, setup_cpu_s = time.perf_counter() - t0, time.process_time() - cpu0
         del setup
         als = build_model("als", train.n_users, train.n_items, factors=FACTORS, iterations=sweeps)
         stage("als", als.fit_data, FitData(train))
         stage.row["als_sweep_s"] = (stage.row["als_s"] - setup_s) / max(sweeps, 1)
+        stage.row["als_sweep_cpu_s"] = (stage.row["als_cpu_s"] - setup_cpu_s) / max(sweeps, 1)
         if peer:
             stage("implicit_als", _implicit_als, train.tocsr(), peer_sweeps, threads)
             stage.row["implicit_als_sweep_s"] = stage.row["implicit_als_s"] / max(peer_sweeps, 1)
+            stage.row["implicit_als_sweep_cpu_s"] = stage.row["implicit_als_cpu_s"] / max(peer_sweeps, 1)
             stage.row["implicit_als_sweeps"] = peer_sweeps
 
         mf = build_model("bpr-mf", train.n_users, train.n_items, factors=FACTORS)
@@ -194,6 +197,9 @@ def report(rows: list[dict], sizes: list[int], sweeps: int, args: argparse.Names
           "Time per interaction (ns) by stage:", "",
           markdown_table(linear, ["interactions"] + [f"{s}_ns_per_interaction" for s in STAGES]
                          + ["als_sweep_ns_per_interaction", "evaluate_ns_per_score", "export_ns_per_score"]), "",
+          "Processor time per interaction (ns) by stage (the machine's other jobs do not count in it, but still share its caches):", "",
+          markdown_table(linear, ["interactions"] + [f"{s}_cpu_ns_per_interaction" for s in (*STAGES, "als_sweep", "implicit_als_sweep")]
+                         + ["evaluate_cpu_ns_per_score", "export_cpu_ns_per_score"]), "",
           "Growth of the cost per unit, largest size over smallest (target: within 2x of linear, i.e. <= 2; "
           "fixed costs make the smallest size look dear, so a growth below 1 is sub-linear):", "",
           markdown_table(growth(rows), ["stage", "unit", "smallest", "largest", "growth"]), "",
@@ -206,8 +212,16 @@ def report(rows: list[dict], sizes: list[int], sweeps: int, args: argparse.Names
 
 
 def derive(row: dict) -> None:
-    """A row's costs per unit: ns per interaction of each stage, ns per score of the rankings."""
+    """A row's costs per unit: ns per interaction of each stage, ns per score of the rankings, in
+    wall-clock time and in processor time (``cpu``: what the stage cost whatever else ran)."""
     n = row["interactions"]
+    for name in (*STAGES, "als_sweep", "implicit_als_sweep"):
+        if row.get(f"{name}_cpu_s") is not None:
+            row[f"{name}_cpu_ns_per_interaction"] = 1e9 * row[f"{name}_cpu_s"] / n
+    for name in ("export", "evaluate"):
+        scored = row.get("users", 0) if name == "export" else row.get("evaluate_users", 0)
+        if row.get(f"{name}_cpu_s") and scored:
+            row[f"{name}_cpu_ns_per_score"] = 1e9 * row[f"{name}_cpu_s"] / (scored * row["items"])
     for name in STAGES:
         if row.get(f"{name}_s") is not None:
             row[f"{name}_ns_per_interaction"] = 1e9 * row[f"{name}_s"] / n
@@ -227,6 +241,8 @@ GROWTH = (("load", "load_ns_per_interaction"), ("split", "split_ns_per_interacti
           ("implicit als (per sweep)", "implicit_als_sweep_ns_per_interaction"), ("mf_epoch", "mf_epoch_ns_per_interaction"),
           ("evaluate (per score)", "evaluate_ns_per_score"), ("export (per score)", "export_ns_per_score"),
           ("export (per interaction)", "export_ns_per_interaction"))
+GROWTH = tuple((f"{label}, {clock}", key.replace("_ns_", "_cpu_ns_") if clock == "processor time" else key)
+               for clock in ("processor time", "wall clock") for label, key in GROWTH)
 
 
 def growth(rows: list[dict]) -> list[dict]:
