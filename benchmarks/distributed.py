@@ -95,8 +95,9 @@ def main(argv: list[str] | None = None) -> int:
         md += ["", f"`cpu_us_per_example`: the training loop's processor time (all ranks) per positive. On a machine shared with "
                "other jobs the wall-clock ratio above measures the scheduler's share as much as the code (two processes get two "
                "shares); two idle cores, each rank on its own and none waiting, would give 2 x (1 process's) / (2 processes') = "
-               f"**{summary['speedup_from_cpu_time']:.2f}x** (an upper bound: time a rank waits in a collective is not processor time)."]
-    md += ["", f"Rerun on a quiet machine: `PYTHONPATH=src python benchmarks/distributed.py --size {size:.0e} --epochs {epochs}`."]
+               f"**{summary['speedup_from_cpu_time']:.2f}x** (gloo does not spin while a rank waits, so waiting is not counted; a "
+               "starved machine's cache misses are)."]
+    md += ["", f"Rerun on a quiet machine: `PYTHONPATH=src python benchmarks/distributed.py --size {size:.0e} --epochs {epochs}`.".replace("e+0", "e")]
     md += ["", f"Machine: {info.get('cpu', '')}, {info['cpus']} CPUs, shared with other jobs while it ran (load average before "
            f"each run: {', '.join(loads)}); torch {info['torch']}; {info['date']}."]
     write_results(name, {"machine": info, "rows": rows, **summary, "quick": args.quick}, "\n".join(md) + "\n")
