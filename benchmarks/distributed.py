@@ -45,7 +45,10 @@ def run(size: int, nproc: int, epochs: int, seed: int, out: Path) -> dict:
     metrics = json.loads(proc.stdout)
     history = json.loads((out / "history.json").read_text())
     rates = [e["examples_per_s"] for e in history["epochs"]]
-    return {"processes": nproc, "threads_each": 1, "epochs": len(rates), "examples_per_s": sum(rates) / len(rates),
+    cpu = [e.get("cpu_seconds") for e in history["epochs"]]
+    examples = sum(r * e["seconds"] for r, e in zip(rates, history["epochs"]))
+    cpu_us = 1e6 * sum(cpu) / examples if None not in cpu and examples else None
+    return {"processes": nproc, "threads_each": 1, "epochs": len(rates), "examples_per_s": sum(rates) / len(rates), "cpu_us_per_example": cpu_us,
             "epoch_seconds": sum(e["seconds"] for e in history["epochs"]) / len(rates), "hr@10": metrics.get("hr@10"),
             "ndcg@10": metrics.get("ndcg@10"), "wall_seconds": wall}
 
@@ -70,21 +73,31 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="deeprecs-ddp-") as tmp:
         for nproc in (1, 2):
             loads.append(load_average())
-            rows.append({"interactions": size, **run(size, nproc, epochs, args.seed, Path(tmp) / f"run{nproc}"), "load_before": loads[-1]})
+            rows.append({"interactions": size, **run(size, nproc, epochs, args.seed, Path(tmp) / f"run{nproc}"), "load_before": loads[-1],
+                         "load_after": load_average()})
     ok = all("error" not in r for r in rows)
     summary = {}
     if ok:
         summary = {"speedup": rows[1]["examples_per_s"] / rows[0]["examples_per_s"], "hr@10_difference": rows[1]["hr@10"] - rows[0]["hr@10"]}
+        if rows[0].get("cpu_us_per_example") and rows[1].get("cpu_us_per_example"):
+            summary["speedup_from_cpu_time"] = 2 * rows[0]["cpu_us_per_example"] / rows[1]["cpu_us_per_example"]
     name = "distributed-quick" if args.quick else "distributed"
     info = machine()
     md = [f"# Distributed training: 2 processes x 1 thread vs 1 x 1{' (quick)' if args.quick else ''}", "",
           f"BPR-MF (64 factors, sparse Adam, batches of 8,192) on `synthetic:{size}` (leave-one-out, no refit), {epochs} epoch(s), "
           "through `deeprecs train ... --nproc N` (torch.distributed.run, DDP on gloo).", "",
-          markdown_table(rows, ["processes", "threads_each", "interactions", "epochs", "examples_per_s", "epoch_seconds", "hr@10", "ndcg@10",
-                                "wall_seconds", "load_before"]), ""]
+          markdown_table(rows, ["processes", "threads_each", "interactions", "epochs", "examples_per_s", "epoch_seconds", "cpu_us_per_example",
+                                "hr@10", "ndcg@10", "wall_seconds", "load_before", "load_after"]), ""]
     if summary:
         md.append(f"Speed-up in examples/s: **{summary['speedup']:.2f}x** (target >= 1.6x); HR@10 difference "
                   f"{summary['hr@10_difference']:+.4f} (target within 0.01).")
+    if "speedup_from_cpu_time" in summary:
+        md += ["", f"`cpu_us_per_example`: the training loop's processor time (all ranks) per positive. On a machine shared with "
+               "other jobs the wall-clock ratio above measures the scheduler's share as much as the code (two processes get two "
+               "shares); two idle cores, each rank on its own and none waiting, would give 2 x (1 process's) / (2 processes') = "
+               f"**{summary['speedup_from_cpu_time']:.2f}x** (gloo does not spin while a rank waits, so waiting is not counted; a "
+               "starved machine's cache misses are)."]
+    md += ["", f"Rerun on a quiet machine: `PYTHONPATH=src python benchmarks/distributed.py --size {size:.0e} --epochs {epochs}`.".replace("e+0", "e")]
     md += ["", f"Machine: {info.get('cpu', '')}, {info['cpus']} CPUs, shared with other jobs while it ran (load average before "
            f"each run: {', '.join(loads)}); torch {info['torch']}; {info['date']}."]
     write_results(name, {"machine": info, "rows": rows, **summary, "quick": args.quick}, "\n".join(md) + "\n")

@@ -16,8 +16,13 @@ Data: ``--data synthetic:N`` (:mod:`deeprecs.data.synthetic`, MovieLens-like; at
 
 ``peak_mb``: the process's peak RSS (``ru_maxrss``) after each stage; each size runs in its own
 process. ``ns_per_interaction``: a stage's time over the size: flat when it scales linearly.
+The synthetic catalogue grows with the log (users and items both ~ N), so scoring every user
+against every item (``export``) is O(N^2) by nature, and ranking 10,000 users O(N): their
+``ns_per_score`` (time over users x items scored) is what stays flat when they scale as they should.
+``growth``: a stage's cost per unit at the largest size over that at the smallest (1: linear).
 
     python benchmarks/scale.py [--quick] [--sizes 1e6,3.2e6,1e7,3.2e7] [--threads 1] [--sweeps 15]
+    python benchmarks/scale.py --render   # the Markdown and plot again from the saved JSON
 
 Writes ``benchmarks/results/scale.{json,md,png}`` (``scale-quick.*`` with ``--quick``).
 """
@@ -25,6 +30,8 @@ Writes ``benchmarks/results/scale.{json,md,png}`` (``scale-quick.*`` with ``--qu
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import resource
 import sys
 import tempfile
@@ -47,19 +54,23 @@ def _peak_mb() -> float:
 class Stages:
     """Times stages and records the peak RSS after each."""
 
-    def __init__(self) -> None:
+    def __init__(self, partial: Path | None = None) -> None:
         self.row: dict = {}
+        self.partial = partial  # the row so far, rewritten after each stage: a long run that is stopped keeps its stages
 
     def __call__(self, name: str, fn, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN204
         log(f"   {name} ...")
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
         out = fn(*args, **kwargs)
         self.row[f"{name}_s"] = time.perf_counter() - t0
+        self.row[f"{name}_cpu_s"] = time.process_time() - cpu0  # what it cost, whatever else the machine ran
         self.row[f"{name}_peak_mb"] = _peak_mb()
+        if self.partial is not None:
+            self.partial.write_text(json.dumps(self.row))
         return out
 
 
-def point(n: int, seed: int, sweeps: int, eval_users: int, threads: int, peer: bool) -> dict:
+def point(n: int, seed: int, sweeps: int, eval_users: int, threads: int, peer: bool, peer_sweeps: int) -> dict:
     """One size, every stage, in a child process (see ``run_isolated``)."""
     import numpy as np
     import torch
@@ -78,7 +89,9 @@ def point(n: int, seed: int, sweeps: int, eval_users: int, threads: int, peer: b
 
     spec = f"synthetic:{n},seed={seed}"
     users, items = parse(spec).shape()
-    stage = Stages()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stage = Stages(partial_path(n))
+    stage.row.update(interactions=n, users=users, items=items, sweeps=sweeps)
     with tempfile.TemporaryDirectory(prefix="deeprecs-scale-") as tmp:
         table = Path(tmp) / "log.parquet"
         t0 = time.perf_counter()
@@ -91,16 +104,19 @@ def point(n: int, seed: int, sweeps: int, eval_users: int, threads: int, peer: b
         del ds, inter, split
 
         setup = build_model("als", train.n_users, train.n_items, factors=FACTORS, iterations=0)
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
         setup.fit_data(FitData(train))
-        setup_s = time.perf_counter() - t0
+        setup_s, setup_cpu_s = time.perf_counter() - t0, time.process_time() - cpu0
         del setup
         als = build_model("als", train.n_users, train.n_items, factors=FACTORS, iterations=sweeps)
         stage("als", als.fit_data, FitData(train))
         stage.row["als_sweep_s"] = (stage.row["als_s"] - setup_s) / max(sweeps, 1)
+        stage.row["als_sweep_cpu_s"] = (stage.row["als_cpu_s"] - setup_cpu_s) / max(sweeps, 1)
         if peer:
-            stage("implicit_als", _implicit_als, train.tocsr(), sweeps, threads)
-            stage.row["implicit_als_sweep_s"] = stage.row["implicit_als_s"] / max(sweeps, 1)
+            stage("implicit_als", _implicit_als, train.tocsr(), peer_sweeps, threads)
+            stage.row["implicit_als_sweep_s"] = stage.row["implicit_als_s"] / max(peer_sweeps, 1)
+            stage.row["implicit_als_sweep_cpu_s"] = stage.row["implicit_als_cpu_s"] / max(peer_sweeps, 1)
+            stage.row["implicit_als_sweeps"] = peer_sweeps
 
         mf = build_model("bpr-mf", train.n_users, train.n_items, factors=FACTORS)
         cfg = TrainConfig(epochs=1, loss="bpr", optimizer="sparse-adam", batch_size=8192, progress=False, threads=threads)
@@ -112,6 +128,7 @@ def point(n: int, seed: int, sweeps: int, eval_users: int, threads: int, peer: b
         chosen = rng.choice(np.unique(test.users), size=min(eval_users, len(np.unique(test.users))), replace=False)
         metrics = stage("evaluate", evaluate_ranking, score_fn(als), train, test.subset(np.isin(test.users, chosen)), (10,))
         stage.row["als_ndcg@10"] = metrics["ndcg@10"]
+        stage.row["evaluate_users"] = len(chosen)
 
         run_dir = Path(tmp) / "run"
         save_run(run_dir, als, {"model": "als", "task": "ranking", "data": spec, "dataset": spec}, train)
@@ -120,6 +137,10 @@ def point(n: int, seed: int, sweeps: int, eval_users: int, threads: int, peer: b
         info = stage("export", export_run, run, f"sqlite:///{tmp}/recs.db", 100, progress=False)
         stage.row["export_rows"] = info.n_rows if hasattr(info, "n_rows") else None
     return {"interactions": n, "users": users, "items": items, **stage.row}
+
+
+def partial_path(n: int) -> Path:
+    return RESULTS / f"scale-{n}.partial.json"
 
 
 def _implicit_als(csr, sweeps: int, threads: int) -> None:  # noqa: ANN001 - scipy CSR
@@ -157,29 +178,83 @@ def plot(rows: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def report(rows: list[dict], sizes: list[int], sweeps: int, args: argparse.Namespace) -> None:
+def report(rows: list[dict], sizes: list[int], sweeps: int, args: argparse.Namespace, info: dict | None = None) -> None:
     """Write the results of ``rows`` (JSON, Markdown, plot) and print the Markdown."""
     name = "scale-quick" if args.quick else "scale"
     RESULTS.mkdir(parents=True, exist_ok=True)
     plot(rows, RESULTS / f"{name}.png")
-    info = machine()
-    stage_cols = ["interactions", "users", "items"] + [f"{s}_s" for s in STAGES] + ["peak_mb"]
-    rate_cols = ["interactions", "als_sweep_s", "implicit_als_sweep_s", "als_vs_implicit", "mf_examples_per_s", "als_ndcg@10", "export_rows"]
+    info = info or machine()
+    stage_cols = ["interactions", "users", "items"] + [f"{s}_s" for s in STAGES] + ["peak_mb", "load_before"]
+    rate_cols = ["interactions", "als_sweep_s", "implicit_als_sweeps", "implicit_als_sweep_s", "als_vs_implicit", "mf_examples_per_s", "als_ndcg@10", "export_rows"]
     linear = [r for r in rows if "error" not in r]
     md = [f"# Scale: stages timed, peak memory, 10^{len(str(min(sizes))) - 1} to {max(sizes):,} interactions{' (quick)' if args.quick else ''}",
           "", f"Synthetic MovieLens-like logs (`--data synthetic:N,seed={args.seed}`), read back from Parquet; split random:0.2; "
-          f"ALS and implicit's ALS: {FACTORS} factors, {sweeps} sweeps, conjugate gradient; one BPR-MF epoch ({FACTORS} factors, "
+          f"ALS: {FACTORS} factors, {sweeps} sweeps, conjugate gradient, beside implicit's ALS (same; its sweeps in `implicit_als_sweeps`); one BPR-MF epoch ({FACTORS} factors, "
           f"sparse Adam, batches of 8,192); full-ranking evaluation of {args.eval_users:,} users; export of every user's top 100 to SQLite. "
           f"{args.threads} thread(s); each size in its own process; `peak_mb`: its peak RSS. Seconds:", "",
-          markdown_table(rows, stage_cols), "", "Rates:", "", markdown_table(rows, rate_cols), "",
+          markdown_table(rows, stage_cols), "",
+          *[f"{r['interactions']:,}: {r['note']}." for r in rows if r.get("note")], "", "Rates:", "", markdown_table(rows, rate_cols), "",
           "Time per interaction (ns) by stage:", "",
-          markdown_table(linear, ["interactions"] + [f"{s}_ns_per_interaction" for s in STAGES]), "",
+          markdown_table(linear, ["interactions"] + [f"{s}_ns_per_interaction" for s in STAGES]
+                         + ["als_sweep_ns_per_interaction", "evaluate_ns_per_score", "export_ns_per_score"]), "",
+          "Processor time per interaction (ns) by stage (the machine's other jobs do not count in it, but still share its caches):", "",
+          markdown_table(linear, ["interactions"] + [f"{s}_cpu_ns_per_interaction" for s in (*STAGES, "als_sweep", "implicit_als_sweep")]
+                         + ["evaluate_cpu_ns_per_score", "export_cpu_ns_per_score"]), "",
+          "Growth of the cost per unit, largest size over smallest (target: within 2x of linear, i.e. <= 2; "
+          "fixed costs make the smallest size look dear, so a growth below 1 is sub-linear):", "",
+          markdown_table(growth(rows), ["stage", "unit", "smallest", "largest", "growth"]), "",
           f"![scale]({name}.png)", "",
-          f"Machine: {info.get('cpu', '')}, {info['cpus']} CPUs (shared with other jobs while it ran); torch {info['torch']}; {info['date']}."]
-    payload = {"machine": info, "seed": args.seed, "quick": args.quick, "sweeps": sweeps, "threads": args.threads, "rows": rows}
+          f"Machine: {info.get('cpu', '')}, {info['cpus']} CPUs (shared with other jobs while it ran: `load_before` is the load average when each size started); torch {info['torch']}; {info['date']}."]
+    payload = {"growth": growth(rows), "machine": info, "seed": args.seed, "quick": args.quick, "sweeps": sweeps, "threads": args.threads, "rows": rows}
     jpath, mpath = write_results(name, payload, "\n".join(md) + "\n")
     print("\n".join(md))
     log(f"wrote {jpath}, {mpath} and {name}.png")
+
+
+def derive(row: dict) -> None:
+    """A row's costs per unit: ns per interaction of each stage, ns per score of the rankings, in
+    wall-clock time and in processor time (``cpu``: what the stage cost whatever else ran)."""
+    n = row["interactions"]
+    for name in (*STAGES, "als_sweep", "implicit_als_sweep"):
+        if row.get(f"{name}_cpu_s") is not None:
+            row[f"{name}_cpu_ns_per_interaction"] = 1e9 * row[f"{name}_cpu_s"] / n
+    for name in ("export", "evaluate"):
+        scored = row.get("users", 0) if name == "export" else row.get("evaluate_users", 0)
+        if row.get(f"{name}_cpu_s") and scored:
+            row[f"{name}_cpu_ns_per_score"] = 1e9 * row[f"{name}_cpu_s"] / (scored * row["items"])
+    for name in STAGES:
+        if row.get(f"{name}_s") is not None:
+            row[f"{name}_ns_per_interaction"] = 1e9 * row[f"{name}_s"] / n
+    if row.get("als_sweep_s"):
+        row["als_sweep_ns_per_interaction"] = 1e9 * row["als_sweep_s"] / n
+    if row.get("implicit_als_sweep_s"):
+        row["implicit_als_sweep_ns_per_interaction"] = 1e9 * row["implicit_als_sweep_s"] / n
+    if row.get("als_sweep_s") and row.get("implicit_als_sweep_s"):
+        row["als_vs_implicit"] = row["als_sweep_s"] / row["implicit_als_sweep_s"]
+    if row.get("export_s") and row.get("users"):
+        row["export_ns_per_score"] = 1e9 * row["export_s"] / (row["users"] * row["items"])
+    if row.get("evaluate_s") and row.get("evaluate_users"):
+        row["evaluate_ns_per_score"] = 1e9 * row["evaluate_s"] / (row["evaluate_users"] * row["items"])
+
+
+GROWTH = (("load", "load_ns_per_interaction"), ("split", "split_ns_per_interaction"), ("als (per sweep)", "als_sweep_ns_per_interaction"),
+          ("implicit als (per sweep)", "implicit_als_sweep_ns_per_interaction"), ("mf_epoch", "mf_epoch_ns_per_interaction"),
+          ("evaluate (per score)", "evaluate_ns_per_score"), ("export (per score)", "export_ns_per_score"),
+          ("export (per interaction)", "export_ns_per_interaction"))
+GROWTH = tuple((f"{label}, {clock}", key.replace("_ns_", "_cpu_ns_") if clock == "processor time" else key)
+               for clock in ("processor time", "wall clock") for label, key in GROWTH)
+
+
+def growth(rows: list[dict]) -> list[dict]:
+    """Each stage's cost per unit at the largest size over that at the smallest (1: linear)."""
+    ok = sorted((r for r in rows if "error" not in r), key=lambda r: r["interactions"])
+    out = []
+    for label, key in GROWTH:
+        have = [r for r in ok if r.get(key)]
+        if len(have) >= 2:
+            out.append({"stage": label, "unit": key.split("_ns_")[-1].replace("per_", "ns per "), "smallest": have[0][key],
+                        "largest": have[-1][key], "growth": have[-1][key] / have[0][key]})
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -188,24 +263,40 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sizes", default=None, help="comma-separated sizes (default 1e6,3.2e6,1e7,3.2e7)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--sweeps", type=int, default=None, help="ALS sweeps (default 15; 3 with --quick)")
+    ap.add_argument("--peer-sweeps", type=int, default=None, help="implicit's sweeps (default: --sweeps; its time per sweep is compared)")
     ap.add_argument("--eval-users", type=int, default=10_000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-peer", action="store_true", help="skip implicit's ALS")
+    ap.add_argument("--render", action="store_true", help="write the Markdown and plot again from the saved JSON (no run)")
     args = ap.parse_args(argv)
+    if args.render:
+        saved = json.loads((RESULTS / f"scale{'-quick' if args.quick else ''}.json").read_text())
+        done = {r["interactions"] for r in saved["rows"] if "error" not in r}
+        for path in sorted(RESULTS.glob("scale-*.partial.json")):  # a size stopped part-way: the stages it finished
+            part = json.loads(path.read_text())
+            if part["interactions"] not in done:
+                saved["rows"] = [r for r in saved["rows"] if r["interactions"] != part["interactions"]]
+                saved["rows"].append({**part, "peak_mb": max(v for k, v in part.items() if k.endswith("_peak_mb")),
+                                      "note": "stopped part-way: the stages it finished"})
+        saved["rows"].sort(key=lambda r: r["interactions"])
+        for row in saved["rows"]:
+            derive(row)
+        args.seed, args.threads = saved["seed"], saved["threads"]
+        report(saved["rows"], [r["interactions"] for r in saved["rows"]], saved["sweeps"], args, saved["machine"])
+        return 0
     sizes = [int(float(s)) for s in args.sizes.split(",")] if args.sizes else list(QUICK_SIZES if args.quick else SIZES)
     sweeps = args.sweeps or (3 if args.quick else 15)
     peer = not args.no_peer and not args.quick and installed("implicit")
     rows = []
     for n in sizes:
         log(f"[scale] {n:,} interactions ...")
-        row = {"interactions": n, **run_isolated(point, n, args.seed, sweeps, args.eval_users, args.threads, peer, threads=args.threads,
+        load = " / ".join(f"{v:.1f}" for v in os.getloadavg())
+        row = {"interactions": n, "load_before": load, **run_isolated(point, n, args.seed, sweeps, args.eval_users, args.threads, peer, args.peer_sweeps or sweeps, threads=args.threads,
                                                    timeout=5400)}
         row.pop("traceback", None)
-        for name in STAGES:
-            if row.get(f"{name}_s") is not None:
-                row[f"{name}_ns_per_interaction"] = 1e9 * row[f"{name}_s"] / n
-        if row.get("als_sweep_s") and row.get("implicit_als_sweep_s"):
-            row["als_vs_implicit"] = row["als_sweep_s"] / row["implicit_als_sweep_s"]
+        if "error" not in row:
+            partial_path(n).unlink(missing_ok=True)
+        derive(row)
         log(f"   peak {row.get('peak_mb', 0):,.0f} MB  {row.get('error', '')}")
         rows.append(row)
         report(rows, sizes, sweeps, args)  # after every size: a long run that is stopped keeps what it measured

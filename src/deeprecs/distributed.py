@@ -10,8 +10,10 @@ Each rank loads the data and splits it as the others do (same seed), then:
   batches of ``batch_size / N``: the same examples per epoch and per step as one process;
 * the loss goes through :class:`LossModule` wrapped in ``DistributedDataParallel``, which
   averages the gradients over the ranks during the backward pass (gloo on the CPU, NCCL on
-  GPUs); sparse embedding gradients (``--optimizer sparse-adam``) are all-reduced by DDP as sparse
-  tensors on gloo; NCCL has no sparse all-reduce, so there they are refused;
+  GPUs); sparse embedding gradients (``--optimizer sparse-adam``) are first summed per row on
+  each rank (:func:`deeprecs.lazy_adam.coalesce_rows`, a hook on each table: each touched row is
+  sent once), then all-reduced by DDP as sparse tensors on gloo (an all-gather of the rows and
+  their values, summed); NCCL has no sparse all-reduce, so there they are refused;
 * rank 0 alone validates; its value is broadcast, so every rank keeps the same best epoch and
   stops at the same time; rank 0 alone evaluates on test and writes the run directory (at the
   end, atomically), so a rank that fails leaves no run behind.
@@ -26,6 +28,7 @@ import torch.distributed as dist
 from torch import nn
 
 from deeprecs.errors import ConfigError
+from deeprecs.lazy_adam import coalesce_rows
 
 
 def world() -> tuple[int, int]:
@@ -81,6 +84,10 @@ def loss_step(model: nn.Module, task):  # noqa: ANN001, ANN201 - a training task
     sparse = any(isinstance(m, nn.Embedding) and m.sparse for m in model.modules())
     if sparse and dist.get_backend() == "nccl":
         raise ConfigError("--optimizer sparse-adam with several GPUs: NCCL cannot all-reduce sparse gradients; use adam")
+    if sparse:  # each touched row once in the all-reduce (and coalesced for the optimiser): summed here, without a sort
+        for table in model.modules():
+            if isinstance(table, nn.Embedding) and table.sparse:
+                table.weight.register_hook(coalesce_rows)
     ids = [device.index] if device.type == "cuda" else None
     # buffers (item sets, CSR rows) come from the data, the same on every rank: synced once, not each step
     return nn.parallel.DistributedDataParallel(LossModule(model, task), device_ids=ids, forward_sync_buffers=False,

@@ -27,8 +27,9 @@ def decode(keys: np.ndarray, n_items: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def sorted_unique(values: np.ndarray) -> np.ndarray:
-    """``np.unique`` via one sort (faster than numpy 2.4's hash-based unique on int64)."""
-    s = np.sort(np.asarray(values), kind="stable")
+    """``np.unique`` via one sort (numpy 2.4's hash-based unique on int64 and its ``return_*``
+    argsorts cost 10-60x more at 10^7 values; an unstable sort: equal values are alike)."""
+    s = np.sort(np.asarray(values))
     return s[np.r_[True, s[1:] != s[:-1]]] if len(s) else s
 
 

@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 from deeprecs import distributed
 from deeprecs.devices import float64_ok
 from deeprecs.errors import ConfigError, DeeprecsError
+from deeprecs.lazy_adam import LazyAdam
 from deeprecs.search import float_range, int_range
 from deeprecs.tasks import RankingTask, RatingTask  # noqa: F401 - the standard tasks, where the loop's users look for them
 
@@ -95,8 +96,9 @@ class Task(Protocol):
 
 # ---------------------------------------------------------------------------- the loop
 class SparseDenseOptimizer:
-    """``SparseAdam`` on the embedding tables (only the rows a batch touched are updated: the
-    cost of a step no longer grows with the catalogue) and ``Adam`` on everything else."""
+    """Lazy Adam on the embedding tables (:class:`~deeprecs.lazy_adam.LazyAdam`, ``SparseAdam``'s
+    rule: only the rows a batch touched are updated, so the cost of a step no longer grows with
+    the catalogue) and ``Adam`` on everything else."""
 
     def __init__(self, model: Recommender, lr: float) -> None:
         tables = [m for m in model.modules() if isinstance(m, nn.Embedding) and m.weight.requires_grad]
@@ -105,7 +107,7 @@ class SparseDenseOptimizer:
         sparse_ids = {id(t.weight) for t in tables}
         self.sparse = [t.weight for t in tables]
         dense = [p for p in model.parameters() if p.requires_grad and id(p) not in sparse_ids]
-        self.optimizers = [torch.optim.SparseAdam(self.sparse, lr=lr)] if self.sparse else []
+        self.optimizers = [LazyAdam(self.sparse, lr=lr, shard=distributed.world())] if self.sparse else []
         if dense:
             self.optimizers.append(torch.optim.Adam(dense, lr=lr))
 
@@ -114,9 +116,6 @@ class SparseDenseOptimizer:
             opt.zero_grad(set_to_none=set_to_none)
 
     def step(self) -> None:
-        for p in self.sparse:  # a table read through a functional call (SVD++'s bag) has a dense grad
-            if p.grad is not None and not p.grad.is_sparse:
-                p.grad = p.grad.to_sparse()
         for opt in self.optimizers:
             opt.step()
 
@@ -213,7 +212,7 @@ def fit(
     bar = tqdm(range(cfg.epochs), desc=f"train {model.name}", unit="epoch", disable=None if cfg.progress else True, leave=False)
     for epoch in bar:
         model.train()
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
         total = torch.zeros((), dtype=torch.float64 if float64_ok(device) else torch.float32, device=device)
         count = 0
         # several ranks: the same order on each (seeded by the epoch), each its shard
@@ -231,13 +230,15 @@ def fit(
             count += len(idx)
         for sched in scheds:
             sched.step()
-        total, summed = distributed.all_sum(total, torch.tensor(float(count), device=device))
+        total, summed, cpu = distributed.all_sum(total, torch.tensor(float(count), device=device),
+                                                 torch.tensor(time.process_time() - cpu0, device=device))
         count = int(summed)
         train_loss = float(total) / max(count, 1)
         seconds = time.perf_counter() - t0
         if not math.isfinite(train_loss):
             raise DeeprecsError(f"training diverged at epoch {epoch + 1} (loss {train_loss}); lower --lr")
-        row = {"epoch": epoch + 1, "train_loss": train_loss, "seconds": seconds, "examples_per_s": count / max(seconds, 1e-9)}
+        row = {"epoch": epoch + 1, "train_loss": train_loss, "seconds": seconds, "examples_per_s": count / max(seconds, 1e-9),
+               "cpu_seconds": float(cpu)}  # all ranks' processor time: on a shared machine, what a run cost
         if validate is not None:
             model.eval()
             with torch.no_grad():

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from deeprecs.data import load_dataset
 from deeprecs.data.tabular import load_table
@@ -77,3 +79,23 @@ def test_load_dataset_file_defaults_and_columns(tmp_path, write):
     path2 = write(tmp_path / "clicks.csv", "uid,sku\n1,a\n")
     ds2 = load_dataset(path2, columns={"user": "uid", "item": "sku"})
     assert ds2.interactions.ratings is None and ds2.name == "clicks"
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(-50, 50), min_size=1, max_size=40), st.sampled_from([1, 10**12]))
+def test_vocabulary_is_np_unique_with_inverse(values, scale):
+    """Ids to indices without np.unique's argsort, in both regimes (a table of the values
+    present for a narrow span, a sort + binary search for a wide one): np.unique's answer."""
+    from deeprecs.data.interactions import _vocabulary
+
+    raw = np.asarray(values, dtype=np.int64) * scale
+    uniq, codes = _vocabulary(raw)
+    want_uniq, want_codes = np.unique(raw, return_inverse=True)
+    assert np.array_equal(uniq, want_uniq) and np.array_equal(codes, want_codes)
+
+
+def test_text_ids_are_trimmed_and_parsed_as_integers_or_kept_as_text(tmp_path):
+    path = tmp_path / "log.csv"
+    path.write_text("user,item\n +7 ,a\n-3,b \n12,c\n")
+    ds = load_table(path)
+    assert ds.user_map.raw.tolist() == [-3, 7, 12] and ds.item_map.raw.tolist() == ["a", "b", "c"]

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from deeprecs.data.interactions import Interactions
 from deeprecs.errors import DataError
@@ -115,16 +117,19 @@ def _separator_hint(df: pd.DataFrame, is_text: bool) -> str:
 
 
 def _ids(col: pd.Series, path: Path, what: str, is_text: bool) -> np.ndarray:
-    """Integer ids stay int64; anything else becomes strings. Missing ids are an error."""
-    text = col.astype(str).str.strip() if col.dtype == object or is_text else None
-    if text is not None:
-        empty = (text == "") | col.isna().to_numpy()
+    """Integer ids stay int64; anything else becomes strings. Missing ids are an error. Text is
+    trimmed, checked and parsed by Arrow's compute kernels: no Python per row."""
+    if col.dtype == object or is_text:
+        text = pc.utf8_trim_whitespace(pa.array(col.to_numpy(dtype=object), type=pa.string(), from_pandas=True))
+        empty = pc.fill_null(pc.equal(text, ""), True).to_numpy(zero_copy_only=False)
         if empty.any():
-            raise DataError(f"{_where(path, int(np.argmax(empty.to_numpy())), is_text)}: missing {what} id")
-        as_int = pd.to_numeric(text, errors="coerce")
-        if as_int.notna().all() and (as_int == np.round(as_int)).all() and text.str.fullmatch(r"[+-]?\d+").all():
-            return text.astype(np.int64).to_numpy()
-        return text.to_numpy(dtype=object)
+            raise DataError(f"{_where(path, int(np.argmax(empty)), is_text)}: missing {what} id")
+        if pc.all(pc.match_substring_regex(text, r"^[+-]?\d+$")).as_py():
+            try:
+                return pc.cast(pc.replace_substring_regex(text, r"^\+", ""), pa.int64()).to_numpy()
+            except pa.ArrowInvalid:  # beyond int64: kept as text
+                pass
+        return text.to_numpy(zero_copy_only=False).astype(object)
     if col.isna().any():
         raise DataError(f"{_where(path, int(np.argmax(col.isna().to_numpy())), is_text)}: missing {what} id")
     if col.dtype.kind == "f" and not (col == np.round(col)).all():
