@@ -72,13 +72,22 @@ def _check(side: str, col, info: dict, text: str) -> None:  # noqa: ANN001 - a C
         raise UnknownFeatureError(f"unknown {side} feature value {col.name}={unknown[0]!r}; accepted{several}: {shown}")
 
 
+def side_table(run, side: str):  # noqa: ANN001, ANN201 - Run; FeatureTable | None
+    """The run's feature table of ``side`` (``"user"`` or ``"item"``) where its model reads it, else ``None``."""
+    table = run.features.users if side == "user" else run.features.items
+    return table if table is not None and reads_features(run.model) else None
+
+
 def _table(run, side: str, given: Sequence[str] = ()):  # noqa: ANN001, ANN202 - Run, FeatureTable
     """The run's feature table of ``side``; raises where it has none, or where ``given`` names a
     column it does not have."""
-    table = run.features.users if side == "user" else run.features.items
-    if table is None or not reads_features(run.model):
+    table = side_table(run, side)
+    if table is None:
+        from deeprecs.models import MODELS
+
+        readers = ", ".join(name for name, cls in MODELS.items() if f"{side}_features" in cls.inputs)
         raise NoFeaturesError(f"the run's model ({run.model.name}) has no {side} features: train a model that reads features "
-                              f"(fm, deepfm, hybrid-mf, two-tower, triplet, deep-triplet) with {side} features")
+                              f"({readers}) with {side} features")
     known = [c.name for c in table.encoder.columns]
     unknown = sorted(set(given) - set(known))
     if unknown:
@@ -127,9 +136,8 @@ def read_new_items(run, path: str | Path) -> NewItems:  # noqa: ANN001 - Run
     from deeprecs.data.feature_sources import read_feature_file
 
     frame, _, lines = read_feature_file(path)
-    table = _table(run, "item")
     try:
-        _table(run, "item", [c for c in frame.columns if c != "title"])
+        table = _table(run, "item", [c for c in frame.columns if c != "title"])
     except UnknownFeatureError as exc:
         raise UnknownFeatureError(f"{path}: {exc}") from None
     ids = frame.index.astype(str).to_numpy(object)
@@ -153,8 +161,8 @@ def score_new_items(model, users: np.ndarray | torch.Tensor, new: NewItems) -> t
 def example_values(run, side: str) -> dict[str, Value]:  # noqa: ANN001 - Run
     """A description a newcomer of ``side`` could send (each column's first known value; a number
     column's middle bucket edge or mean), for documentation; ``{}`` where the run has no such features."""
-    table = run.features.users if side == "user" else run.features.items
-    if table is None or not reads_features(run.model):
+    table = side_table(run, side)
+    if table is None:
         return {}
     out: dict[str, Value] = {}
     for col, info in zip(table.encoder.columns, table.encoder.learned):
@@ -230,4 +238,4 @@ def new_item_lists(run, values: dict[str, Value], k: int = 10, which: Sequence[s
 
 
 __all__ = ["NewItems", "example_values", "feature_bag", "new_item", "new_item_lists", "new_user_lists", "parse_values", "read_new_items",
-           "recommend_new_user", "score_new_items"]
+           "recommend_new_user", "score_new_items", "side_table"]

@@ -21,11 +21,11 @@ import numpy as np
 import torch
 
 from deeprecs.errors import UnknownIdError
-from deeprecs.models.base import reads_features, reads_history
+from deeprecs.models.base import reads_history
 from deeprecs.retrieval import ranked, ranked_indices, similar_items, top_k, topk
 from deeprecs.retrieval.foldin import recommend_liked
 from deeprecs.retrieval.listing import py
-from deeprecs.retrieval.newcomers import new_item_lists, new_user_lists
+from deeprecs.retrieval.newcomers import new_item_lists, new_user_lists, side_table
 from deeprecs.runs import Run
 from deeprecs.store import RecStore, StoreUnavailable, run_id
 
@@ -157,9 +157,8 @@ class RecService:
                 "run": str(self.run.path), "run_id": self.run_id, "n_users": len(self.run.user_map),
                 "n_items": len(self.run.item_map), "metrics": self.run.metrics, "ann": self.ann is not None,
                 "export_version": current.version if matching else None, "export_k": current.k if matching else None,
-                "store": state, **{f"{side}_features": [] if table is None or not reads_features(self.run.model) else
-                                   [c.spec() for c in table.encoder.columns]
-                                   for side, table in (("user", self.run.features.users), ("item", self.run.features.items))}}
+                "store": state, **{f"{side}_features": [c.spec() for c in table.encoder.columns] if (table := side_table(self.run, side)) else []
+                                   for side in ("user", "item")}}
 
 
 __all__ = ["RecService", "UnknownIdError", "dumps"]
