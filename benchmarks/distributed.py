@@ -30,11 +30,13 @@ from common import RESULTS, log, machine, markdown_table, write_results  # noqa:
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run(size: int, nproc: int, epochs: int, seed: int, out: Path) -> dict:
-    """One ``deeprecs train`` run; its metrics and throughput."""
+def run(size: int, nproc: int, epochs: int, seed: int, out: Path, sync_every: int = 1) -> dict:
+    """One ``deeprecs train`` run; its metrics and throughput. ``sync_every`` > 1: local SGD."""
     cmd = [sys.executable, "-m", "deeprecs", "-q", "train", "bpr-mf", "--data", f"synthetic:{size},seed={seed}", "--split", "loo",
            "--no-refit", "--epochs", str(epochs), "--patience", "0", "--factors", "64", "--optimizer", "sparse-adam",
            "--batch-size", "8192", "--threads", "1", "--seed", str(seed), "--out", str(out), "--json", "--nproc", str(nproc)]
+    if nproc > 1:
+        cmd += ["--sync-every", str(sync_every)]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     log(f"[distributed] {nproc} process(es): {' '.join(cmd[3:])}")
     t0 = time.perf_counter()
@@ -48,7 +50,7 @@ def run(size: int, nproc: int, epochs: int, seed: int, out: Path) -> dict:
     cpu = [e.get("cpu_seconds") for e in history["epochs"]]
     examples = sum(r * e["seconds"] for r, e in zip(rates, history["epochs"]))
     cpu_us = 1e6 * sum(cpu) / examples if None not in cpu and examples else None
-    return {"processes": nproc, "threads_each": 1, "epochs": len(rates), "examples_per_s": sum(rates) / len(rates), "cpu_us_per_example": cpu_us,
+    return {"processes": nproc, "sync_every": sync_every if nproc > 1 else None, "threads_each": 1, "epochs": len(rates), "examples_per_s": sum(rates) / len(rates), "cpu_us_per_example": cpu_us,
             "epoch_seconds": sum(e["seconds"] for e in history["epochs"]) / len(rates), "hr@10": metrics.get("hr@10"),
             "ndcg@10": metrics.get("ndcg@10"), "wall_seconds": wall}
 
@@ -66,40 +68,49 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--size", type=float, default=1e7)
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--sync-every", default="1,16", help="the 2-process rows: comma list of --sync-every (1: DDP; K > 1: local SGD)")
     ap.add_argument("--threads", type=int, default=1, help="accepted for run_all; every process has 1 thread")
     args = ap.parse_args(argv)
     size, epochs = (100_000, 1) if args.quick else (int(args.size), args.epochs)
+    runs = [(1, 1)] + [(2, int(k)) for k in args.sync_every.split(",")]
     rows, loads = [], []
     with tempfile.TemporaryDirectory(prefix="deeprecs-ddp-") as tmp:
-        for nproc in (1, 2):
+        for nproc, every in runs:
             loads.append(load_average())
-            rows.append({"interactions": size, **run(size, nproc, epochs, args.seed, Path(tmp) / f"run{nproc}"), "load_before": loads[-1],
-                         "load_after": load_average()})
+            rows.append({"interactions": size, **run(size, nproc, epochs, args.seed, Path(tmp) / f"run{nproc}-{every}", every),
+                         "load_before": loads[-1], "load_after": load_average()})
     ok = all("error" not in r for r in rows)
-    summary = {}
+    summary = {"two": []}
     if ok:
-        summary = {"speedup": rows[1]["examples_per_s"] / rows[0]["examples_per_s"], "hr@10_difference": rows[1]["hr@10"] - rows[0]["hr@10"]}
-        if rows[0].get("cpu_us_per_example") and rows[1].get("cpu_us_per_example"):
-            summary["speedup_from_cpu_time"] = 2 * rows[0]["cpu_us_per_example"] / rows[1]["cpu_us_per_example"]
+        one = rows[0]
+        for r in rows[1:]:
+            got = {"sync_every": r["sync_every"], "speedup": r["examples_per_s"] / one["examples_per_s"], "hr@10_difference": r["hr@10"] - one["hr@10"]}
+            if one.get("cpu_us_per_example") and r.get("cpu_us_per_example"):
+                got["speedup_from_cpu_time"] = 2 * one["cpu_us_per_example"] / r["cpu_us_per_example"]
+            summary["two"].append(got)
     name = "distributed-quick" if args.quick else "distributed"
     info = machine()
     md = [f"# Distributed training: 2 processes x 1 thread vs 1 x 1{' (quick)' if args.quick else ''}", "",
           f"BPR-MF (64 factors, sparse Adam, batches of 8,192) on `synthetic:{size}` (leave-one-out, no refit), {epochs} epoch(s), "
-          "through `deeprecs train ... --nproc N` (torch.distributed.run, DDP on gloo).", "",
-          markdown_table(rows, ["processes", "threads_each", "interactions", "epochs", "examples_per_s", "epoch_seconds", "cpu_us_per_example",
-                                "hr@10", "ndcg@10", "wall_seconds", "load_before", "load_after"]), ""]
-    if summary:
-        md.append(f"Speed-up in examples/s: **{summary['speedup']:.2f}x** (target >= 1.6x); HR@10 difference "
-                  f"{summary['hr@10_difference']:+.4f} (target within 0.01).")
-    if "speedup_from_cpu_time" in summary:
-        md += ["", f"`cpu_us_per_example`: the training loop's processor time (all ranks) per positive. On a machine shared with "
-               "other jobs the wall-clock ratio above measures the scheduler's share as much as the code (two processes get two "
-               "shares); two idle cores, each rank on its own and none waiting, would give 2 x (1 process's) / (2 processes') = "
-               f"**{summary['speedup_from_cpu_time']:.2f}x** (gloo does not spin while a rank waits, so waiting is not counted; a "
-               "starved machine's cache misses are)."]
-    md += ["", f"Rerun on a quiet machine: `PYTHONPATH=src python benchmarks/distributed.py --size {size:.0e} --epochs {epochs}`.".replace("e+0", "e")]
-    md += ["", f"Machine: {info.get('cpu', '')}, {info['cpus']} CPUs, shared with other jobs while it ran (load average before "
-           f"each run: {', '.join(loads)}); torch {info['torch']}; {info['date']}."]
+          "through `deeprecs train ... --nproc N` (torch.distributed.run on gloo): `sync_every` 1 is DDP (the gradients "
+          "all-reduced at every step, each rank updating its share of the touched rows); K > 1 is local SGD (each rank steps "
+          "on its own shard, and every K steps every rank's change is applied on every rank: one dense all-reduce).", "",
+          markdown_table(rows, ["processes", "sync_every", "threads_each", "interactions", "epochs", "examples_per_s", "epoch_seconds",
+                                "cpu_us_per_example", "hr@10", "ndcg@10", "wall_seconds", "load_before", "load_after"]), ""]
+    for got in summary["two"]:
+        how = "DDP" if got["sync_every"] == 1 else f"local SGD, --sync-every {got['sync_every']}"
+        line = (f"2 processes ({how}): speed-up in examples/s **{got['speedup']:.2f}x** (target >= 1.6x); HR@10 difference "
+                f"{got['hr@10_difference']:+.4f} (target within 0.01)")
+        if "speedup_from_cpu_time" in got:
+            line += f"; from processor time {got['speedup_from_cpu_time']:.2f}x"
+        md += [line + ".", ""]
+    md += ["`cpu_us_per_example`: the training loop's processor time (all ranks) per positive. On a machine shared with other jobs "
+           "the wall-clock ratio measures the scheduler's share as much as the code (two processes get two shares); two idle cores, "
+           "each rank on its own and none waiting, would give 2 x (1 process's) / (2 processes') (gloo does not spin while a rank "
+           "waits, so waiting is not counted; a starved machine's cache misses are).", ""]
+    md += [f"Rerun on a quiet machine: `PYTHONPATH=src python benchmarks/distributed.py --size {size:.0e} --epochs {epochs}`.".replace("e+0", "e")]
+    md += ["", f"Machine: {info.get('cpu', '')}, {info['cpus']} CPUs (load average before each run: {', '.join(loads)}); "
+           f"torch {info['torch']}; {info['date']}."]
     write_results(name, {"machine": info, "rows": rows, **summary, "quick": args.quick}, "\n".join(md) + "\n")
     print("\n".join(md))
     return 0 if ok else 1

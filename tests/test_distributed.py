@@ -42,8 +42,11 @@ def test_parameters_are_equal_on_every_rank_after_a_step(tmp_path):
                     str(Path(__file__).with_name("dist_step.py")), str(out)], env=ENV, check=True, capture_output=True, timeout=120)
     result = json.loads(out.read_text())
     assert result["world"] == 2
-    for optimizer in ("adam", "sparse-adam"):  # dense gradients, and sparse ones all-reduced as such
-        assert result[optimizer]["max_diff"] == 0.0 and result[optimizer]["moved"] > 0, result
+    # dense gradients, sparse ones all-reduced as such, and local SGD (--sync-every 2, 3) after its exchanges
+    for run in ("adam/1", "sparse-adam/1", "sparse-adam/2", "adam/3"):
+        assert result[run]["max_diff"] == 0.0 and result[run]["moved"] > 0, result
+    # every rank's change applied on every rank: both (1 + 3) -> 4; one (2) -> 2 whole; none -> 0
+    assert result["exchange"] == [[4.0, 4.0], [0.0, 0.0], [2.0, 2.0], [0.0, 0.0]]
 
 
 def _train(args, tmp_path):
@@ -51,10 +54,11 @@ def _train(args, tmp_path):
                           capture_output=True, text=True, timeout=180)
 
 
-def test_two_processes_learn_the_planted_taste(tmp_path, write_ml):
+@pytest.mark.parametrize("how", [[], ["--optimizer", "sparse-adam", "--sync-every", "4"]], ids=["ddp", "local-sgd"])
+def test_two_processes_learn_the_planted_taste(tmp_path, write_ml, how):
     data = write_ml(tmp_path / "ml", n_users=200, n_items=60, per_user=20)
     two = _train(["bpr-mf", "--data", data, "--positive", "4", "--epochs", "10", "--threads", "1", "--json", "--out", tmp_path / "two",
-                  "--nproc", "2"], tmp_path)
+                  "--nproc", "2", *how], tmp_path)
     assert two.returncode == 0, two.stderr
     # one process, the same command: AUC 0.808 (a random scorer: 0.5)
     assert json.loads(two.stdout)["auc"] > 0.78 and (tmp_path / "two" / "model.pt").exists()

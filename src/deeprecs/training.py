@@ -65,6 +65,9 @@ class TrainConfig(BaseModel):
                                                   "as 1 + log2(w) (log) or w (linear), in ALS's confidences and in how often "
                                                   "the loop draws a positive")
     threads: int = Field(0, ge=0, description="torch threads (0: all cores)")
+    sync_every: int = Field(1, ge=1, description="several processes (--nproc): 1: DDP, the gradients all-reduced at every "
+                            "step; K > 1: local SGD, each rank steps on its own shard with its own optimiser, and every K steps "
+                            "(and at each epoch's end) every rank's change to the parameters is applied on every rank")
     progress: bool = True
 
 
@@ -100,14 +103,16 @@ class SparseDenseOptimizer:
     rule: only the rows a batch touched are updated, so the cost of a step no longer grows with
     the catalogue) and ``Adam`` on everything else."""
 
-    def __init__(self, model: Recommender, lr: float) -> None:
+    def __init__(self, model: Recommender, lr: float, shard: tuple[int, int] = (0, 1)) -> None:
+        """``shard``: ``(rank, world_size)`` when the ranks share one summed gradient (DDP): each
+        updates its share of the touched rows (:class:`~deeprecs.lazy_adam.LazyAdam`)."""
         tables = [m for m in model.modules() if isinstance(m, nn.Embedding) and m.weight.requires_grad]
         for table in tables:
             table.sparse = True
         sparse_ids = {id(t.weight) for t in tables}
         self.sparse = [t.weight for t in tables]
         dense = [p for p in model.parameters() if p.requires_grad and id(p) not in sparse_ids]
-        self.optimizers = [LazyAdam(self.sparse, lr=lr, shard=distributed.world())] if self.sparse else []
+        self.optimizers = [LazyAdam(self.sparse, lr=lr, shard=shard)] if self.sparse else []
         if dense:
             self.optimizers.append(torch.optim.Adam(dense, lr=lr))
 
@@ -120,12 +125,12 @@ class SparseDenseOptimizer:
             opt.step()
 
 
-def _optimizer(model: Recommender, cfg: TrainConfig):
+def _optimizer(model: Recommender, cfg: TrainConfig, shard: tuple[int, int] = (0, 1)):
     params = [p for p in model.parameters() if p.requires_grad]
     if cfg.optimizer == "sparse-adam":
         if cfg.weight_decay:
             raise ConfigError("sparse-adam has no weight decay; use the models' --l2 (per-example) instead")
-        return SparseDenseOptimizer(model, cfg.lr)
+        return SparseDenseOptimizer(model, cfg.lr, shard)
     if cfg.optimizer == "adam":
         return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     if cfg.optimizer == "adamw":
@@ -193,8 +198,10 @@ def fit(
     trainable = any(p.requires_grad for p in model.parameters())
     if not trainable or cfg.epochs == 0 or len(task) == 0:
         return history
-    opt = _optimizer(model, cfg)  # sparse-adam makes the tables sparse: before DDP sees them
-    step_loss = distributed.loss_step(model, task)
+    local = size > 1 and cfg.sync_every > 1  # local SGD: no gradient all-reduce, rows averaged every K steps
+    opt = _optimizer(model, cfg, (0, 1) if local else (rank, size))  # sparse-adam makes the tables sparse: before DDP sees them
+    step_loss = distributed.loss_step(model, task, exact=not local)
+    averager = distributed.LocalSGD(model, cfg.sync_every) if local else None
     inner = opt.optimizers if isinstance(opt, SparseDenseOptimizer) else [opt]
     scheds = [torch.optim.lr_scheduler.ExponentialLR(o, cfg.lr_decay) for o in inner] if cfg.lr_decay < 1 else []
     best_state, bad_epochs, trained_best = None, 0, None
@@ -226,8 +233,12 @@ def fit(
             loss.backward()
             opt.step()
             model.after_step()
+            if averager is not None and averager.step():
+                model.after_step()  # the summed changes, projected again
             total += loss.detach() * len(idx)  # on the device: no synchronisation per step
             count += len(idx)
+        if averager is not None and averager.sync():  # every rank validates and keeps the same weights
+            model.after_step()
         for sched in scheds:
             sched.step()
         total, summed, cpu = distributed.all_sum(total, torch.tensor(float(count), device=device),
