@@ -17,7 +17,7 @@ The ML-100K SASRec timing alone (the issue's <= 120 s on 2 cores), updating that
 
 The peer, rectools' SASRec in its own venv on the identical split, scored with our metrics
 (``sequential_peer.py``; skipped with a message where its venv cannot be built), into its own file
-``benchmarks/results/sequential-peer.json`` (``--peer-max-epochs``: another epoch budget):
+``benchmarks/results/sequential-peer.json`` (``--peer-max-epochs``, ``--peer-max-minutes``: other budgets):
 
     python benchmarks/sequential.py --peer [--datasets ml-100k,ml-latest-small]
 
@@ -154,11 +154,13 @@ def main() -> None:
                     "where missing) into sequential-peer.json, then rewrite sequential.md")
     ap.add_argument("--peer-max-epochs", type=int, default=None, help="the peer's epoch budget (default: per dataset, "
                     "sequential_peer.MAX_EPOCHS)")
+    ap.add_argument("--peer-max-minutes", type=float, default=None, help="a wall-time budget of the peer's training "
+                    "(Lightning's max_time; the row says so; default: per dataset, sequential_peer.MAX_MINUTES)")
     args = ap.parse_args()
     stem = "sequential-quick" if args.quick else "sequential"
     path = RESULTS / f"{stem}.json"
     if args.peer:
-        run_peer_rows(args.datasets.split(","), args.threads, args.peer_max_epochs)
+        run_peer_rows(args.datasets.split(","), args.threads, args.peer_max_epochs, args.peer_max_minutes)
         args.render = path.is_file()
     if args.render:
         (RESULTS / f"{stem}.md").write_text(markdown(json.loads(path.read_text())))

@@ -7,12 +7,13 @@ file): it imports nothing of deeprecs. Reads from ``FOLDER``:
   order of train + validation: the ``datetime`` rectools sorts by, so its order of every history is
   ours, ties included) and ``valid`` (the row is the user's validation item);
 - ``test_users.npy``: the users of the test rows, in test-row order;
-- ``config.json``: ``n_items``, ``threads``, ``seed``, ``max_epochs``, ``patience`` and ``params``
+- ``config.json``: ``n_items``, ``threads``, ``seed``, ``max_epochs``, ``max_minutes`` (a wall-time
+  budget of the training, Lightning's ``max_time``; ``null``: none), ``patience`` and ``params``
   (keyword arguments of ``SASRecModel``).
 
 Trains with the validation rows held out as rectools' validation targets (``get_val_mask_func``),
 early stopping on rectools' validation loss (``val_loss``) with ``patience`` epochs and the best
-epoch's weights restored; then scores every item for each test user from the user's whole history
+epoch's weights restored (each epoch's losses are appended to ``progress.log``); then scores every item for each test user from the user's whole history
 (train + validation item) and writes ``scores.npy`` (float32 ``(n_test, n_items)``; ``-inf`` for an
 item the model never saw in training) and ``result.json`` (times, epochs, losses, versions).
 
@@ -68,6 +69,8 @@ def main(folder: Path) -> None:
                 return
             loss = float(trainer.callback_metrics["val_loss"])
             epochs.append({"epoch": trainer.current_epoch + 1, "val_loss": round(loss, 5)})
+            with open(folder / "progress.log", "a") as fh:
+                fh.write(f"epoch {trainer.current_epoch + 1} val_loss {loss:.5f} at {time.strftime('%H:%M:%S')}\n")
             if loss < best["loss"]:
                 best.update(loss=loss, epoch=trainer.current_epoch + 1,
                             state={k: v.detach().clone() for k, v in module.state_dict().items()})
@@ -79,7 +82,8 @@ def main(folder: Path) -> None:
 
     def trainer() -> pl.Trainer:
         stop = pl.callbacks.EarlyStopping(monitor="val_loss", mode="min", patience=cfg["patience"])
-        return pl.Trainer(max_epochs=cfg["max_epochs"], min_epochs=1, accelerator="cpu", devices=1, deterministic=True,
+        budget = None if cfg.get("max_minutes") is None else {"minutes": cfg["max_minutes"]}
+        return pl.Trainer(max_epochs=cfg["max_epochs"], max_time=budget, min_epochs=1, accelerator="cpu", devices=1, deterministic=True,
                           enable_progress_bar=False, enable_model_summary=False, logger=False, enable_checkpointing=False,
                           num_sanity_val_steps=0, callbacks=[Track(), stop])
 

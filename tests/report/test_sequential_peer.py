@@ -66,6 +66,9 @@ def test_peer_rows_read_the_results_file(bench, tmp_path):
     path.write_text(json.dumps({"datasets": {"ml-100k": {"rectools-sasrec": row}}}))
     (line,) = peer.peer_rows("ml-100k", path)
     assert line.startswith("| rectools-sasrec 0.19.0 (peer, budget: at most 20 epochs) | 0.7000 | 0.4000 |")
+    timed = {**row, "epochs": 12, "max_minutes": 1.5}  # stopped by the wall-time budget (90 s of training)
+    path.write_text(json.dumps({"datasets": {"ml-100k": {"rectools-sasrec": timed}}}))
+    assert "(peer, budget: 1.5 min of training) |" in peer.peer_rows("ml-100k", path)[0]
     assert peer.peer_rows("ml-latest-small", path) == [] and peer.peer_rows("ml-100k", tmp_path / "none.json") == []
 
 
