@@ -154,14 +154,15 @@ PEER_RESULTS = HERE / "results" / "sequential-peer.json"
 PEER_NOTE = ("Peer: rectools' SASRec (`SASRecModel`, the versions in `benchmarks/seqpeer/requirements.txt`, in its own venv "
              "`.venv-seqpeer` built by `python benchmarks/sequential.py --peer`) on the identical split: our train and validation "
              "rows in our time order, trained with our validation item as rectools' validation target, early stopping on its "
-             f"validation loss (patience {PATIENCE}) within the epoch budget the row states, the best epoch's weights kept; "
+             f"validation loss (patience {PATIENCE}) within the budget the row states (epochs or minutes of training: the "
+             "machine was shared, an epoch took 45-230 s of wall time), the best epoch's weights kept; "
              "every item scored from each test user's whole history (validation item included, as our rows read it) and ranked "
              "by our own metric code (`sequential_peer.py`). Settings: rectools' defaults (2 blocks, 4 heads, dropout 0.2, "
              "softmax loss over all items, lr 0.001, batch 128) with the anchor's sizes (64 factors, histories of 200). "
              "Items it never saw in training score lowest (a tie counts against it). valid column: its best validation loss. "
              "RecBole 1.2.1 resolves beside torch 2.13 (`pip install --dry-run`) but was not run: its sequential datasets train "
              "on every prefix of every history, about 100 times the sequences of an epoch here. The issue's plain-SASRec "
-             "anchors (GPU, same protocol) are shown too.")
+             "anchors (GPU, same protocol) are shown too. No peer GRU4Rec: rectools has none.")
 
 
 def run_peer_rows(datasets: list[str], threads: int, max_epochs: int | None = None, max_minutes: float | None = None) -> None:
