@@ -15,9 +15,14 @@ The ML-100K SASRec timing alone (the issue's <= 120 s on 2 cores), updating that
 
     python benchmarks/sequential.py --models sasrec --datasets ml-100k --threads 2 --merge
 
-A peer (RecBole's or rectools' SASRec) is not run: see ``PEER_NOTE``.
+The peer, rectools' SASRec in its own venv on the identical split, scored with our metrics
+(``sequential_peer.py``; skipped with a message where its venv cannot be built), into its own file
+``benchmarks/results/sequential-peer.json`` (``--peer-max-epochs``, ``--peer-max-minutes``: other budgets):
 
-Writes ``benchmarks/results/sequential.json`` and ``sequential.md`` (``sequential-quick.*`` with ``--quick``).
+    python benchmarks/sequential.py --peer [--datasets ml-100k,ml-latest-small]
+
+Writes ``benchmarks/results/sequential.json`` and ``sequential.md`` (``sequential-quick.*`` with
+``--quick``); the Markdown shows the peer's rows from ``sequential-peer.json`` in each dataset's table.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS, fmt, log, machine, run_isolated  # noqa: E402
+from sequential_peer import PEER_NOTE, peer_rows, run_peer_rows  # noqa: E402
 
 #: rows: (name, model); als is the reference there (our best closed-form model on loo)
 MODELS = [("sasrec", "sasrec"), ("gru4rec", "gru4rec"), ("als", "als"), ("neumf", "neumf")]
@@ -40,12 +46,6 @@ DEFAULT_ROWS = "sasrec,gru4rec,als"
 DATASETS = ["ml-100k", "ml-latest-small"]
 #: the issue's anchors: a plain SASRec (2 blocks, 64 d, length 200, GPU) measured on the same protocol
 ANCHORS = {"ml-100k": (0.7147, 0.4419), "ml-latest-small": (0.7295, 0.5064)}
-PEER_NOTE = ("No peer row. RecBole 1.2.1 is on PyPI (`pip download --no-deps recbole==1.2.1` works) and rectools 0.19.0 "
-             "needs pytorch-lightning; neither was installed into a separate venv and run: in the sessions that built and tuned "
-             "these rows the shared 2-core machine ran at a load average of 7-13, one SASRec epoch of ours on ML-100K took "
-             "25-65 s of wall time, and RecBole's SASRec trains on every prefix of every history as its own example (about 100 "
-             "times the sequences an epoch of ours encodes), so its runs on both datasets could not have finished in the time "
-             "there was. The issue's plain-SASRec anchors (GPU, same protocol) are shown instead.")
 #: quick mode: a smoke test of the rows (ML-100K, 1 epoch, short histories, the latest only)
 QUICK = {"train": {"epochs": 1}, "model": {m: {"max_len": 50, "every_item": False} for m in ("sasrec", "gru4rec")}}
 
@@ -130,10 +130,11 @@ def markdown(results: dict) -> str:
         for name, r in reference(data, rows).items():
             lines.append(f"| {name} (`benchmarks/results/ncf.md`, same split) | {r['hr@10']:.4f} | {r['ndcg@10']:.4f} | {r['full_hr@10']:.4f} | "
                          f"{r['full_ndcg@10']:.4f} | {secs(r['fit_seconds'])} | | | {r['epochs']} ({r['best_epoch']}) | {fmt(r.get('valid_ndcg10'))} | {r.get('threads', '-')} |")
+        lines += [] if results.get("quick") else peer_rows(data)
         hr, ndcg = ANCHORS[data]
         lines.append(f"| plain SASRec (issue's anchor, GPU) | {hr:.4f} | {ndcg:.4f} | | | | | | | | |")
         lines.append("")
-    lines += [PEER_NOTE, "", "## Targets (issue 25)", "", "| what | measured (HR@10 / NDCG@10) | target | met |", "|---|---|---|---|"]
+    lines += ([] if results.get("quick") else [PEER_NOTE, ""]) + ["## Targets (issue 25)", "", "| what | measured (HR@10 / NDCG@10) | target | met |", "|---|---|---|---|"]
     lines += [f"| {w} | {v} | {t} | {m} |" for w, v, t, m in targets(results)] + [""]
     return "\n".join(lines)
 
@@ -149,9 +150,18 @@ def main() -> None:
     ap.add_argument("--max-epochs", type=int, default=None, help="a time budget: at most this many epochs (the rows say so)")
     ap.add_argument("--no-refit", action="store_true", help="a time budget: no refit (the validation items are read into "
                     "the histories instead; the rows say so)")
+    ap.add_argument("--peer", action="store_true", help="run only the peer rows (rectools' SASRec in .venv-seqpeer, built "
+                    "where missing) into sequential-peer.json, then rewrite sequential.md")
+    ap.add_argument("--peer-max-epochs", type=int, default=None, help="the peer's epoch budget (default: per dataset, "
+                    "sequential_peer.MAX_EPOCHS)")
+    ap.add_argument("--peer-max-minutes", type=float, default=None, help="a wall-time budget of the peer's training "
+                    "(Lightning's max_time; the row says so; default: per dataset, sequential_peer.MAX_MINUTES)")
     args = ap.parse_args()
     stem = "sequential-quick" if args.quick else "sequential"
     path = RESULTS / f"{stem}.json"
+    if args.peer:
+        run_peer_rows(args.datasets.split(","), args.threads, args.peer_max_epochs, args.peer_max_minutes)
+        args.render = path.is_file()
     if args.render:
         (RESULTS / f"{stem}.md").write_text(markdown(json.loads(path.read_text())))
         return
