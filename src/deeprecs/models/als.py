@@ -40,6 +40,7 @@ from tqdm.auto import tqdm
 from deeprecs.data.recency import recency_weights
 from deeprecs.data.weighting import Confidence, combine, confidence
 from deeprecs.batch import Batch
+from deeprecs.models import als_rows
 from deeprecs.models.base import Defaults, FitData, ModelConfig, Recommender, Setting
 from deeprecs.pairs import PairSet, decode, encode, sorted_unique
 from deeprecs.search import float_range, int_range
@@ -234,7 +235,7 @@ def cell_order(rows: np.ndarray, cols: np.ndarray, n_rows: int, n_cols: int) -> 
     return sp.csr_matrix((np.arange(len(key), dtype=np.int64), (rows, cols)), shape=(n_rows, n_cols)).data
 
 
-def solve_cg(x: torch.Tensor, y: torch.Tensor, conf: torch.Tensor, target: torch.Tensor, l2: float, steps: int) -> None:
+def solve_cg(x: torch.Tensor, y: torch.Tensor, conf: torch.Tensor, target: torch.Tensor, l2: float, steps: int, fused: bool = True) -> None:
     """Update ``x`` in place: a few CG steps on every row's system, all rows at once.
 
     ``x (n, d)`` the side being solved, ``y (m, d)`` the fixed side; ``conf`` and ``target`` the
@@ -243,9 +244,16 @@ def solve_cg(x: torch.Tensor, y: torch.Tensor, conf: torch.Tensor, target: torch
     ``(y^T y + l2 I + sum_{c in r} (c_rc - 1) y_c y_c^T) x_r = sum_{c in r} c_rc p_rc y_c``.
     The sparse part of ``A v`` is two sparse products: ``v_r . y_c`` on the observed cells
     (a sampled matrix product), then those values, weighted, times ``y``.
+
+    On a CPU the rows are solved one by one, each with its whole CG on its own cells
+    (:mod:`deeprecs.models.als_rows`, the same arithmetic; the fixed side's rows stay in cache);
+    ``fused=False``, or another device, takes the batched sparse products.
     """
     d = x.shape[1]
     gram = y.T @ y + l2 * torch.eye(d, dtype=y.dtype, device=y.device)
+    if fused and als_rows.available(x):
+        als_rows.solve_rows(x, y, gram, conf, target, steps)
+        return
     crow, col, w = conf.crow_indices(), conf.col_indices(), conf.values()
 
     def apply(v: torch.Tensor) -> torch.Tensor:  # A v for every row, (n, d)

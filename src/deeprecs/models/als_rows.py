@@ -1,0 +1,140 @@
+"""ALS's conjugate-gradient solve fused per row, compiled with numba (CPU tensors).
+
+:func:`deeprecs.models.als.solve_cg` solves every row's system at once with sparse products: each
+product streams over all the observed cells and gathers the fixed side's rows at random, so once
+the factor tables outgrow the caches (ML-32M: 200,948 x 64 and 87,585 x 64 floats) every CG step
+pays a cache miss per cell. Here each row runs its whole CG on its own cells: the rows of ``y`` it
+needs are gathered once and stay in the L1/L2 cache for the remaining steps, and nothing of size
+``nnz`` is written (implicit's ALS does the same). The arithmetic is the batched solve's, step for
+step (the tests compare the two).
+
+Rows are split over ``torch.get_num_threads()`` Python threads (the compiled kernel releases the
+GIL; numba's own thread pools are left alone: its OpenMP layer keeps spinning after a parallel
+loop and slowed torch's next products 4x here). Without numba, or
+for tensors on another device, :func:`available` is false and the batched torch solve runs.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import torch
+
+try:
+    import numba
+    from llvmlite import ir
+    from numba.core import cgutils, types
+    from numba.extending import intrinsic
+except ImportError:  # pragma: no cover - numba is a dependency; the batched torch solve stands in
+    numba = None
+
+#: cells ahead whose row of ``y`` is prefetched (the gathers are random: no hardware prefetcher guesses them)
+AHEAD = 8
+
+
+def available(x: torch.Tensor) -> bool:
+    """Whether the fused solve can update ``x``: numba is installed and ``x`` is a CPU tensor."""
+    return numba is not None and x.device.type == "cpu"
+
+
+def solve_rows(x: torch.Tensor, y: torch.Tensor, gram: torch.Tensor, conf: torch.Tensor, target: torch.Tensor, steps: int) -> None:
+    """Update ``x`` in place: ``steps`` CG steps on each row's system (:func:`deeprecs.models.als.solve_cg`
+    explains the system; ``gram`` is ``y^T y + l2 I``), one row after another."""
+    out = x.detach().numpy()  # shares x's memory: the kernel writes the rows in place
+    args = (out, np.ascontiguousarray(y.detach().numpy()), np.ascontiguousarray(gram.detach().numpy()),
+            conf.crow_indices().numpy(), conf.col_indices().numpy(), conf.values().numpy().astype(out.dtype, copy=False),
+            target.values().numpy().astype(out.dtype, copy=False), steps, out.dtype.type(0))
+    kernel, indptr = _kernel(), args[3]
+    threads = min(torch.get_num_threads(), len(indptr) - 1)
+    if threads <= 1:
+        kernel(*args, 0, len(indptr) - 1)
+        return
+    # row ranges of about equal numbers of cells, one per thread (the kernel releases the GIL)
+    bounds = np.searchsorted(indptr, np.linspace(0, indptr[-1], threads + 1)[1:-1])
+    bounds = np.r_[0, bounds, len(indptr) - 1]
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(lambda lo_hi: kernel(*args, *lo_hi), zip(bounds[:-1], bounds[1:])))
+
+
+_compiled = None
+
+
+if numba is not None:
+    @intrinsic
+    def _prefetch(typingctx, arr, row, col):  # noqa: ANN001, ANN202, ARG001 - a numba intrinsic
+        """Ask for the cache line of ``arr[row, col]`` (LLVM's prefetch: read, keep in all levels)."""
+        def codegen(context, builder, sig, args):  # noqa: ANN001, ANN202
+            ary = context.make_array(sig.args[0])(context, builder, args[0])
+            ptr = builder.bitcast(cgutils.get_item_pointer(context, builder, sig.args[0], ary, [args[1], args[2]]), ir.IntType(8).as_pointer())
+            fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [ptr.type] + [ir.IntType(32)] * 3), "llvm.prefetch.p0")
+            builder.call(fn, [ptr] + [ir.Constant(ir.IntType(32), v) for v in (0, 3, 1)])
+            return context.get_dummy_value()
+        return types.void(arr, row, col), codegen
+
+
+def _kernel():  # noqa: ANN202 - a numba dispatcher
+    """The compiled kernel (compiled, or read from numba's cache, on first use)."""
+    global _compiled
+    if _compiled is None:
+        _compiled = numba.njit(cache=True, fastmath=True, nogil=True, parallel=False)(_cg_rows)
+    return _compiled
+
+
+def _cg_rows(x, y, gram, indptr, indices, conf, target, steps, zero, lo, hi):  # noqa: ANN001, ANN202 - compiled by numba
+    d = x.shape[1]
+    for u in range(lo, hi):
+        start, end = indptr[u], indptr[u + 1]
+        xu = x[u]
+        r = np.empty(d, dtype=x.dtype)
+        p = np.empty(d, dtype=x.dtype)
+        ap = np.empty(d, dtype=x.dtype)
+        # r = b - A x: b = sum target_c y_c; A x = gram x + sum conf_c (y_c . x) y_c
+        for a in range(d):
+            s = zero
+            for b in range(d):
+                s += gram[a, b] * xu[b]
+            r[a] = -s
+        line = 64 // y.itemsize
+        for k in range(start, end):
+            if k + AHEAD < end:
+                for a in range(0, d, line):
+                    _prefetch(y, indices[k + AHEAD], a)
+            yc = y[indices[k]]
+            dot = zero
+            for a in range(d):
+                dot += yc[a] * xu[a]
+            coef = target[k] - conf[k] * dot
+            for a in range(d):
+                r[a] += coef * yc[a]
+        rs = zero
+        for a in range(d):
+            p[a] = r[a]
+            rs += r[a] * r[a]
+        for _ in range(steps):
+            for a in range(d):
+                s = zero
+                for b in range(d):
+                    s += gram[a, b] * p[b]
+                ap[a] = s
+            for k in range(start, end):
+                yc = y[indices[k]]
+                dot = zero
+                for a in range(d):
+                    dot += yc[a] * p[a]
+                coef = conf[k] * dot
+                for a in range(d):
+                    ap[a] += coef * yc[a]
+            pap = zero
+            for a in range(d):
+                pap += p[a] * ap[a]
+            step = rs / pap if pap > 0 else zero
+            rs_new = zero
+            for a in range(d):
+                xu[a] += step * p[a]
+                r[a] -= step * ap[a]
+                rs_new += r[a] * r[a]
+            beta = rs_new / rs if rs > 0 else zero
+            for a in range(d):
+                p[a] = r[a] + beta * p[a]
+            rs = rs_new
