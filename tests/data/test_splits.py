@@ -90,7 +90,7 @@ def test_the_permutation_tail_is_numpys_permutation_tail(n, fraction, seed):
     from deeprecs.data.shuffle import permutation_tail
 
     k = int(round(fraction * n))
-    np.testing.assert_array_equal(permutation_tail(seed, n, k), np.random.default_rng(seed).permutation(n)[n - k:])
+    np.testing.assert_array_equal(permutation_tail(seed, n, k, compiled=True), np.random.default_rng(seed).permutation(n)[n - k:])
 
 
 @pytest.mark.parametrize("n", [2**16 + 3, 300_001])  # several chunks of draws; steps cut at a chunk's end
@@ -98,7 +98,7 @@ def test_the_permutation_tail_matches_on_longer_streams(n):
     from deeprecs.data.shuffle import permutation_tail
 
     for k in (n // 5, n):
-        np.testing.assert_array_equal(permutation_tail(3, n, k), np.random.default_rng(3).permutation(n)[n - k:])
+        np.testing.assert_array_equal(permutation_tail(3, n, k, compiled=True), np.random.default_rng(3).permutation(n)[n - k:])
 
 
 def test_canonical_rebuild_ua_ub_from_file_order(tmp_path, write):

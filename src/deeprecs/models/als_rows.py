@@ -21,13 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import torch
 
-try:
-    import numba
-    from llvmlite import ir
-    from numba.core import cgutils, types
-    from numba.extending import intrinsic
-except ImportError:  # pragma: no cover - numba is a dependency; the batched torch solve stands in
-    numba = None
+from deeprecs import jit
 
 #: cells ahead whose row of ``y`` is prefetched (the gathers are random: no hardware prefetcher guesses them)
 AHEAD = 8
@@ -35,7 +29,7 @@ AHEAD = 8
 
 def available(x: torch.Tensor) -> bool:
     """Whether the fused solve can update ``x``: numba is installed and ``x`` is a CPU tensor."""
-    return numba is not None and x.device.type == "cpu"
+    return jit.available() and x.device.type == "cpu"
 
 
 def solve_rows(x: torch.Tensor, y: torch.Tensor, gram: torch.Tensor, conf: torch.Tensor, target: torch.Tensor, steps: int) -> None:
@@ -57,28 +51,14 @@ def solve_rows(x: torch.Tensor, y: torch.Tensor, gram: torch.Tensor, conf: torch
         list(pool.map(lambda lo_hi: kernel(*args, *lo_hi), zip(bounds[:-1], bounds[1:])))
 
 
-_compiled = None
-
-
-if numba is not None:
-    @intrinsic
-    def _prefetch(typingctx, arr, row, col):  # noqa: ANN001, ANN202, ARG001 - a numba intrinsic
-        """Ask for the cache line of ``arr[row, col]`` (LLVM's prefetch: read, keep in all levels)."""
-        def codegen(context, builder, sig, args):  # noqa: ANN001, ANN202
-            ary = context.make_array(sig.args[0])(context, builder, args[0])
-            ptr = builder.bitcast(cgutils.get_item_pointer(context, builder, sig.args[0], ary, [args[1], args[2]]), ir.IntType(8).as_pointer())
-            fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [ptr.type] + [ir.IntType(32)] * 3), "llvm.prefetch.p0")
-            builder.call(fn, [ptr] + [ir.Constant(ir.IntType(32), v) for v in (0, 3, 1)])
-            return context.get_dummy_value()
-        return types.void(arr, row, col), codegen
+_prefetch = None  # jit.prefetch(), set before the kernel is compiled (it is a global of the kernel)
 
 
 def _kernel():  # noqa: ANN202 - a numba dispatcher
     """The compiled kernel (compiled, or read from numba's cache, on first use)."""
-    global _compiled
-    if _compiled is None:
-        _compiled = numba.njit(cache=True, fastmath=True, nogil=True, parallel=False)(_cg_rows)
-    return _compiled
+    global _prefetch
+    _prefetch = jit.prefetch()
+    return jit.compiled(_cg_rows, fastmath=True)
 
 
 def _cg_rows(x, y, gram, indptr, indices, conf, target, steps, zero, lo, hi):  # noqa: ANN001, ANN202 - compiled by numba
