@@ -151,11 +151,12 @@ def warm_kernels() -> None:
     import numpy as np
     import torch
 
-    from deeprecs.data.interactions import _vocabulary
+    from deeprecs.data.interactions import _vocabulary, counts
     from deeprecs.data.shuffle import permutation_tail
     from deeprecs.models.als import pattern, solve_cg
 
     _vocabulary(np.arange(3, dtype=np.int64), compiled=True)
+    counts(np.arange(3, dtype=np.int32), 3, compiled=True)
     permutation_tail(0, 10, 2, compiled=True)
     cells = pattern(np.array([0, 1]), np.array([1, 0]), 2, 2)
     solve_cg(torch.zeros(2, FACTORS), torch.ones(2, FACTORS), cells, cells, 1.0, 1)

@@ -93,6 +93,10 @@ def test_vocabulary_is_np_unique_with_inverse(values, scale, compiled):
     uniq, codes = _vocabulary(raw, compiled)
     want_uniq, want_codes = np.unique(raw, return_inverse=True)
     assert np.array_equal(uniq, want_uniq) and np.array_equal(codes, want_codes)
+    if scale == 1:  # and the counts of the codes, as bincount's
+        from deeprecs.data.interactions import counts
+
+        assert np.array_equal(counts(codes.astype(np.int32), len(uniq) + 2, compiled), np.bincount(codes, minlength=len(uniq) + 2))
 
 
 def test_text_ids_are_trimmed_and_parsed_as_integers_or_kept_as_text(tmp_path):

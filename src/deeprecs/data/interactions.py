@@ -55,6 +55,21 @@ def _vocabulary(raw: np.ndarray, compiled: bool | None = None) -> tuple[np.ndarr
     return np.flatnonzero(present) + lo, index[shifted]
 
 
+def counts(ids: np.ndarray, n: int, compiled: bool | None = None) -> np.ndarray:
+    """``np.bincount(ids, minlength=n)``; int32 ids from :data:`deeprecs.jit.COMPILED_FROM` on (or
+    where ``compiled``) counted by a compiled loop: bincount first copies them to int64."""
+    if ids.dtype == np.int32 and (jit.worth(len(ids)) if compiled is None else compiled and jit.available()):
+        return jit.compiled(_bincount)(ids, n)
+    return np.bincount(ids, minlength=n)
+
+
+def _bincount(ids, n):  # noqa: ANN001, ANN202 - compiled by numba
+    out = np.zeros(max(n, ids.max() + 1 if len(ids) else 0), dtype=np.int64)
+    for k in range(len(ids)):
+        out[ids[k]] += 1
+    return out
+
+
 def _mark(raw, lo, present):  # noqa: ANN001, ANN202 - compiled by numba
     for k in range(len(raw)):
         present[raw[k] - lo] = True
@@ -232,9 +247,10 @@ class Interactions:
 
     def deduplicate(self, policy: DuplicatePolicy = "last") -> "Interactions":
         key = encode(self.users, self.items, len(self.item_map))
-        ordered = np.sort(key)  # the common case, no duplicates: one sort, no argsort
-        if not (ordered[1:] == ordered[:-1]).any():
+        key.sort()  # the common case, no duplicates: one sort in place, no argsort
+        if not (key[1:] == key[:-1]).any():
             return self
+        key = encode(self.users, self.items, len(self.item_map))  # in row order
         uniq, first_idx, counts = np.unique(key, return_index=True, return_counts=True)
         n_dup = int((counts - 1).sum())
         if policy == "error":
@@ -322,10 +338,10 @@ class Interactions:
         return m
 
     def user_counts(self) -> np.ndarray:
-        return np.bincount(self.users, minlength=self.n_users)
+        return counts(self.users, self.n_users)
 
     def item_counts(self) -> np.ndarray:
-        return np.bincount(self.items, minlength=self.n_items)
+        return counts(self.items, self.n_items)
 
     def to_frame(self):
         import pandas as pd
