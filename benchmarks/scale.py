@@ -5,6 +5,8 @@ Data: ``--data synthetic:N`` (:mod:`deeprecs.data.synthetic`, MovieLens-like; at
 200,948 users x 87,585 items), written once to Parquet (not timed) and read back through
 ``load_dataset`` (``load``: int32 ids, no per-row Python). Then, each timed:
 
+* ``compile_s`` (not a stage): loading the compiled (numba) kernels the stages use, once per process
+  (from numba's on-disk cache; compiled on a machine's first run);
 * ``split``: ``random:0.2`` (positives: every rating; each pair once);
 * ``als``: our ALS, 64 factors, ``--sweeps`` sweeps (per-sweep time: the sweeps' time less the
   set-up, measured with 0 sweeps); ``implicit_als``: implicit's ALS (CPU, conjugate gradient, 64
@@ -21,7 +23,7 @@ against every item (``export``) is O(N^2) by nature, and ranking 10,000 users O(
 ``ns_per_score`` (time over users x items scored) is what stays flat when they scale as they should.
 ``growth``: a stage's cost per unit at the largest size over that at the smallest (1: linear).
 
-    python benchmarks/scale.py [--quick] [--sizes 1e6,3.2e6,1e7,3.2e7] [--threads 1] [--sweeps 15]
+    python benchmarks/scale.py [--quick] [--sizes 1e6,3.2e6,1e7,3.2e7] [--threads 1] [--sweeps 15] [--merge]
     python benchmarks/scale.py --render   # the Markdown and plot again from the saved JSON
 
 Writes ``benchmarks/results/scale.{json,md,png}`` (``scale-quick.*`` with ``--quick``).
@@ -97,6 +99,9 @@ def point(n: int, seed: int, sweeps: int, eval_users: int, threads: int, peer: b
         t0 = time.perf_counter()
         load_dataset(spec).interactions.to_frame().to_parquet(table, index=False)  # the file to load (not timed)
         stage.row.update(generate_and_write_s=time.perf_counter() - t0, generate_peak_mb=_peak_mb())
+        t0 = time.perf_counter()
+        warm_kernels()
+        stage.row["compile_s"] = time.perf_counter() - t0
         ds = stage("load", load_dataset, table)
         inter = ds.interactions
         split = stage("split", make_split, inter, "random:0.2", seed)
@@ -137,6 +142,24 @@ def point(n: int, seed: int, sweeps: int, eval_users: int, threads: int, peer: b
         info = stage("export", export_run, run, f"sqlite:///{tmp}/recs.db", 100, progress=False)
         stage.row["export_rows"] = info.n_rows if hasattr(info, "n_rows") else None
     return {"interactions": n, "users": users, "items": items, **stage.row}
+
+
+def warm_kernels() -> None:
+    """Load the compiled (numba) kernels that the stages use, as a process's first large load,
+    split and ALS fit would: once per process, from numba's on-disk cache (compiled the first time
+    on a machine), not timed with the stages (``compile_s``)."""
+    import numpy as np
+    import torch
+
+    from deeprecs.data.interactions import _vocabulary, counts
+    from deeprecs.data.shuffle import permutation_tail
+    from deeprecs.models.als import pattern, solve_cg
+
+    _vocabulary(np.arange(3, dtype=np.int64), compiled=True)
+    counts(np.arange(3, dtype=np.int32), 3, compiled=True)
+    permutation_tail(0, 10, 2, compiled=True)
+    cells = pattern(np.array([0, 1]), np.array([1, 0]), 2, 2)
+    solve_cg(torch.zeros(2, FACTORS), torch.ones(2, FACTORS), cells, cells, 1.0, 1)
 
 
 def partial_path(n: int) -> Path:
@@ -184,8 +207,8 @@ def report(rows: list[dict], sizes: list[int], sweeps: int, args: argparse.Names
     RESULTS.mkdir(parents=True, exist_ok=True)
     plot(rows, RESULTS / f"{name}.png")
     info = info or machine()
-    stage_cols = ["interactions", "users", "items"] + [f"{s}_s" for s in STAGES] + ["peak_mb", "load_before"]
-    rate_cols = ["interactions", "als_sweep_s", "implicit_als_sweeps", "implicit_als_sweep_s", "als_vs_implicit", "mf_examples_per_s", "als_ndcg@10", "export_rows"]
+    stage_cols = ["interactions", "users", "items"] + [f"{s}_s" for s in STAGES] + ["peak_mb", "load_before", "date"]
+    rate_cols = ["interactions", "compile_s", "als_sweep_s", "implicit_als_sweeps", "implicit_als_sweep_s", "als_vs_implicit", "mf_examples_per_s", "als_ndcg@10", "export_rows"]
     linear = [r for r in rows if "error" not in r]
     md = [f"# Scale: stages timed, peak memory, 10^{len(str(min(sizes))) - 1} to {max(sizes):,} interactions{' (quick)' if args.quick else ''}",
           "", f"Synthetic MovieLens-like logs (`--data synthetic:N,seed={args.seed}`), read back from Parquet; split random:0.2; "
@@ -268,6 +291,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-peer", action="store_true", help="skip implicit's ALS")
     ap.add_argument("--render", action="store_true", help="write the Markdown and plot again from the saved JSON (no run)")
+    ap.add_argument("--merge", action="store_true", help="keep the saved rows of the sizes not run (each row keeps its own date "
+                    "and load) and write all of them, the growth table over all")
     args = ap.parse_args(argv)
     if args.render:
         saved = json.loads((RESULTS / f"scale{'-quick' if args.quick else ''}.json").read_text())
@@ -287,11 +312,14 @@ def main(argv: list[str] | None = None) -> int:
     sizes = [int(float(s)) for s in args.sizes.split(",")] if args.sizes else list(QUICK_SIZES if args.quick else SIZES)
     sweeps = args.sweeps or (3 if args.quick else 15)
     peer = not args.no_peer and not args.quick and installed("implicit")
-    rows = []
+    rows, kept = [], []
+    if args.merge and (RESULTS / f"scale{'-quick' if args.quick else ''}.json").is_file():
+        saved = json.loads((RESULTS / f"scale{'-quick' if args.quick else ''}.json").read_text())
+        kept = [{**r, "date": r.get("date", saved["machine"].get("date"))} for r in saved["rows"] if r["interactions"] not in sizes]
     for n in sizes:
         log(f"[scale] {n:,} interactions ...")
         load = " / ".join(f"{v:.1f}" for v in os.getloadavg())
-        row = {"interactions": n, "load_before": load, **run_isolated(point, n, args.seed, sweeps, args.eval_users, args.threads, peer, args.peer_sweeps or sweeps, threads=args.threads,
+        row = {"interactions": n, "load_before": load, "date": time.strftime("%Y-%m-%d %H:%M:%S"), **run_isolated(point, n, args.seed, sweeps, args.eval_users, args.threads, peer, args.peer_sweeps or sweeps, threads=args.threads,
                                                    timeout=5400)}
         row.pop("traceback", None)
         if "error" not in row:
@@ -299,7 +327,8 @@ def main(argv: list[str] | None = None) -> int:
         derive(row)
         log(f"   peak {row.get('peak_mb', 0):,.0f} MB  {row.get('error', '')}")
         rows.append(row)
-        report(rows, sizes, sweeps, args)  # after every size: a long run that is stopped keeps what it measured
+        merged = sorted(kept + rows, key=lambda r: r["interactions"])
+        report(merged, [r["interactions"] for r in merged], sweeps, args)  # after every size: a long run that is stopped keeps what it measured
     return 0 if all(r.get("error") is None for r in rows) else 1
 
 

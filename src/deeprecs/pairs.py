@@ -18,7 +18,13 @@ def encode(users, items, n_items: int):  # noqa: ANN001, ANN201 - numpy arrays o
     """The keys of ``(users, items)`` (broadcast), int64: numpy in, numpy out; tensors in, tensors out."""
     if isinstance(users, torch.Tensor):
         return users.long() * n_items + items.long()
-    return np.asarray(users, dtype=np.int64) * n_items + np.asarray(items, dtype=np.int64)
+    users, items = np.asarray(users), np.asarray(items)
+    if users.shape != items.shape:
+        return users.astype(np.int64) * n_items + items.astype(np.int64)
+    key = users.astype(np.int64)  # one new array, the rest in place (a large log: 3 fewer arrays of 8 bytes a row)
+    key *= n_items
+    key += items
+    return key
 
 
 def decode(keys: np.ndarray, n_items: int) -> tuple[np.ndarray, np.ndarray]:

@@ -84,6 +84,23 @@ def test_random_follows_the_protocol_permutation():
     assert sorted(split.test.users.tolist()) == sorted(perm[7:].tolist())
 
 
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(1, 3000), fraction=st.floats(0.0, 1.0), seed=st.integers(0, 2**32))
+def test_the_permutation_tail_is_numpys_permutation_tail(n, fraction, seed):
+    from deeprecs.data.shuffle import permutation_tail
+
+    k = int(round(fraction * n))
+    np.testing.assert_array_equal(permutation_tail(seed, n, k, compiled=True), np.random.default_rng(seed).permutation(n)[n - k:])
+
+
+@pytest.mark.parametrize("n", [2**16 + 3, 300_001])  # several chunks of draws; steps cut at a chunk's end
+def test_the_permutation_tail_matches_on_longer_streams(n):
+    from deeprecs.data.shuffle import permutation_tail
+
+    for k in (n // 5, n):
+        np.testing.assert_array_equal(permutation_tail(3, n, k, compiled=True), np.random.default_rng(3).permutation(n)[n - k:])
+
+
 def test_canonical_rebuild_ua_ub_from_file_order(tmp_path, write):
     # user 1 has 22 ratings, user 2 has 12: ua = each user's first 10 in file order, ub = 11th-20th
     lines = []

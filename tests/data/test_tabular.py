@@ -82,16 +82,21 @@ def test_load_dataset_file_defaults_and_columns(tmp_path, write):
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.integers(-50, 50), min_size=1, max_size=40), st.sampled_from([1, 10**12]))
-def test_vocabulary_is_np_unique_with_inverse(values, scale):
+@given(st.lists(st.integers(-50, 50), min_size=1, max_size=40), st.sampled_from([1, 10**12]), st.booleans())
+def test_vocabulary_is_np_unique_with_inverse(values, scale, compiled):
     """Ids to indices without np.unique's argsort, in both regimes (a table of the values
-    present for a narrow span, a sort + binary search for a wide one): np.unique's answer."""
+    present for a narrow span, a sort + binary search for a wide one), and the table's compiled
+    twin (large logs): np.unique's answer."""
     from deeprecs.data.interactions import _vocabulary
 
     raw = np.asarray(values, dtype=np.int64) * scale
-    uniq, codes = _vocabulary(raw)
+    uniq, codes = _vocabulary(raw, compiled)
     want_uniq, want_codes = np.unique(raw, return_inverse=True)
     assert np.array_equal(uniq, want_uniq) and np.array_equal(codes, want_codes)
+    if scale == 1:  # and the counts of the codes, as bincount's
+        from deeprecs.data.interactions import counts
+
+        assert np.array_equal(counts(codes.astype(np.int32), len(uniq) + 2, compiled), np.bincount(codes, minlength=len(uniq) + 2))
 
 
 def test_text_ids_are_trimmed_and_parsed_as_integers_or_kept_as_text(tmp_path):

@@ -38,6 +38,7 @@ import numpy as np
 from deeprecs.data.dataset import Dataset, Split
 from deeprecs.data.interactions import Interactions
 from deeprecs.data.ncf import pick_one_per_user
+from deeprecs.data.shuffle import permutation_tail
 from deeprecs.data.textio import read_delimited
 from deeprecs.errors import ConfigError, DataError
 from deeprecs.pairs import encode
@@ -111,11 +112,11 @@ def _cold_counts(train: Interactions, test: Interactions) -> dict:
 
 
 def _random(inter: Interactions, fraction: float, seed: int) -> np.ndarray:
+    """The last ``round(fraction * n)`` rows of ``default_rng(seed).permutation(n)`` (only those
+    steps of numpy's shuffle are taken: :func:`deeprecs.data.shuffle.permutation_tail`)."""
     n = len(inter)
-    perm = np.random.default_rng(seed).permutation(n)
-    n_test = int(round(fraction * n))
     mask = np.zeros(n, dtype=bool)
-    mask[perm[n - n_test:]] = True
+    mask[permutation_tail(seed, n, int(round(fraction * n)))] = True
     return mask
 
 
