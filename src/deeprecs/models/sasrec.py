@@ -24,6 +24,9 @@ from deeprecs.models.sequential import SequentialConfig, SequentialRecommender
 class SASRecConfig(SequentialConfig):
     blocks: int = Field(2, ge=1, description="self-attention blocks")
     heads: int = Field(1, ge=1, description="attention heads (factors must be a multiple of it)")
+    ffn_size: int = Field(0, ge=0, description="hidden units of each block's feed-forward layer (0: factors, the paper's)")
+    attention_dropout: float = Field(0.0, ge=0, lt=1, description="dropout on the attention weights (the PyTorch "
+                                     "port's; the paper's: none)")
 
     @model_validator(mode="after")
     def _heads_divide_factors(self) -> "SASRecConfig":
@@ -35,12 +38,13 @@ class SASRecConfig(SequentialConfig):
 class Block(nn.Module):
     """One self-attention block of SASRec (see the module docstring)."""
 
-    def __init__(self, d: int, heads: int, dropout: float) -> None:
+    def __init__(self, d: int, heads: int, dropout: float, ffn_size: int = 0, attention_dropout: float = 0.0) -> None:
         super().__init__()
-        self.heads = heads
+        self.heads, self.attention_dropout = heads, attention_dropout
         self.ln_attn, self.ln_ffn = nn.LayerNorm(d, eps=1e-8), nn.LayerNorm(d, eps=1e-8)
         self.query, self.key_value, self.out = nn.Linear(d, d), nn.Linear(d, 2 * d), nn.Linear(d, d)
-        self.ffn = nn.Sequential(nn.Linear(d, d), nn.ReLU(), nn.Dropout(dropout), nn.Linear(d, d), nn.Dropout(dropout))
+        inner = ffn_size or d
+        self.ffn = nn.Sequential(nn.Linear(d, inner), nn.ReLU(), nn.Dropout(dropout), nn.Linear(inner, d), nn.Dropout(dropout))
         self.drop = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor, allowed: torch.Tensor, keep: torch.Tensor, latest: bool = False) -> torch.Tensor:
@@ -51,7 +55,8 @@ class Block(nn.Module):
             allowed, keep = allowed[:, :, -1:], keep[:, -1:]
         q_in = self.ln_attn(x[:, -1:] if latest else x)
         k, v = self.key_value(x).chunk(2, -1)
-        att = F.scaled_dot_product_attention(split(self.query(q_in)), split(k), split(v), attn_mask=allowed)
+        att = F.scaled_dot_product_attention(split(self.query(q_in)), split(k), split(v), attn_mask=allowed,
+                                             dropout_p=self.attention_dropout if self.training else 0.0)
         x = q_in + self.drop(self.out(att.transpose(1, 2).reshape(b, q_in.shape[1], d)))
         y = self.ln_ffn(x)
         return (y + self.ffn(y)) * keep
@@ -69,7 +74,7 @@ class SASRec(SequentialRecommender):
         super().__init__(config)
         d = config.factors
         self.pos_emb = nn.Embedding(config.max_len, d)
-        self.blocks = nn.ModuleList(Block(d, config.heads, config.dropout) for _ in range(config.blocks))
+        self.blocks = nn.ModuleList(Block(d, config.heads, config.dropout, config.ffn_size, config.attention_dropout) for _ in range(config.blocks))
         self.ln_final = nn.LayerNorm(d, eps=1e-8)
         for p in self.parameters():
             if p.dim() > 1:
