@@ -129,6 +129,19 @@ def test_the_ranking_task_shares_its_negatives_across_the_batch(checkerboard):
     torch.testing.assert_close(value, slow + model.regularization(Batch(users, items)))
 
 
+def test_shared_softmax_over_a_catalogue_no_larger_than_its_draw_is_the_full_softmax(checkerboard):
+    from deeprecs.models import build_model
+    from deeprecs.training import RankingTask, TrainConfig
+
+    data = checkerboard.ranking
+    model = build_model("mf", data.n_users, data.n_items, factors=4)
+    shared = RankingTask(data, TrainConfig(loss="shared-softmax", n_negatives=data.n_items))
+    full = RankingTask(data, TrainConfig(loss="full-softmax"))
+    assert shared.shared is None and shared.full
+    idx, gen = torch.arange(8), torch.Generator().manual_seed(0)
+    torch.testing.assert_close(shared.loss(model, idx, gen), full.loss(model, idx, gen))
+
+
 def test_the_ranking_task_trains_with_the_full_softmax(checkerboard):
     from deeprecs.models import build_model
     from deeprecs.training import RankingTask, TrainConfig

@@ -17,7 +17,7 @@ from deeprecs.batch import Batch
 from deeprecs.data.sequences import history_windows
 from deeprecs.data.weighting import row_weights
 from deeprecs.errors import ConfigError
-from deeprecs.losses import FULL_LOSSES, SHARED_LOSSES, cross_entropy, get_loss, mse, warp_choice
+from deeprecs.losses import FULL_LOSSES, SHARED_LOSSES, cross_entropy, full_softmax, get_loss, mse, warp_choice
 from deeprecs.sampling import NegativeSampler
 
 if TYPE_CHECKING:
@@ -30,7 +30,9 @@ class SharedNegatives:
     """The negatives of ``shared-softmax``: ``n_negatives`` items drawn once per step for the whole
     batch, with replacement, uniformly over the catalogue or, with ``--sampler popularity``, in
     proportion to ``count ** sampler_alpha`` (then the logQ correction matters; uniform draws make
-    it a constant). ``draw(generator) -> items (n,)``; ``log_q[items]``: their log draw probabilities."""
+    it a constant). ``draw(generator) -> items (n,)``; ``log_q[items]``: their log draw probabilities.
+    A catalogue of no more than ``n_negatives`` items is not sampled: :func:`shared_for` gives the
+    full softmax there (every item, exactly)."""
 
     def __init__(self, train: Interactions, cfg: TrainConfig, device: torch.device | str = "cpu") -> None:
         self.n, self.n_items = cfg.n_negatives, train.n_items
@@ -51,6 +53,13 @@ class SharedNegatives:
         """``loss_fn`` on the scores ``pos (N,)`` of ``positives (N,)`` and ``neg (N, n)`` of the drawn ``negatives (n,)``."""
         hits = positives.unsqueeze(1) == negatives.unsqueeze(0)
         return loss_fn(pos, neg, hits=hits, pos_log_q=self.log_q[positives], neg_log_q=self.log_q[negatives])
+
+
+def shared_for(train: Interactions, cfg: TrainConfig, device: torch.device | str = "cpu") -> tuple[SharedNegatives | None, bool]:
+    """``(shared negatives or None, full softmax?)`` for ``cfg.loss``: ``shared-softmax`` over a
+    catalogue of at most ``n_negatives`` items is the full softmax (a sample would only repeat items)."""
+    full = cfg.loss in FULL_LOSSES or (cfg.loss in SHARED_LOSSES and cfg.n_negatives >= train.n_items)
+    return (SharedNegatives(train, cfg, device) if cfg.loss in SHARED_LOSSES and not full else None), full
 
 
 class RatingTask:
@@ -99,7 +108,7 @@ class RankingTask:
         self.n_neg = max(cfg.n_negatives, 16) if cfg.loss == "warp" else cfg.n_negatives
         self.margin = cfg.margin
         self.n_items = train.n_items
-        self.shared = SharedNegatives(train, cfg, device) if cfg.loss in SHARED_LOSSES else None
+        self.shared, self.full = shared_for(train, cfg, device)
 
     def __len__(self) -> int:
         return len(self.users)
@@ -113,11 +122,12 @@ class RankingTask:
             shared = self.shared.draw(generator)
             scores = model.score_candidates(Batch(u, torch.cat([i.unsqueeze(1), shared.expand(len(u), -1)], 1)))
             return self.shared.loss(self.loss_fn, scores[:, 0], scores[:, 1:], i, shared) + model.regularization(Batch(u, i))
-        neg = None if self.loss_name in FULL_LOSSES else self.sampler.sample(u, self.n_neg, generator)  # (B, n)
-        if self.loss_name in FULL_LOSSES:  # every item: the catalogue is the negatives
+        if self.full:  # every item: the catalogue is the negatives
             neg_s = model.score_all(Batch(u))
             pos_s = neg_s.gather(1, i.unsqueeze(1)).squeeze(1)
-        elif self.loss_name == "warp":
+            return full_softmax(pos_s, neg_s) + model.regularization(Batch(u, i))
+        neg = self.sampler.sample(u, self.n_neg, generator)  # (B, n)
+        if self.loss_name == "warp":
             pos_s, neg_s = self._warp_scores(model, u, i, neg)
         else:
             scores = model.score_candidates(Batch(u, torch.cat([i.unsqueeze(1), neg], 1)))  # (B, 1 + n)
@@ -165,8 +175,7 @@ class SequenceTask:
         self.lengths = (self.inputs >= 0).sum(1)
         self.loss_name = cfg.loss
         self.loss_fn = get_loss("ranking", cfg.loss)
-        self.full = cfg.loss in FULL_LOSSES
-        self.shared = SharedNegatives(train, cfg, device) if cfg.loss in SHARED_LOSSES else None
+        self.shared, self.full = shared_for(train, cfg, device)
         per_row = not self.full and self.shared is None
         self.sampler = NegativeSampler.of(train, cfg.sampler, cfg.sampler_alpha, device) if per_row else None
         self.n_neg, self.margin, self.n_items = cfg.n_negatives, cfg.margin, train.n_items
