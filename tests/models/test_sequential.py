@@ -73,7 +73,8 @@ def test_learns_a_planted_order_that_popularity_cannot(name):
     torch.manual_seed(0)
     model = build_model(name, data.n_users, data.n_items, **(SMALL if name != "popularity" else {}))
     model.fit_data(FitData(data))
-    cfg = TrainConfig(epochs=40, batch_size=8, lr=0.01, loss=MODELS[name].default_loss["ranking"], threads=1, progress=False)
+    negatives = {k: v for k, v in MODELS[name].train_defaults.get("ranking", {}).items() if k in ("n_negatives", "sampler")}
+    cfg = TrainConfig(epochs=40, batch_size=8, lr=0.01, loss=MODELS[name].default_loss["ranking"], threads=1, progress=False, **negatives)
     task = model.make_task("ranking", FitData(data), cfg)
     if task is not None:
         assert isinstance(task, SequenceTask) and len(task) == data.n_users

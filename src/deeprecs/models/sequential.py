@@ -39,10 +39,13 @@ class SequentialRecommender(Recommender):
 
     Config = SequentialConfig
     tasks = ("ranking",)
-    #: chosen on the validation part of ML-100K and ml-latest-small loo (docs/model-defaults.md)
-    default_loss = {"ranking": "full-softmax"}
+    #: chosen on the validation part of ML-100K and ml-latest-small loo (docs/model-defaults.md): 2,048
+    #: popularity-drawn negatives shared by each batch, logQ-corrected; the full softmax on a catalogue
+    #: of at most 2,048 items (ML-100K's 1,682)
+    default_loss = {"ranking": "shared-softmax"}
     #: chosen on the validation part of ML-100K loo (docs/model-defaults.md)
-    train_defaults = {"ranking": {"epochs": 200, "batch_size": 32, "lr": 2e-3, "patience": 5}}
+    train_defaults = {"ranking": {"epochs": 200, "batch_size": 32, "lr": 2e-3, "patience": 5,
+                                  "n_negatives": 2048, "sampler": "popularity"}}
     #: no refit on train + validation by default: the validation fit reads the validation item as
     #: the latest of each history at test time (``observe``), for a fraction of the cost (docs/model-defaults.md)
     refits = False
