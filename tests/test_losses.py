@@ -9,7 +9,7 @@ import torch
 
 from deeprecs.errors import ConfigError
 from deeprecs.batch import Batch
-from deeprecs.losses import bce, bpr, cross_entropy, get_loss, margin, mse, softmax, warp
+from deeprecs.losses import bce, bpr, cross_entropy, get_loss, margin, mse, shared_softmax, softmax, warp
 
 
 def sig(x: float) -> float:
@@ -97,6 +97,49 @@ def test_full_softmax_is_cross_entropy_over_every_item():
     by_hand = -(torch.log(torch.exp(pos) / torch.exp(scores).sum(1))).mean()
     assert get_loss("ranking", "full-softmax")(pos, scores).item() == pytest.approx(by_hand.item())
     assert cross_entropy(scores, targets).item() == pytest.approx(by_hand.item())
+
+
+def test_shared_softmax_leaves_accidental_hits_out_and_corrects_by_log_q():
+    pos, neg = torch.tensor([2.0, -1.0]), torch.tensor([[0.5, 2.0, -3.0], [1.0, 0.0, 0.5]])  # 3 shared negatives
+    hits = torch.tensor([[False, True, False], [False, False, False]])  # row 0's positive was drawn as its 2nd negative
+    row0 = -math.log(math.exp(2.0) / (math.exp(2.0) + math.exp(0.5) + math.exp(-3.0)))
+    row1 = -math.log(math.exp(-1.0) / (math.exp(-1.0) + math.exp(1.0) + math.exp(0.0) + math.exp(0.5)))
+    assert shared_softmax(pos, neg, hits=hits).item() == pytest.approx((row0 + row1) / 2, rel=1e-6)
+    assert get_loss("ranking", "shared-softmax")(pos, neg).item() == pytest.approx(softmax(pos, neg).item())  # no hits, no q
+    # logQ: each score minus the log of its draw probability
+    pos_q, neg_q = torch.tensor([0.5, 0.25]), torch.tensor([0.1, 0.5, 0.4])
+    by_hand = softmax(pos - pos_q.log(), neg - neg_q.log()).item()
+    assert shared_softmax(pos, neg, pos_log_q=pos_q.log(), neg_log_q=neg_q.log()).item() == pytest.approx(by_hand, rel=1e-6)
+    uniform = torch.full((3,), math.log(1 / 7))  # uniform draws: the correction is a constant shift
+    assert shared_softmax(pos, neg, hits=hits, pos_log_q=uniform[:2], neg_log_q=uniform).item() == pytest.approx((row0 + row1) / 2, rel=1e-6)
+
+
+def test_the_ranking_task_shares_its_negatives_across_the_batch(checkerboard):
+    from deeprecs.models import build_model
+    from deeprecs.training import RankingTask, TrainConfig
+
+    model = build_model("mf", checkerboard.ranking.n_users, checkerboard.ranking.n_items, factors=4)
+    task = RankingTask(checkerboard.ranking, TrainConfig(loss="shared-softmax", n_negatives=3))
+    value = task.loss(model, torch.arange(8), torch.Generator().manual_seed(0))
+    shared = task.shared.draw(torch.Generator().manual_seed(0))  # the same draw
+    users, items = task.users[:8], task.items[:8]
+    scores = model.score_all(Batch(users))
+    pos, neg = scores.gather(1, items.unsqueeze(1)).squeeze(1), scores[:, shared]
+    slow = torch.stack([torch.logsumexp(torch.cat([pos[r : r + 1], neg[r][shared != items[r]]]), 0) - pos[r] for r in range(8)]).mean()
+    torch.testing.assert_close(value, slow + model.regularization(Batch(users, items)))
+
+
+def test_shared_softmax_over_a_catalogue_no_larger_than_its_draw_is_the_full_softmax(checkerboard):
+    from deeprecs.models import build_model
+    from deeprecs.training import RankingTask, TrainConfig
+
+    data = checkerboard.ranking
+    model = build_model("mf", data.n_users, data.n_items, factors=4)
+    shared = RankingTask(data, TrainConfig(loss="shared-softmax", n_negatives=data.n_items))
+    full = RankingTask(data, TrainConfig(loss="full-softmax"))
+    assert shared.shared is None and shared.full
+    idx, gen = torch.arange(8), torch.Generator().manual_seed(0)
+    torch.testing.assert_close(shared.loss(model, idx, gen), full.loss(model, idx, gen))
 
 
 def test_the_ranking_task_trains_with_the_full_softmax(checkerboard):

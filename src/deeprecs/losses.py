@@ -78,15 +78,34 @@ def full_softmax(pos: torch.Tensor, neg: torch.Tensor, **_: float) -> torch.Tens
     return (torch.logsumexp(neg, 1) - pos).mean()
 
 
+def shared_softmax(pos: torch.Tensor, neg: torch.Tensor, hits: torch.Tensor | None = None,
+                   pos_log_q: torch.Tensor | None = None, neg_log_q: torch.Tensor | None = None, **_: float) -> torch.Tensor:
+    """Sampled softmax over negatives shared by the batch: ``neg (N, n)`` holds every row's scores
+    of the **same** ``n`` items, drawn once per step (one matrix product scores them all). ``hits
+    (N, n)``: a negative that is the row's own positive, left out (an accidental hit); ``pos_log_q
+    (N,)`` and ``neg_log_q (n,)``: the log of each item's draw probability, subtracted from its
+    score (the logQ correction of Yi et al. 2019: the sample then estimates the full softmax;
+    a constant under uniform draws). ``logsumexp(pos', neg') - pos'``, mean over positives."""
+    if pos_log_q is not None:
+        pos, neg = pos - pos_log_q, neg - neg_log_q
+    if hits is not None:
+        neg = neg.masked_fill(hits, float("-inf"))
+    logits = torch.cat([pos.unsqueeze(1), neg], 1)
+    return (torch.logsumexp(logits, 1) - pos).mean()
+
+
 def cross_entropy(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """:func:`full_softmax` from ``scores (B, n_items)`` of every item and the positives' indices
     ``targets (B,)`` (one fused pass: what a model that scores the catalogue at once uses)."""
     return F.cross_entropy(scores, targets)
 
 
-RANKING_LOSSES = {"bce": bce, "bpr": bpr, "margin": margin, "warp": warp, "softmax": softmax, "full-softmax": full_softmax}
+RANKING_LOSSES = {"bce": bce, "bpr": bpr, "margin": margin, "warp": warp, "softmax": softmax, "full-softmax": full_softmax,
+                  "shared-softmax": shared_softmax}
 #: losses that score every item rather than sampled negatives
 FULL_LOSSES = ("full-softmax",)
+#: losses whose negatives are drawn once per step and shared by the batch (:class:`deeprecs.tasks.SharedNegatives`)
+SHARED_LOSSES = ("shared-softmax",)
 RATING_LOSSES = {"mse": mse}
 TASK_LOSSES = {"rating": tuple(RATING_LOSSES), "ranking": tuple(RANKING_LOSSES)}
 

@@ -10,19 +10,56 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Iterator
 
+import numpy as np
 import torch
 
 from deeprecs.batch import Batch
 from deeprecs.data.sequences import history_windows
 from deeprecs.data.weighting import row_weights
 from deeprecs.errors import ConfigError
-from deeprecs.losses import FULL_LOSSES, cross_entropy, get_loss, mse, warp_choice
+from deeprecs.losses import FULL_LOSSES, SHARED_LOSSES, cross_entropy, full_softmax, get_loss, mse, warp_choice
 from deeprecs.sampling import NegativeSampler
 
 if TYPE_CHECKING:
     from deeprecs.data.interactions import Interactions
     from deeprecs.models.base import Recommender
     from deeprecs.training import TrainConfig
+
+
+class SharedNegatives:
+    """The negatives of ``shared-softmax``: ``n_negatives`` items drawn once per step for the whole
+    batch, with replacement, uniformly over the catalogue or, with ``--sampler popularity``, in
+    proportion to ``count ** sampler_alpha`` (then the logQ correction matters; uniform draws make
+    it a constant). ``draw(generator) -> items (n,)``; ``log_q[items]``: their log draw probabilities.
+    A catalogue of no more than ``n_negatives`` items is not sampled: :func:`shared_for` gives the
+    full softmax there (every item, exactly)."""
+
+    def __init__(self, train: Interactions, cfg: TrainConfig, device: torch.device | str = "cpu") -> None:
+        self.n, self.n_items = cfg.n_negatives, train.n_items
+        self.probs = None
+        if cfg.sampler == "popularity":
+            counts = np.bincount(train.items, minlength=train.n_items).astype(np.float64) ** cfg.sampler_alpha
+            self.probs = torch.from_numpy(counts / counts.sum()).float().to(device)
+            self.log_q = self.probs.log()
+        else:
+            self.log_q = torch.full((train.n_items,), -float(np.log(max(train.n_items, 1))), device=device)
+
+    def draw(self, generator: torch.Generator) -> torch.Tensor:
+        if self.probs is None:
+            return torch.randint(0, self.n_items, (self.n,), generator=generator, device=self.log_q.device)
+        return torch.multinomial(self.probs, self.n, replacement=True, generator=generator)
+
+    def loss(self, loss_fn, pos: torch.Tensor, neg: torch.Tensor, positives: torch.Tensor, negatives: torch.Tensor) -> torch.Tensor:  # noqa: ANN001
+        """``loss_fn`` on the scores ``pos (N,)`` of ``positives (N,)`` and ``neg (N, n)`` of the drawn ``negatives (n,)``."""
+        hits = positives.unsqueeze(1) == negatives.unsqueeze(0)
+        return loss_fn(pos, neg, hits=hits, pos_log_q=self.log_q[positives], neg_log_q=self.log_q[negatives])
+
+
+def shared_for(train: Interactions, cfg: TrainConfig, device: torch.device | str = "cpu") -> tuple[SharedNegatives | None, bool]:
+    """``(shared negatives or None, full softmax?)`` for ``cfg.loss``: ``shared-softmax`` over a
+    catalogue of at most ``n_negatives`` items is the full softmax (a sample would only repeat items)."""
+    full = cfg.loss in FULL_LOSSES or (cfg.loss in SHARED_LOSSES and cfg.n_negatives >= train.n_items)
+    return (SharedNegatives(train, cfg, device) if cfg.loss in SHARED_LOSSES and not full else None), full
 
 
 class RatingTask:
@@ -71,6 +108,7 @@ class RankingTask:
         self.n_neg = max(cfg.n_negatives, 16) if cfg.loss == "warp" else cfg.n_negatives
         self.margin = cfg.margin
         self.n_items = train.n_items
+        self.shared, self.full = shared_for(train, cfg, device)
 
     def __len__(self) -> int:
         return len(self.users)
@@ -80,11 +118,16 @@ class RankingTask:
 
     def loss(self, model: Recommender, idx: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         u, i = self.users[idx], self.items[idx]
-        neg = None if self.loss_name in FULL_LOSSES else self.sampler.sample(u, self.n_neg, generator)  # (B, n)
-        if self.loss_name in FULL_LOSSES:  # every item: the catalogue is the negatives
+        if self.shared is not None:  # the same negatives for every row of the batch
+            shared = self.shared.draw(generator)
+            scores = model.score_candidates(Batch(u, torch.cat([i.unsqueeze(1), shared.expand(len(u), -1)], 1)))
+            return self.shared.loss(self.loss_fn, scores[:, 0], scores[:, 1:], i, shared) + model.regularization(Batch(u, i))
+        if self.full:  # every item: the catalogue is the negatives
             neg_s = model.score_all(Batch(u))
             pos_s = neg_s.gather(1, i.unsqueeze(1)).squeeze(1)
-        elif self.loss_name == "warp":
+            return full_softmax(pos_s, neg_s) + model.regularization(Batch(u, i))
+        neg = self.sampler.sample(u, self.n_neg, generator)  # (B, n)
+        if self.loss_name == "warp":
             pos_s, neg_s = self._warp_scores(model, u, i, neg)
         else:
             scores = model.score_candidates(Batch(u, torch.cat([i.unsqueeze(1), neg], 1)))  # (B, 1 + n)
@@ -112,8 +155,10 @@ class SequenceTask:
     ``every`` the earlier parts of a longer history too (:func:`deeprecs.data.sequences.history_windows`);
     the model reads the first ``max_len`` and each position predicts the item after it, padding
     masked. Losses: ``bce`` (SASRec's: each next item against ``n_negatives`` sampled negatives,
-    one in the paper), ``softmax`` (sampled softmax over the same), ``full-softmax`` (cross-entropy
-    over every item), or any other ranking loss over sampled negatives."""
+    one in the paper), ``softmax`` (sampled softmax over the same), ``shared-softmax`` (sampled
+    softmax over ``n_negatives`` items drawn once per step for every position of the batch,
+    :class:`SharedNegatives`), ``full-softmax`` (cross-entropy over every item), or any other
+    ranking loss over sampled negatives."""
 
     name = "sequence"
     weights = None
@@ -130,8 +175,9 @@ class SequenceTask:
         self.lengths = (self.inputs >= 0).sum(1)
         self.loss_name = cfg.loss
         self.loss_fn = get_loss("ranking", cfg.loss)
-        self.full = cfg.loss in FULL_LOSSES
-        self.sampler = None if self.full else NegativeSampler.of(train, cfg.sampler, cfg.sampler_alpha, device)
+        self.shared, self.full = shared_for(train, cfg, device)
+        per_row = not self.full and self.shared is None
+        self.sampler = NegativeSampler.of(train, cfg.sampler, cfg.sampler_alpha, device) if per_row else None
         self.n_neg, self.margin, self.n_items = cfg.n_negatives, cfg.margin, train.n_items
 
     def __len__(self) -> int:
@@ -162,10 +208,14 @@ class SequenceTask:
         positives = targets[mask]  # (N,)
         if self.full:
             return cross_entropy(model.score_states(states), positives)  # full-softmax over (N, n_items)
+        if self.shared is not None:  # one draw for the batch: one (N, d) x (d, n) product scores them
+            shared = self.shared.draw(generator)
+            return self.shared.loss(self.loss_fn, model.score_states(states, positives.unsqueeze(1)).squeeze(1),
+                                    model.score_states(states, shared), positives, shared)
         users = self.users[idx].unsqueeze(1).expand_as(inputs)[mask]
         negatives = self.sampler.sample(users, self.n_neg, generator)  # (N, n): none of the user's items
         scores = model.score_states(states, torch.cat([positives.unsqueeze(1), negatives], 1))
         return self.loss_fn(scores[:, 0], scores[:, 1:], margin=self.margin, n_items=self.n_items)
 
 
-__all__ = ["RankingTask", "RatingTask", "SequenceTask"]
+__all__ = ["RankingTask", "RatingTask", "SequenceTask", "SharedNegatives"]

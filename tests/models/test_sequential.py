@@ -73,7 +73,8 @@ def test_learns_a_planted_order_that_popularity_cannot(name):
     torch.manual_seed(0)
     model = build_model(name, data.n_users, data.n_items, **(SMALL if name != "popularity" else {}))
     model.fit_data(FitData(data))
-    cfg = TrainConfig(epochs=40, batch_size=8, lr=0.01, loss=MODELS[name].default_loss["ranking"], threads=1, progress=False)
+    negatives = {k: v for k, v in MODELS[name].train_defaults.get("ranking", {}).items() if k in ("n_negatives", "sampler")}
+    cfg = TrainConfig(epochs=40, batch_size=8, lr=0.01, loss=MODELS[name].default_loss["ranking"], threads=1, progress=False, **negatives)
     task = model.make_task("ranking", FitData(data), cfg)
     if task is not None:
         assert isinstance(task, SequenceTask) and len(task) == data.n_users
@@ -86,7 +87,7 @@ def test_learns_a_planted_order_that_popularity_cannot(name):
         assert hr1 >= 0.95, f"{name}: HR@1 {hr1}"
 
 
-@pytest.mark.parametrize("loss", ["bce", "softmax", "full-softmax"])
+@pytest.mark.parametrize("loss", ["bce", "softmax", "full-softmax", "shared-softmax"])
 def test_sequence_task_losses_mask_padding_and_train(loss):
     data, _ = cyclic(n_users=6, length=4)
     model = model_of("sasrec", data.n_users, data.n_items).train()
@@ -98,6 +99,38 @@ def test_sequence_task_losses_mask_padding_and_train(loss):
     assert torch.isfinite(value) and value > 0
     value.backward()
     assert model.item_emb.weight.grad is not None
+
+
+@pytest.mark.parametrize("sampler", ["uniform-excl", "popularity"])
+def test_shared_softmax_is_the_softmax_over_the_drawn_items_at_every_position(sampler):
+    data, _ = cyclic(n_users=6, length=4)
+    data = data.subset(np.arange(len(data)) != 1)  # user 0: 3 items, so padding differs by row
+    model = model_of("sasrec", data.n_users, data.n_items)
+    task = SequenceTask(data, TrainConfig(loss="shared-softmax", n_negatives=5, sampler=sampler), max_len=6)
+    value = task.loss(model, torch.arange(6), torch.Generator().manual_seed(3))
+    shared = task.shared.draw(torch.Generator().manual_seed(3))
+    log_q = task.shared.log_q
+    terms = []
+    for r in range(6):  # slow: each position of each row on its own
+        states = model.sequence_states(task.inputs[r : r + 1])[0]
+        for t in range(6):
+            if task.inputs[r, t] < 0:
+                continue
+            target = int(task.targets[r, t])
+            scores = states[t] @ model.item_emb.weight.T - log_q
+            negatives = [int(j) for j in shared if int(j) != target]  # an accidental hit left out
+            terms.append(torch.logsumexp(scores[[target] + negatives], 0) - scores[target])
+    torch.testing.assert_close(value, torch.stack(terms).mean(), rtol=1e-5, atol=1e-6)
+
+
+def test_scoring_the_latest_state_only_matches_the_whole_sequence():
+    model = model_of("sasrec", n_items=10, max_len=12)
+    history = torch.tensor([[-1, -1, 3, 1, 4, 1, 5, 9], [-1, -1, -1, -1, -1, -1, 2, 6]])
+    with torch.no_grad():
+        whole = model.encode(history)[:, -1]
+        torch.testing.assert_close(model.encode_latest(history), whole, rtol=1e-5, atol=1e-6)
+        model.latest_cells = 64  # one history at a time (8 * 8 cells)
+        torch.testing.assert_close(model.states(Batch(torch.tensor([-1, -1]), history=history)), whole, rtol=1e-5, atol=1e-6)
 
 
 def test_batches_cover_every_row_once_in_batches_of_like_lengths():

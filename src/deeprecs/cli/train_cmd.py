@@ -29,8 +29,9 @@ _FIXED = [
     click.Option(["--seed"], default=0, show_default=True, type=int),
     click.Option(["--out"], required=True, type=click.Path(), help="Run directory to write."),
     click.Option(["--task"], type=click.Choice(["rating", "ranking"]), default=None, help="Default: from the data."),
-    click.Option(["--loss"], default=None, help="mse (rating); bce, bpr, margin, warp, softmax, full-softmax (ranking; softmax: sampled softmax "
-                 "over the positive and its negatives; full-softmax: cross-entropy over every item)."),
+    click.Option(["--loss"], default=None, help="mse (rating); bce, bpr, margin, warp, softmax, shared-softmax, full-softmax (ranking; softmax: sampled softmax "
+                 "over the positive and its negatives; shared-softmax: over --n-negatives items drawn once per step for the "
+                 "whole batch, logQ-corrected; full-softmax: cross-entropy over every item)."),
     click.Option(["--positive"], type=float, default=None, help="Positive-only: keep ratings >= this as positives."),
     click.Option(["--threshold"], type=float, default=None, help="Binarise ratings: >= this -> 1, else 0."),
     click.Option(["--rating-map"], default=None, help="Recode ratings, e.g. 1:-1,2:-1,3:0,4:1,5:1"),

@@ -24,6 +24,9 @@ from deeprecs.models.sequential import SequentialConfig, SequentialRecommender
 class SASRecConfig(SequentialConfig):
     blocks: int = Field(2, ge=1, description="self-attention blocks")
     heads: int = Field(1, ge=1, description="attention heads (factors must be a multiple of it)")
+    ffn_size: int = Field(0, ge=0, description="hidden units of each block's feed-forward layer (0: factors, the paper's)")
+    attention_dropout: float = Field(0.0, ge=0, lt=1, description="dropout on the attention weights (the PyTorch "
+                                     "port's; the paper's: none)")
 
     @model_validator(mode="after")
     def _heads_divide_factors(self) -> "SASRecConfig":
@@ -35,21 +38,26 @@ class SASRecConfig(SequentialConfig):
 class Block(nn.Module):
     """One self-attention block of SASRec (see the module docstring)."""
 
-    def __init__(self, d: int, heads: int, dropout: float) -> None:
+    def __init__(self, d: int, heads: int, dropout: float, ffn_size: int = 0, attention_dropout: float = 0.0) -> None:
         super().__init__()
-        self.heads = heads
+        self.heads, self.attention_dropout = heads, attention_dropout
         self.ln_attn, self.ln_ffn = nn.LayerNorm(d, eps=1e-8), nn.LayerNorm(d, eps=1e-8)
         self.query, self.key_value, self.out = nn.Linear(d, d), nn.Linear(d, 2 * d), nn.Linear(d, d)
-        self.ffn = nn.Sequential(nn.Linear(d, d), nn.ReLU(), nn.Dropout(dropout), nn.Linear(d, d), nn.Dropout(dropout))
+        inner = ffn_size or d
+        self.ffn = nn.Sequential(nn.Linear(d, inner), nn.ReLU(), nn.Dropout(dropout), nn.Linear(inner, d), nn.Dropout(dropout))
         self.drop = nn.Dropout(dropout)
 
-    def forward(self, x: torch.Tensor, allowed: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, allowed: torch.Tensor, keep: torch.Tensor, latest: bool = False) -> torch.Tensor:
+        """``latest``: the output at the last position only, ``(B, 1, d)`` (it reads every position)."""
         b, length, d = x.shape
-        split = lambda t: t.view(b, length, self.heads, d // self.heads).transpose(1, 2)  # noqa: E731
-        q_in = self.ln_attn(x)
+        split = lambda t: t.view(b, t.shape[1], self.heads, d // self.heads).transpose(1, 2)  # noqa: E731
+        if latest:
+            allowed, keep = allowed[:, :, -1:], keep[:, -1:]
+        q_in = self.ln_attn(x[:, -1:] if latest else x)
         k, v = self.key_value(x).chunk(2, -1)
-        att = F.scaled_dot_product_attention(split(self.query(q_in)), split(k), split(v), attn_mask=allowed)
-        x = q_in + self.drop(self.out(att.transpose(1, 2).reshape(b, length, d)))
+        att = F.scaled_dot_product_attention(split(self.query(q_in)), split(k), split(v), attn_mask=allowed,
+                                             dropout_p=self.attention_dropout if self.training else 0.0)
+        x = q_in + self.drop(self.out(att.transpose(1, 2).reshape(b, q_in.shape[1], d)))
         y = self.ln_ffn(x)
         return (y + self.ffn(y)) * keep
 
@@ -60,18 +68,20 @@ class SASRec(SequentialRecommender):
     summary = "SASRec: causal self-attention over each user's time-ordered history (next-item)"
     #: chosen on the validation part of ML-100K loo (docs/model-defaults.md)
     model_defaults = {"ranking": {"dropout": 0.35}}
+    latest_cells = 1 << 20  # about 26 histories of 200 at once: the attention weights stay in cache
 
     def __init__(self, config: SASRecConfig) -> None:
         super().__init__(config)
         d = config.factors
         self.pos_emb = nn.Embedding(config.max_len, d)
-        self.blocks = nn.ModuleList(Block(d, config.heads, config.dropout) for _ in range(config.blocks))
+        self.blocks = nn.ModuleList(Block(d, config.heads, config.dropout, config.ffn_size, config.attention_dropout) for _ in range(config.blocks))
         self.ln_final = nn.LayerNorm(d, eps=1e-8)
         for p in self.parameters():
             if p.dim() > 1:
                 nn.init.xavier_normal_(p)
 
-    def encode(self, history: torch.Tensor) -> torch.Tensor:
+    def encode(self, history: torch.Tensor, latest: bool = False) -> torch.Tensor:
+        """``(B, L, d)``; ``latest``: the last position's state only, ``(B, 1, d)``."""
         length = history.shape[1]
         x, keep = self.embed(history)
         back = torch.arange(length - 1, -1, -1, device=history.device)  # distance from the latest item
@@ -79,10 +89,14 @@ class SASRec(SequentialRecommender):
         causal = torch.ones(length, length, dtype=torch.bool, device=history.device).tril()
         # attend to earlier items, never to padding; a padding position attends to itself (no empty row)
         allowed = causal & ((keep.transpose(1, 2) > 0) | torch.eye(length, dtype=torch.bool, device=history.device))
-        allowed = allowed.unsqueeze(1)  # (B, 1, L, L): every head alike
-        for block in self.blocks:
-            x = block(x, allowed, keep)
+        # (B, 1, L, L), every head alike; additive (0 / -inf): the CPU's fused kernel takes it, not a boolean mask
+        allowed = torch.zeros(allowed.shape, dtype=x.dtype, device=x.device).masked_fill_(~allowed, float("-inf")).unsqueeze(1)
+        for n, block in enumerate(self.blocks):
+            x = block(x, allowed, keep, latest=latest and n == len(self.blocks) - 1)
         return self.ln_final(x)
+
+    def encode_latest(self, history: torch.Tensor) -> torch.Tensor:
+        return self.encode(history, latest=True)[:, -1]
 
 
 __all__ = ["SASRec", "SASRecConfig"]
