@@ -39,6 +39,12 @@ from deeprecs.pairs import PairSet, decode, encode
 SAMPLERS = ("uniform", "uniform-excl", "popularity", "hard")
 
 
+def popularity_probs(item_counts, alpha: float, device: torch.device | str = "cpu") -> torch.Tensor:  # noqa: ANN001 - counts per item
+    """The popularity sampler's draw probabilities: ``count ** alpha``, normalised (float32)."""
+    counts = np.asarray(item_counts, dtype=np.float64) ** alpha
+    return torch.from_numpy(counts / counts.sum()).float().to(device)
+
+
 class NegativeSampler:
     """Draws items that are not in ``pairs`` for batches of users.
 
@@ -85,8 +91,7 @@ class NegativeSampler:
                 bitmap[keys] = True
                 t["bitmap"] = bitmap.to(dev)
             if self.kind == "popularity":
-                counts = np.asarray(self._item_counts, dtype=np.float64) ** self.alpha
-                t["probs"] = torch.from_numpy(counts / counts.sum()).float().to(dev)
+                t["probs"] = popularity_probs(self._item_counts, self.alpha, dev)
             if self.exact and self.exclude:
                 # each positive p_k (k-th of its user, items ascending) has p_k - k non-positives below it
                 indptr = self.pairs.row_starts(self.n_users)
@@ -212,4 +217,4 @@ def _repeats(block: np.ndarray) -> np.ndarray:
     return dup
 
 
-__all__ = ["SAMPLERS", "NegativeSampler", "sample_negatives", "unseen_counts"]
+__all__ = ["SAMPLERS", "NegativeSampler", "popularity_probs", "sample_negatives", "unseen_counts"]

@@ -18,7 +18,7 @@ from deeprecs.data.sequences import history_windows
 from deeprecs.data.weighting import row_weights
 from deeprecs.errors import ConfigError
 from deeprecs.losses import FULL_LOSSES, SHARED_LOSSES, cross_entropy, full_softmax, get_loss, mse, warp_choice
-from deeprecs.sampling import NegativeSampler
+from deeprecs.sampling import NegativeSampler, popularity_probs
 
 if TYPE_CHECKING:
     from deeprecs.data.interactions import Interactions
@@ -38,8 +38,7 @@ class SharedNegatives:
         self.n, self.n_items = cfg.n_negatives, train.n_items
         self.probs = None
         if cfg.sampler == "popularity":
-            counts = np.bincount(train.items, minlength=train.n_items).astype(np.float64) ** cfg.sampler_alpha
-            self.probs = torch.from_numpy(counts / counts.sum()).float().to(device)
+            self.probs = popularity_probs(np.bincount(train.items, minlength=train.n_items), cfg.sampler_alpha, device)
             self.log_q = self.probs.log()
         else:
             self.log_q = torch.full((train.n_items,), -float(np.log(max(train.n_items, 1))), device=device)

@@ -198,10 +198,10 @@ def fit(
     trainable = any(p.requires_grad for p in model.parameters())
     if not trainable or cfg.epochs == 0 or len(task) == 0:
         return history
-    local = size > 1 and cfg.sync_every > 1  # local SGD: no gradient all-reduce, rows averaged every K steps
+    local = size > 1 and cfg.sync_every > 1  # local SGD: no gradient all-reduce, the ranks' changes exchanged every K steps
     opt = _optimizer(model, cfg, (0, 1) if local else (rank, size))  # sparse-adam makes the tables sparse: before DDP sees them
     step_loss = distributed.loss_step(model, task, exact=not local)
-    averager = distributed.LocalSGD(model, cfg.sync_every) if local else None
+    exchange = distributed.LocalSGD(model, cfg.sync_every) if local else None
     inner = opt.optimizers if isinstance(opt, SparseDenseOptimizer) else [opt]
     scheds = [torch.optim.lr_scheduler.ExponentialLR(o, cfg.lr_decay) for o in inner] if cfg.lr_decay < 1 else []
     best_state, bad_epochs, trained_best = None, 0, None
@@ -233,11 +233,11 @@ def fit(
             loss.backward()
             opt.step()
             model.after_step()
-            if averager is not None and averager.step():
+            if exchange is not None and exchange.step():
                 model.after_step()  # the summed changes, projected again
             total += loss.detach() * len(idx)  # on the device: no synchronisation per step
             count += len(idx)
-        if averager is not None and averager.sync():  # every rank validates and keeps the same weights
+        if exchange is not None and exchange.sync():  # every rank validates and keeps the same weights
             model.after_step()
         for sched in scheds:
             sched.step()
