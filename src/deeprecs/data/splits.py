@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from deeprecs.data.dataset import Dataset, Split
+from deeprecs.data.fresh_memory import small_pages
 from deeprecs.data.interactions import Interactions
 from deeprecs.data.ncf import pick_one_per_user
 from deeprecs.data.shuffle import permutation_tail
@@ -51,6 +52,11 @@ SPECS = "random:F, holdout:K, canonical:u1..u5|ua|ub, loo, temporal:F, cold-item
 
 def make_split(data: Dataset | Interactions, spec: str, seed: int = 0, *, n_negatives: int = 99) -> Split:
     """Split ``data`` by ``spec`` (module docstring); :class:`ConfigError` for a bad spec."""
+    with small_pages():  # large one-pass arrays: see deeprecs.data.fresh_memory
+        return _split(data, spec, seed, n_negatives)
+
+
+def _split(data: Dataset | Interactions, spec: str, seed: int, n_negatives: int) -> Split:
     if isinstance(data, Dataset) and data.kind == "ncf" and data.fixed_split is not None:
         if spec not in ("ncf", "fixed"):
             log.warning("%s is a fixed NCF benchmark split; ignoring split spec %r", data.name, spec)
