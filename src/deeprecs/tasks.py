@@ -97,6 +97,8 @@ class RankingTask:
     name = "ranking"
 
     def __init__(self, train: Interactions, cfg: TrainConfig, device: torch.device | str = "cpu") -> None:
+        if cfg.mask_seen or cfg.label_smoothing:
+            raise ConfigError("--mask-seen and --label-smoothing are options of the sequential models (sasrec, gru4rec)")
         self.users = torch.from_numpy(train.users).to(device)
         self.items = torch.from_numpy(train.items).to(device)
         w = row_weights(train, cfg.recency, cfg.recency_scale, cfg.confidence)
@@ -161,6 +163,19 @@ def first_positions(inputs: torch.Tensor, n_items: int) -> torch.Tensor:
     return first[:, :n_items]
 
 
+def read_before(inputs: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(positions, items)``: the pairs of a position (its index among ``inputs[mask]``) and an
+    item it has read (``inputs`` up to it), its own target left out; ``inputs``, ``targets`` and
+    ``mask`` ``(B, W)``. Sparse: about ``B W^2 / 2`` pairs, not ``B W n_items``."""
+    width = inputs.shape[1]
+    prefix = inputs.unsqueeze(1).expand(-1, width, -1)  # [b, t, s] = inputs[b, s]
+    keep = torch.ones(width, width, dtype=torch.bool, device=inputs.device).tril() & mask.unsqueeze(2)
+    keep &= (prefix >= 0) & (prefix != targets.unsqueeze(2))
+    b, t, s = keep.nonzero(as_tuple=True)
+    index = mask.flatten().cumsum(0).view_as(mask) - 1  # each position's index among inputs[mask]
+    return index[b, t], inputs[b, s]
+
+
 class SequenceTask:
     """Next-item prediction along each user's history (SASRec, GRU4Rec), for a model with
     ``sequence_states(history (B, L)) -> (B, L, d)`` (causal: position ``t`` reads items ``<= t``)
@@ -195,7 +210,10 @@ class SequenceTask:
         per_row = not self.full and self.shared is None
         self.sampler = NegativeSampler.of(train, cfg.sampler, cfg.sampler_alpha, device) if per_row else None
         self.n_neg, self.margin, self.n_items = cfg.n_negatives, cfg.margin, train.n_items
-        self.mask_seen = cfg.mask_seen
+        self.mask_seen, self.smoothing = cfg.mask_seen, cfg.label_smoothing
+        if self.smoothing and not self.full:
+            raise ConfigError(f"--label-smoothing smooths the full softmax only, not loss {cfg.loss!r} over "
+                              f"{cfg.n_negatives} negatives of {train.n_items} items")
 
     def __len__(self) -> int:
         return len(self.users)
@@ -223,12 +241,12 @@ class SequenceTask:
         mask = inputs >= 0  # where an input item is, the item after it is too
         states = model.sequence_states(inputs)[mask]  # (N, d)
         positives = targets[mask]  # (N,)
-        seen = self._seen(inputs, mask) if self.mask_seen else None
+        seen = self._seen(inputs, mask) if self.mask_seen and not self.full else None
         if self.full:  # full-softmax over (N, n_items)
             scores = model.score_states(states)
-            if seen is not None:
-                scores = scores.masked_fill(seen(None).scatter(1, positives.unsqueeze(1), False), float("-inf"))
-            return cross_entropy(scores, positives)
+            if self.mask_seen:
+                scores = scores.index_put_(read_before(inputs, targets, mask), torch.tensor(float("-inf"), device=scores.device))
+            return cross_entropy(scores, positives, self.smoothing)
         if self.shared is not None:  # one draw for the batch: one (N, d) x (d, n) product scores them
             shared = self.shared.draw(generator)
             return self.shared.loss(self.loss_fn, model.score_states(states, positives.unsqueeze(1)).squeeze(1),
@@ -243,18 +261,17 @@ class SequenceTask:
 
     def _seen(self, inputs: torch.Tensor, mask: torch.Tensor):  # noqa: ANN202
         """``seen(items) -> (N, m)``: whether each position (``inputs[mask]``) has read each of
-        ``items``: ``None`` every item (m = n_items), ``(n,)`` the same for every position, ``(N, n)``
-        each position's own."""
+        ``items``: ``(n,)`` the same for every position, ``(N, n)`` each position's own."""
         first = first_positions(inputs, self.n_items)  # (B, n_items)
         pos = torch.arange(inputs.shape[1], device=inputs.device).view(1, -1, 1)
 
-        def seen(items: torch.Tensor | None) -> torch.Tensor:
-            if items is None or items.dim() == 1:
-                return ((first if items is None else first[:, items]).unsqueeze(1) <= pos)[mask]
+        def seen(items: torch.Tensor) -> torch.Tensor:
+            if items.dim() == 1:
+                return (first[:, items].unsqueeze(1) <= pos)[mask]
             rows = torch.arange(len(inputs), device=inputs.device).unsqueeze(1).expand_as(inputs)[mask]
             return first[rows.unsqueeze(1), items] <= pos.squeeze(2).expand_as(inputs)[mask].unsqueeze(1)
 
         return seen
 
 
-__all__ = ["RankingTask", "RatingTask", "SequenceTask", "SharedNegatives", "first_positions"]
+__all__ = ["RankingTask", "RatingTask", "SequenceTask", "SharedNegatives", "first_positions", "read_before"]
