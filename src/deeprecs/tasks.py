@@ -163,15 +163,14 @@ def first_positions(inputs: torch.Tensor, n_items: int) -> torch.Tensor:
     return first[:, :n_items]
 
 
-def read_before(inputs: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def read_before(inputs: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """``(positions, items)``: the pairs of a position (its index among ``inputs[mask]``) and an
-    item it has read (``inputs`` up to it), its own target left out; ``inputs``, ``targets`` and
-    ``mask`` ``(B, W)``. Sparse: about ``B W^2 / 2`` pairs, not ``B W n_items``."""
+    item it has read (``inputs`` up to it); ``inputs`` and ``mask`` (``inputs >= 0``) ``(B, W)``,
+    left-padded. Sparse: about ``B W^2 / 2`` pairs, not ``B W n_items``."""
     width = inputs.shape[1]
-    prefix = inputs.unsqueeze(1).expand(-1, width, -1)  # [b, t, s] = inputs[b, s]
-    keep = torch.ones(width, width, dtype=torch.bool, device=inputs.device).tril() & mask.unsqueeze(2)
-    keep &= (prefix >= 0) & (prefix != targets.unsqueeze(2))
-    b, t, s = keep.nonzero(as_tuple=True)
+    # [b, t, s]: s <= t and s an item (then t is one too: the padding is on the left)
+    read = torch.ones(width, width, dtype=torch.bool, device=inputs.device).tril() & mask.unsqueeze(1)
+    b, t, s = read.nonzero(as_tuple=True)
     index = mask.flatten().cumsum(0).view_as(mask) - 1  # each position's index among inputs[mask]
     return index[b, t], inputs[b, s]
 
@@ -244,8 +243,11 @@ class SequenceTask:
         seen = self._seen(inputs, mask) if self.mask_seen and not self.full else None
         if self.full:  # full-softmax over (N, n_items)
             scores = model.score_states(states)
-            if self.mask_seen:
-                scores = scores.index_put_(read_before(inputs, targets, mask), torch.tensor(float("-inf"), device=scores.device))
+            if self.mask_seen:  # exact without autograd: a left-out score's softmax weight, so its gradient, is 0
+                with torch.no_grad():
+                    own = scores.gather(1, positives.unsqueeze(1))  # the target stays in where it was read before too
+                    scores.index_put_(read_before(inputs, mask), torch.tensor(float("-inf"), device=scores.device))
+                    scores.scatter_(1, positives.unsqueeze(1), own)
             return cross_entropy(scores, positives, self.smoothing)
         if self.shared is not None:  # one draw for the batch: one (N, d) x (d, n) product scores them
             shared = self.shared.draw(generator)

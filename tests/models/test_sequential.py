@@ -175,4 +175,7 @@ def test_mask_seen_leaves_what_a_position_has_read_out_of_its_negatives(loss):
         def negatives_of(n, target, read):  # noqa: ANN001, ANN202
             return [j for j in drawn[n] if j not in read and j != target]
     log_q = task.shared.log_q if loss == "shared-softmax" else 0.0
-    torch.testing.assert_close(value, slow_sequence_loss(model, task, log_q, negatives_of), rtol=1e-5, atol=1e-6)
+    slow = slow_sequence_loss(model, task, log_q, negatives_of)
+    torch.testing.assert_close(value, slow, rtol=1e-5, atol=1e-6)
+    fast_grad = torch.autograd.grad(value, model.item_emb.weight)[0]
+    torch.testing.assert_close(fast_grad, torch.autograd.grad(slow, model.item_emb.weight)[0], rtol=1e-4, atol=1e-6)
