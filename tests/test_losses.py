@@ -99,6 +99,18 @@ def test_full_softmax_is_cross_entropy_over_every_item():
     assert cross_entropy(scores, targets).item() == pytest.approx(by_hand.item())
 
 
+def test_label_smoothing_spreads_its_weight_over_the_items_left_in():
+    scores = torch.tensor([[2.0, 0.0, -1.0, 1.0], [0.5, float("-inf"), 1.5, float("-inf")]])
+    targets = torch.tensor([3, 0])
+    torch.testing.assert_close(cross_entropy(scores[:1], targets[:1], 0.2),
+                               torch.nn.functional.cross_entropy(scores[:1], targets[:1], label_smoothing=0.2))
+    def row(s, t, kept):  # slow: -log p over the items left in, the target weighted 0.8 + 0.2 / len(kept)
+        log_z = math.log(sum(math.exp(s[j]) for j in kept))
+        return sum(((0.8 if j == t else 0.0) + 0.2 / len(kept)) * (log_z - s[j]) for j in kept)
+    expected = (row([2.0, 0.0, -1.0, 1.0], 3, [0, 1, 2, 3]) + row([0.5, 0, 1.5, 0], 0, [0, 2])) / 2
+    assert cross_entropy(scores, targets, 0.2).item() == pytest.approx(expected, rel=1e-6)
+
+
 def test_shared_softmax_leaves_accidental_hits_out_and_corrects_by_log_q():
     pos, neg = torch.tensor([2.0, -1.0]), torch.tensor([[0.5, 2.0, -3.0], [1.0, 0.0, 0.5]])  # 3 shared negatives
     hits = torch.tensor([[False, True, False], [False, False, False]])  # row 0's positive was drawn as its 2nd negative

@@ -94,10 +94,17 @@ def shared_softmax(pos: torch.Tensor, neg: torch.Tensor, hits: torch.Tensor | No
     return (torch.logsumexp(logits, 1) - pos).mean()
 
 
-def cross_entropy(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+def cross_entropy(scores: torch.Tensor, targets: torch.Tensor, smoothing: float = 0.0) -> torch.Tensor:
     """:func:`full_softmax` from ``scores (B, n_items)`` of every item and the positives' indices
-    ``targets (B,)`` (one fused pass: what a model that scores the catalogue at once uses)."""
-    return F.cross_entropy(scores, targets)
+    ``targets (B,)`` (one fused pass: what a model that scores the catalogue at once uses).
+    ``smoothing``: label smoothing, the target's weight ``1 - smoothing`` and ``smoothing`` spread
+    evenly over the items whose score is finite (a ``-inf`` score: an item left out)."""
+    if smoothing == 0:
+        return F.cross_entropy(scores, targets)
+    log_p = F.log_softmax(scores, 1)
+    kept = torch.isfinite(scores)
+    spread = -torch.where(kept, log_p, 0.0).sum(1) / kept.sum(1)
+    return ((1 - smoothing) * -log_p.gather(1, targets.unsqueeze(1)).squeeze(1) + smoothing * spread).mean()
 
 
 RANKING_LOSSES = {"bce": bce, "bpr": bpr, "margin": margin, "warp": warp, "softmax": softmax, "full-softmax": full_softmax,

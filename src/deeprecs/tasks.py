@@ -48,9 +48,13 @@ class SharedNegatives:
             return torch.randint(0, self.n_items, (self.n,), generator=generator, device=self.log_q.device)
         return torch.multinomial(self.probs, self.n, replacement=True, generator=generator)
 
-    def loss(self, loss_fn, pos: torch.Tensor, neg: torch.Tensor, positives: torch.Tensor, negatives: torch.Tensor) -> torch.Tensor:  # noqa: ANN001
-        """``loss_fn`` on the scores ``pos (N,)`` of ``positives (N,)`` and ``neg (N, n)`` of the drawn ``negatives (n,)``."""
+    def loss(self, loss_fn, pos: torch.Tensor, neg: torch.Tensor, positives: torch.Tensor, negatives: torch.Tensor,  # noqa: ANN001
+             exclude: torch.Tensor | None = None) -> torch.Tensor:
+        """``loss_fn`` on the scores ``pos (N,)`` of ``positives (N,)`` and ``neg (N, n)`` of the drawn
+        ``negatives (n,)``; ``exclude (N, n)``: negatives left out besides the accidental hits."""
         hits = positives.unsqueeze(1) == negatives.unsqueeze(0)
+        if exclude is not None:
+            hits = hits | exclude
         return loss_fn(pos, neg, hits=hits, pos_log_q=self.log_q[positives], neg_log_q=self.log_q[negatives])
 
 
@@ -93,6 +97,8 @@ class RankingTask:
     name = "ranking"
 
     def __init__(self, train: Interactions, cfg: TrainConfig, device: torch.device | str = "cpu") -> None:
+        if cfg.mask_seen or cfg.label_smoothing:
+            raise ConfigError("--mask-seen and --label-smoothing are options of the sequential models (sasrec, gru4rec)")
         self.users = torch.from_numpy(train.users).to(device)
         self.items = torch.from_numpy(train.items).to(device)
         w = row_weights(train, cfg.recency, cfg.recency_scale, cfg.confidence)
@@ -145,6 +151,30 @@ class RankingTask:
         return picked[:, 0], scores[:, 1:].scatter(1, first.unsqueeze(1), picked[:, 1:])
 
 
+def first_positions(inputs: torch.Tensor, n_items: int) -> torch.Tensor:
+    """``(B, n_items)``: the first position of each item in each row of ``inputs (B, W)`` (padding
+    ``-1``), ``W`` where the row lacks it: position ``t`` of row ``b`` has read item ``i`` iff
+    ``first[b, i] <= t``."""
+    rows, width = inputs.shape
+    valid = inputs >= 0
+    pos = torch.arange(width, device=inputs.device).expand(rows, width)
+    first = torch.full((rows, n_items + 1), width, dtype=torch.long, device=inputs.device)  # column n_items: padding
+    first.scatter_reduce_(1, torch.where(valid, inputs, n_items), torch.where(valid, pos, width), "amin")
+    return first[:, :n_items]
+
+
+def read_before(inputs: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(positions, items)``: the pairs of a position (its index among ``inputs[mask]``) and an
+    item it has read (``inputs`` up to it); ``inputs`` and ``mask`` (``inputs >= 0``) ``(B, W)``,
+    left-padded. Sparse: about ``B W^2 / 2`` pairs, not ``B W n_items``."""
+    width = inputs.shape[1]
+    # [b, t, s]: s <= t and s an item (then t is one too: the padding is on the left)
+    read = torch.ones(width, width, dtype=torch.bool, device=inputs.device).tril() & mask.unsqueeze(1)
+    b, t, s = read.nonzero(as_tuple=True)
+    index = mask.flatten().cumsum(0).view_as(mask) - 1  # each position's index among inputs[mask]
+    return index[b, t], inputs[b, s]
+
+
 class SequenceTask:
     """Next-item prediction along each user's history (SASRec, GRU4Rec), for a model with
     ``sequence_states(history (B, L)) -> (B, L, d)`` (causal: position ``t`` reads items ``<= t``)
@@ -157,7 +187,8 @@ class SequenceTask:
     one in the paper), ``softmax`` (sampled softmax over the same), ``shared-softmax`` (sampled
     softmax over ``n_negatives`` items drawn once per step for every position of the batch,
     :class:`SharedNegatives`), ``full-softmax`` (cross-entropy over every item), or any other
-    ranking loss over sampled negatives."""
+    ranking loss over sampled negatives. With ``mask_seen`` the items of the row up to a position
+    (what it has read) are no negatives of that position (score ``-inf``), its own target excepted."""
 
     name = "sequence"
     weights = None
@@ -178,6 +209,10 @@ class SequenceTask:
         per_row = not self.full and self.shared is None
         self.sampler = NegativeSampler.of(train, cfg.sampler, cfg.sampler_alpha, device) if per_row else None
         self.n_neg, self.margin, self.n_items = cfg.n_negatives, cfg.margin, train.n_items
+        self.mask_seen, self.smoothing = cfg.mask_seen, cfg.label_smoothing
+        if self.smoothing and not self.full:
+            raise ConfigError(f"--label-smoothing smooths the full softmax only, not loss {cfg.loss!r} over "
+                              f"{cfg.n_negatives} negatives of {train.n_items} items")
 
     def __len__(self) -> int:
         return len(self.users)
@@ -205,16 +240,40 @@ class SequenceTask:
         mask = inputs >= 0  # where an input item is, the item after it is too
         states = model.sequence_states(inputs)[mask]  # (N, d)
         positives = targets[mask]  # (N,)
-        if self.full:
-            return cross_entropy(model.score_states(states), positives)  # full-softmax over (N, n_items)
+        seen = self._seen(inputs, mask) if self.mask_seen and not self.full else None
+        if self.full:  # full-softmax over (N, n_items)
+            scores = model.score_states(states)
+            if self.mask_seen:  # exact without autograd: a left-out score's softmax weight, so its gradient, is 0
+                with torch.no_grad():
+                    own = scores.gather(1, positives.unsqueeze(1))  # the target stays in where it was read before too
+                    scores.index_put_(read_before(inputs, mask), torch.tensor(float("-inf"), device=scores.device))
+                    scores.scatter_(1, positives.unsqueeze(1), own)
+            return cross_entropy(scores, positives, self.smoothing)
         if self.shared is not None:  # one draw for the batch: one (N, d) x (d, n) product scores them
             shared = self.shared.draw(generator)
             return self.shared.loss(self.loss_fn, model.score_states(states, positives.unsqueeze(1)).squeeze(1),
-                                    model.score_states(states, shared), positives, shared)
+                                    model.score_states(states, shared), positives, shared, None if seen is None else seen(shared))
         users = self.users[idx].unsqueeze(1).expand_as(inputs)[mask]
         negatives = self.sampler.sample(users, self.n_neg, generator)  # (N, n): none of the user's items
         scores = model.score_states(states, torch.cat([positives.unsqueeze(1), negatives], 1))
-        return self.loss_fn(scores[:, 0], scores[:, 1:], margin=self.margin, n_items=self.n_items)
+        neg = scores[:, 1:]
+        if seen is not None:
+            neg = neg.masked_fill(seen(negatives) & (negatives != positives.unsqueeze(1)), float("-inf"))
+        return self.loss_fn(scores[:, 0], neg, margin=self.margin, n_items=self.n_items)
+
+    def _seen(self, inputs: torch.Tensor, mask: torch.Tensor):  # noqa: ANN202
+        """``seen(items) -> (N, m)``: whether each position (``inputs[mask]``) has read each of
+        ``items``: ``(n,)`` the same for every position, ``(N, n)`` each position's own."""
+        first = first_positions(inputs, self.n_items)  # (B, n_items)
+        pos = torch.arange(inputs.shape[1], device=inputs.device).view(1, -1, 1)
+
+        def seen(items: torch.Tensor) -> torch.Tensor:
+            if items.dim() == 1:
+                return (first[:, items].unsqueeze(1) <= pos)[mask]
+            rows = torch.arange(len(inputs), device=inputs.device).unsqueeze(1).expand_as(inputs)[mask]
+            return first[rows.unsqueeze(1), items] <= pos.squeeze(2).expand_as(inputs)[mask].unsqueeze(1)
+
+        return seen
 
 
-__all__ = ["RankingTask", "RatingTask", "SequenceTask", "SharedNegatives"]
+__all__ = ["RankingTask", "RatingTask", "SequenceTask", "SharedNegatives", "first_positions", "read_before"]

@@ -58,6 +58,10 @@ class TrainConfig(BaseModel):
         "uniform-excl", description="negative sampler (ranking): uniform over the user's non-positives, uniform, popularity, hard (WARP's)")
     sampler_alpha: float = Field(0.75, description="popularity exponent of the popularity sampler")
     margin: float = Field(1.0, description="margin of the margin and warp losses", json_schema_extra=float_range(0.1, 2.0, log=True))
+    mask_seen: bool = Field(False, description="sequential models: leave the items a position has already read (the row up "
+                            "to it) out of that position's negatives, the softmax's or sampled ones (never its own target)")
+    label_smoothing: float = Field(0.0, ge=0, lt=1, description="sequential models' full-softmax: weight spread evenly over "
+                                   "the other items in the cross-entropy's target (0: none)")
     recency: float = Field(0.0, ge=0, description="ranking, data with timestamps: draw a user's latest positives more "
                            "often, in proportion to 1 + recency exp(-r / recency_scale), r = the user's positives after it (0: uniformly)")
     recency_scale: float = Field(5.0, gt=0, description="how many of a user's latest positives the recency boost spans (e-folding)")

@@ -109,18 +109,26 @@ def test_shared_softmax_is_the_softmax_over_the_drawn_items_at_every_position(sa
     task = SequenceTask(data, TrainConfig(loss="shared-softmax", n_negatives=5, sampler=sampler), max_len=6)
     value = task.loss(model, torch.arange(6), torch.Generator().manual_seed(3))
     shared = task.shared.draw(torch.Generator().manual_seed(3))
-    log_q = task.shared.log_q
+    slow = slow_sequence_loss(model, task, task.shared.log_q,
+                              lambda n, target, read: [int(j) for j in shared if int(j) != target])  # an accidental hit left out
+    torch.testing.assert_close(value, slow, rtol=1e-5, atol=1e-6)
+
+
+def slow_sequence_loss(model, task: SequenceTask, log_q, negatives_of) -> torch.Tensor:  # noqa: ANN001
+    """The task's loss the slow, obvious way: each position of each row on its own, the softmax of
+    its target against ``negatives_of(n, target, items read)`` (``n``: the position's index among
+    all), every score less ``log_q``."""
     terms = []
-    for r in range(6):  # slow: each position of each row on its own
+    for r in range(len(task)):
         states = model.sequence_states(task.inputs[r : r + 1])[0]
-        for t in range(6):
+        for t in range(task.inputs.shape[1]):
             if task.inputs[r, t] < 0:
                 continue
-            target = int(task.targets[r, t])
+            target, read = int(task.targets[r, t]), set(task.inputs[r, : t + 1].tolist())
             scores = states[t] @ model.item_emb.weight.T - log_q
-            negatives = [int(j) for j in shared if int(j) != target]  # an accidental hit left out
+            negatives = negatives_of(len(terms), target, read)
             terms.append(torch.logsumexp(scores[[target] + negatives], 0) - scores[target])
-    torch.testing.assert_close(value, torch.stack(terms).mean(), rtol=1e-5, atol=1e-6)
+    return torch.stack(terms).mean()
 
 
 def test_scoring_the_latest_state_only_matches_the_whole_sequence():
@@ -140,3 +148,34 @@ def test_batches_cover_every_row_once_in_batches_of_like_lengths():
     batches = list(task.batches(5, torch.Generator().manual_seed(1)))
     assert sorted(torch.cat(batches).tolist()) == list(range(40))
     assert all(len(set(task.lengths[b].tolist())) == 1 for b in batches)  # one pool of 16 batches: sorted by length
+
+
+@pytest.mark.parametrize("loss", ["full-softmax", "shared-softmax", "softmax"])
+def test_mask_seen_leaves_what_a_position_has_read_out_of_its_negatives(loss):
+    histories = {0: [3, 1, 4, 1, 5], 1: [2, 0, 2], 2: [5, 4]}  # repeats: a target read before stays the target
+    users = np.repeat(list(histories), [len(h) for h in histories.values()])
+    items = np.concatenate(list(histories.values()))
+    data = Interactions(users, items, IdMap(np.arange(3), kind="user"), IdMap(np.arange(6), kind="item"),
+                        timestamps=np.arange(len(users)))
+    model = model_of("sasrec", data.n_users, data.n_items)
+    cfg = TrainConfig(loss=loss, n_negatives=4 if loss == "softmax" else 5, sampler="uniform", mask_seen=True)
+    task = SequenceTask(data, cfg, max_len=6)
+    value = task.loss(model, torch.arange(3), torch.Generator().manual_seed(3))
+    mask = task.inputs >= 0
+    drawn = [range(6)] * 7  # full-softmax: every item at every position
+    if loss == "shared-softmax":
+        drawn = [task.shared.draw(torch.Generator().manual_seed(3)).tolist()] * 7
+    elif loss == "softmax":  # each position's own negatives
+        rows = torch.arange(3).unsqueeze(1).expand_as(mask)[mask]
+        drawn = task.sampler.sample(task.users[rows], 4, torch.Generator().manual_seed(3)).tolist()
+    if loss == "softmax":  # a drawn negative that is the target stays (as without the mask)
+        def negatives_of(n, target, read):  # noqa: ANN001, ANN202
+            return [j for j in drawn[n] if j not in read or j == target]
+    else:  # the target once, as the positive (shared-softmax: an accidental hit left out)
+        def negatives_of(n, target, read):  # noqa: ANN001, ANN202
+            return [j for j in drawn[n] if j not in read and j != target]
+    log_q = task.shared.log_q if loss == "shared-softmax" else 0.0
+    slow = slow_sequence_loss(model, task, log_q, negatives_of)
+    torch.testing.assert_close(value, slow, rtol=1e-5, atol=1e-6)
+    fast_grad = torch.autograd.grad(value, model.item_emb.weight)[0]
+    torch.testing.assert_close(fast_grad, torch.autograd.grad(slow, model.item_emb.weight)[0], rtol=1e-4, atol=1e-6)
