@@ -40,6 +40,9 @@ def test_refit_is_on_by_default_only_for_a_protocol_hold_out(loo_data):
     assert not pipeline.refits_by_default(loo, sasrec)  # a fresh refit: not worth its cost ...
     assert pipeline.refits_by_default(loo, sasrec, TrainConfig(refit_epochs=2))  # ... a warm one is
     assert not pipeline.refits_by_default(loo, sasrec, TrainConfig(refit_epochs=0))
+    for name, warm in (("sasrec", 3), ("gru4rec", 0)):  # the models' defaults: SASRec's warm refit, GRU4Rec's none
+        cfg = pipeline.Context.of(TrainSpec(model=name, data=loo_data, split="loo"), loo).resolve().train
+        assert cfg.refit_epochs == warm and pipeline.refits_by_default(loo, get_model_class(name), cfg) == bool(warm)
     carved = pipeline.prepare_split(TrainSpec(model="popularity", data=loo_data, split="random:0.2", task="ranking"), ds, "ranking")
     assert carved.valid is not None and not pipeline.refits_by_default(carved)
     full = pipeline.with_validation_in_train(loo)
