@@ -4,18 +4,21 @@ a run pre-training another is validated as it was before its own refit."""
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
 
 import deeprecs.pipeline as pipeline
 from deeprecs.batch import Batch
+from deeprecs.data.sequences import user_histories
 from deeprecs.models.base import FitData
 from deeprecs.errors import ConfigError
 from deeprecs.models import build_model, get_model_class
 from deeprecs.pipeline import TrainSpec, train
 from deeprecs.runs import load_run
-from deeprecs.training import RankingTask, fit, seed_everything
+from deeprecs.training import RankingTask, TrainConfig, fit, seed_everything
 
 
 @pytest.fixture
@@ -33,7 +36,13 @@ def test_refit_is_on_by_default_only_for_a_protocol_hold_out(loo_data):
     ds = pipeline.load_data(spec)
     loo = pipeline.prepare_split(spec, ds, "ranking")
     assert pipeline.refits_by_default(loo) and pipeline.refits_by_default(loo, get_model_class("als"))
-    assert not pipeline.refits_by_default(loo, get_model_class("sasrec"))  # the model's own default: not worth its cost
+    sasrec = get_model_class("sasrec")
+    assert not pipeline.refits_by_default(loo, sasrec)  # a fresh refit: not worth its cost ...
+    assert pipeline.refits_by_default(loo, sasrec, TrainConfig(refit_epochs=2))  # ... a warm one is
+    assert not pipeline.refits_by_default(loo, sasrec, TrainConfig(refit_epochs=0))
+    for name, warm in (("sasrec", 3), ("gru4rec", 0)):  # the models' defaults: SASRec's warm refit, GRU4Rec's none
+        cfg = pipeline.Context.of(TrainSpec(model=name, data=loo_data, split="loo"), loo).resolve().train
+        assert cfg.refit_epochs == warm and pipeline.refits_by_default(loo, get_model_class(name), cfg) == bool(warm)
     carved = pipeline.prepare_split(TrainSpec(model="popularity", data=loo_data, split="random:0.2", task="ranking"), ds, "ranking")
     assert carved.valid is not None and not pipeline.refits_by_default(carved)
     full = pipeline.with_validation_in_train(loo)
@@ -150,3 +159,33 @@ def test_a_blend_refit_keeps_its_weights_and_refits_its_members(loo_data, tmp_pa
         assert torch.allclose(reference.score_all(Batch(users)), model.members[i].score_all(Batch(users)), atol=1e-5), name
     users = torch.arange(full.train.n_users)
     assert not torch.allclose(run.before_refit.members[0].score_all(Batch(users)), run.model.members[0].score_all(Batch(users)))
+
+
+SASREC = {"factors": 8, "max_len": 4, "blocks": 1, "dropout": 0.1}
+
+
+def test_a_warm_refit_trains_the_validation_fit_on_train_plus_validation_for_its_epochs(loo_data):
+    base = {"model": "sasrec", "data": loo_data, "split": "loo", "model_options": SASREC,
+            "train_options": {"epochs": 3, "patience": 0, "threads": 1, "refit_epochs": 2}}
+    model, metrics, history, split, _ = train(TrainSpec(**base), progress=False)
+    assert metrics["refit"] is True and metrics["refit_seconds"] > 0 and len(history.epochs) == 3
+    # the validation fit (the weights early stopping kept), its histories ending at the validation item
+    validated, metrics, *_ = train(TrainSpec(**base, refit=False), progress=False)
+    assert metrics["refit"] is False
+    full = pipeline.with_validation_in_train(split)
+    assert torch.equal(validated.histories, torch.from_numpy(user_histories(full.train, 4)))
+    cfg = pipeline.Context.of(TrainSpec(**base), split).resolve().train.model_copy(update={"epochs": 2})
+    seed_everything(0)
+    reference = copy.deepcopy(validated)
+    fit(reference, reference.make_task("ranking", FitData(full.train), cfg), cfg)
+    pipeline.forget_cold(reference, full.train, "ranking")
+    for name, tensor in reference.state_dict().items():
+        assert torch.equal(tensor, model.state_dict()[name]), name
+    assert not torch.equal(validated.item_emb.weight, model.item_emb.weight)
+
+
+def test_a_warm_refit_of_a_model_that_takes_none_is_a_clear_error(loo_data):
+    spec = TrainSpec(model="gmf", data=loo_data, split="loo", model_options={"factors": 4, "init": "random"},
+                     train_options={"epochs": 1, "refit_epochs": 2})
+    with pytest.raises(ConfigError, match="gmf takes no warm refit; drop --refit-epochs"):
+        train(spec, progress=False)

@@ -68,6 +68,9 @@ class TrainConfig(BaseModel):
     confidence: Literal["log", "linear"] = Field("log", description="data with row weights (counts, quantities): a weight w counts "
                                                   "as 1 + log2(w) (log) or w (linear), in ALS's confidences and in how often "
                                                   "the loop draws a positive")
+    refit_epochs: int = Field(0, ge=0, description="the refit on train + validation (--refit): 0: a fresh model trained for the "
+                              "epochs early stopping kept; N: the validation fit's weights trained N more epochs (a warm refit, "
+                              "for a model that takes one)")
     threads: int = Field(0, ge=0, description="torch threads (0: all cores)")
     sync_every: int = Field(1, ge=1, description="several processes (--nproc): 1: DDP, the gradients all-reduced at every "
                             "step; K > 1: local SGD, each rank steps on its own shard with its own optimiser, and every K steps "

@@ -49,7 +49,8 @@ _FIXED = [
     click.Option(["--pretrain"], default=None, help="Trained runs to start from, comma-separated (what a model takes: "
                  "`deeprecs models MODEL`). The runs must share this run's --split, --seed and --positive"),
     click.Option(["--refit/--no-refit"], default=None, show_default="on for loo and NCF data, off otherwise",
-                 help="Once validation has chosen the settings and the epochs, fit again on train + validation."),
+                 help="Once validation has chosen the settings and the epochs, fit again on train + validation (a model "
+                 "whose fresh refit is not worth its cost refits only with --refit-epochs N > 0: a warm refit)."),
     click.Option(["--dislikes/--no-dislikes"], default=True, show_default=True,
                  help="With --positive: keep the train ratings below it as known dislikes (ranked last, never recommended)."),
     click.Option(["--device"], default="auto", show_default=True, help=f"Where to train and evaluate: {DEVICE_HELP}."),

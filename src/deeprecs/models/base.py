@@ -26,8 +26,8 @@ hooks the pipeline calls without knowing which model it has:
 - ``make_task(task, data, cfg)``: its training task (``None``: nothing to train by gradients);
 - ``observe(known)``: what is known of the users at scoring time beyond the training data (a
   sequential model's histories);
-- ``fit(ctx)`` / ``refit(ctx, history)``: how it is trained and refitted (default: the one training
-  loop; a blend trains its members, then its weights);
+- ``fit(ctx)`` / ``refit(ctx, history, epochs)``: how it is trained and refitted (default: the one training
+  loop, a fresh model or, with ``warm_refits``, the fitted one trained on; a blend trains its members, then its weights);
 - ``warm_start(runs, ctx, final)``: its start from trained runs (``--pretrain``);
 - ``forget_cold(cold_users, cold_items, task)``: what it does for ids without training data, on
   the tables it declares as user- and item-indexed (``user_tables``, ``item_tables``).
@@ -35,6 +35,7 @@ hooks the pipeline calls without knowing which model it has:
 
 from __future__ import annotations
 
+import copy
 from typing import TYPE_CHECKING, ClassVar
 
 import torch
@@ -94,6 +95,10 @@ class Recommender(nn.Module):
     #: this model by default; False: the model keeps its validation fit and reads the validation
     #: part as what is known of the users at test time (``observe``); ``--refit`` still refits
     refits: ClassVar[bool] = True
+    #: whether the model takes a warm refit (``--refit-epochs N``): its validation fit's weights
+    #: trained N more epochs on train + validation, after ``observe`` of the larger part (a model
+    #: whose ``fit_data`` learns only what ``observe`` renews, as the sequential models' histories)
+    warm_refits: ClassVar[bool] = False
     #: options chosen on the validation part unless given (each value: one more closed-form fit)
     grid: ClassVar[dict[str, tuple]] = {}
     #: the optional :class:`~deeprecs.batch.Batch` parts the model reads
@@ -222,10 +227,17 @@ class Recommender(nn.Module):
         as epoch 0."""
         return ctx.loop(self, pretrained=bool(ctx.runs()))
 
-    def refit(self, ctx: TrainingContext, history: History) -> "Recommender":
+    def refit(self, ctx: TrainingContext, history: History, epochs: int = 0) -> "Recommender":
         """The model fitted again on ``ctx``'s data (train + validation) with everything validation
         chose kept: its options, the epochs early stopping kept (the best), a warm start from the
-        runs' final models."""
+        runs' final models. ``epochs`` > 0 (``--refit-epochs``, a model that declares
+        ``warm_refits``): a copy of this model, its validation fit's weights, trained that many more
+        epochs on ``ctx``'s data instead."""
+        if epochs:
+            warm = copy.deepcopy(self)
+            warm.observe(ctx.split.train)
+            ctx.loop(warm, epochs=epochs)
+            return warm
         fresh = ctx.build(self.name, options(self))
         if ctx.runs():
             fresh.warm_start(ctx.runs(), ctx, final=True)

@@ -163,7 +163,7 @@ class Blend(Recommender):
         then fit the blend weights on the validation part (:mod:`deeprecs.models.blending`)."""
         return fit_blend(self, ctx)
 
-    def refit(self, ctx: TrainingContext, history) -> "Blend":  # noqa: ANN001 - History
+    def refit(self, ctx: TrainingContext, history, epochs: int = 0) -> "Blend":  # noqa: ANN001, ARG002 - History; no warm refit
         """Members refitted on ``ctx``'s data (train + validation) for their best epochs, or the
         runs' final models; the blend weights (and combiner) kept as validation chose them."""
         if ctx.runs():

@@ -49,6 +49,9 @@ class SequentialRecommender(Recommender):
     #: no refit on train + validation by default: the validation fit reads the validation item as
     #: the latest of each history at test time (``observe``), for a fraction of the cost (docs/model-defaults.md)
     refits = False
+    #: a warm refit (``refit_epochs``) continues the validation fit on train + validation: ``fit_data``
+    #: keeps the histories alone, which ``observe`` renews
+    warm_refits = True
     inputs = frozenset({"history"})
     item_tables = ("item_emb",)
     #: user rows scored at once when every user's state is needed (``retrieval_vectors``)

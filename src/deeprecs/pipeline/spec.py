@@ -37,7 +37,8 @@ class TrainSpec:
     train_options: dict = field(default_factory=dict)
     #: refit on train + validation once the validation part has chosen the settings and the number
     #: of epochs; None: where the validation part is a protocol's hold-out of one item per user
-    #: (leave-one-out, NCF files), see :func:`deeprecs.pipeline.refit.refits_by_default`
+    #: (leave-one-out, NCF files), see :func:`deeprecs.pipeline.refit.refits_by_default`; a fresh
+    #: model, or the validation fit trained on (``refit_epochs``, a warm refit)
     refit: bool | None = None
     #: with ``positive``: keep the train ratings below it as known dislikes, ranked last for
     #: their user in evaluation and never recommended (False: drop them, as before)

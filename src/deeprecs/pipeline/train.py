@@ -18,7 +18,6 @@ import torch
 from deeprecs import distributed
 from deeprecs.data.dataset import Dataset
 from deeprecs.devices import resolve_device
-from deeprecs.errors import ConfigError
 from deeprecs.data.features import Features
 from deeprecs.models import get_model_class
 from deeprecs.models.base import reads_features
@@ -26,7 +25,7 @@ from deeprecs.pipeline.context import Context, forget_cold
 from deeprecs.pipeline.data import (check_inputs, check_recency, evaluation_train, has_validation, holds_cold_items, load_data,
                                     load_features_of, prepare_split, resolve_task, with_validation_in_train)
 from deeprecs.pipeline.pretrain import load_runs, same_split_as_runs
-from deeprecs.pipeline.refit import refit, refits_by_default
+from deeprecs.pipeline.refit import refit, refit_epochs, refitting
 from deeprecs.pipeline.scoring import evaluate
 from deeprecs.pipeline.selection import choose_on_validation
 from deeprecs.pipeline.spec import TrainSpec
@@ -78,9 +77,7 @@ def train(spec: TrainSpec, out: str | Path | None = None, progress: bool = True,
     seed_everything(spec.seed)  # the seed decides the initial weights too
     if cfg.threads:  # closed-form fitting (EASE, ALS) happens before the loop sets it
         torch.set_num_threads(cfg.threads)
-    refitting = refits_by_default(split, model_cls) if spec.refit is None else bool(spec.refit)
-    if refitting and not has_validation(split):
-        raise ConfigError("--refit needs a validation part to choose the settings first (--valid-fraction > 0)")
+    refits = refitting(spec.refit, split, model_cls, cfg)
 
     t0 = time.perf_counter()
     model = setup(ctx)
@@ -88,12 +85,12 @@ def train(spec: TrainSpec, out: str | Path | None = None, progress: bool = True,
     history = model.fit(ctx)
     forget_cold(model, split.train, task)
     before_refit, refit_seconds = None, 0.0
-    if not refitting and has_validation(split):  # what is known of the users at test time: the validation part too
+    if not refits and has_validation(split):  # what is known of the users at test time: the validation part too
         model.observe(with_validation_in_train(split).train)
-    if refitting:
+    if refits:
         before_refit = model
         model, refit_seconds, full = refit(model, history, ctx)
-        log.info("%s: refitted on train + validation (%d epochs, %.1f s)", model.name, max(history.best_epoch, 0), refit_seconds)
+        log.info("%s: refitted on train + validation (%d epochs, %.1f s)", model.name, refit_epochs(history, ctx), refit_seconds)
         forget_cold(model, full.split.train, task)
 
     if not distributed.is_main():  # rank 0 alone evaluates and writes the run
@@ -102,8 +99,8 @@ def train(spec: TrainSpec, out: str | Path | None = None, progress: bool = True,
     metrics = evaluate(model, task, eval_train, split.test, split.test_negatives, ds.rating_values, split.dislikes,
                        cold_candidates=holds_cold_items(split))
     metrics["fit_seconds"] = history.fit_seconds + setup_seconds + refit_seconds
-    metrics["refit"] = refitting
-    if refitting:
+    metrics["refit"] = refits
+    if refits:
         metrics["refit_seconds"] = refit_seconds
     metrics["epochs"] = len(history.epochs)
     metrics["n_parameters"] = model.n_parameters()
@@ -121,7 +118,7 @@ def train(spec: TrainSpec, out: str | Path | None = None, progress: bool = True,
                   "dataset": ds.name, "source": ds.source, "split": spec.split, "seed": spec.seed,
                   "positive": spec.positive, "threshold": spec.threshold, "rating_map": spec.rating_map,
                   "rating_values": None if ds.rating_values is None else np.asarray(ds.rating_values).tolist(),
-                  "train": resolved.train.model_dump(), "split_notes": split.notes, "pretrain": spec.pretrain, "refit": refitting,
+                  "train": resolved.train.model_dump(), "split_notes": split.notes, "pretrain": spec.pretrain, "refit": refits,
                   "dislikes": split.dislikes is not None, "device": str(device),
                   **({"columns": spec.columns} if spec.columns else {}), **({"sep": spec.sep} if spec.sep else {}),
                   "duplicates": spec.duplicates}
