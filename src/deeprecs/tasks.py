@@ -98,7 +98,8 @@ class RankingTask:
 
     def __init__(self, train: Interactions, cfg: TrainConfig, device: torch.device | str = "cpu") -> None:
         if cfg.mask_seen or cfg.label_smoothing:
-            raise ConfigError("--mask-seen and --label-smoothing are options of the sequential models (sasrec, gru4rec)")
+            raise ConfigError("--mask-seen and --label-smoothing are options of the models that read histories (the sequence task), "
+                              "not of this one")
         self.users = torch.from_numpy(train.users).to(device)
         self.items = torch.from_numpy(train.items).to(device)
         w = row_weights(train, cfg.recency, cfg.recency_scale, cfg.confidence)

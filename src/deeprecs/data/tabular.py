@@ -144,8 +144,14 @@ def _ids(col: pd.Series, path: Path, what: str, is_text: bool) -> np.ndarray:
     return col.to_numpy()
 
 
+def _plain(col: pd.Series, kinds: str) -> bool:
+    """Whether ``col`` is a plain numpy column of one of the dtype ``kinds`` (Parquet's numbers:
+    used as they are, no copy through float64; pandas' nullable types go the checked way)."""
+    return col.dtype.kind in kinds and not isinstance(col.dtype, pd.api.extensions.ExtensionDtype)
+
+
 def _numbers(col: pd.Series, path: Path, what: str, is_text: bool, positive: bool = False) -> np.ndarray:
-    if col.dtype.kind in "iuf" and not isinstance(col.dtype, pd.api.extensions.ExtensionDtype):
+    if _plain(col, "iuf"):
         values = col.to_numpy()  # numbers already (Parquet): no copy through float64 (a NaN fails the check below)
     else:
         values = pd.to_numeric(col, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
@@ -158,7 +164,7 @@ def _numbers(col: pd.Series, path: Path, what: str, is_text: bool, positive: boo
 
 
 def _timestamps(col: pd.Series, path: Path, is_text: bool) -> np.ndarray:
-    if col.dtype.kind in "iu" and not isinstance(col.dtype, pd.api.extensions.ExtensionDtype):
+    if _plain(col, "iu"):
         return col.to_numpy().astype(np.int64, copy=False)  # integers already (Parquet): as they are
     numeric = pd.to_numeric(col, errors="coerce")
     if numeric.notna().all():
