@@ -12,12 +12,14 @@ from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 import torch
+from torch.nn import functional as F
 
 from deeprecs.batch import Batch
 from deeprecs.data.sequences import history_windows
 from deeprecs.data.weighting import row_weights
 from deeprecs.errors import ConfigError
 from deeprecs.losses import FULL_LOSSES, SHARED_LOSSES, cross_entropy, full_softmax, get_loss, mse, warp_choice
+from deeprecs.masking import UserItems, first_positions, read_before
 from deeprecs.sampling import NegativeSampler, popularity_probs
 
 if TYPE_CHECKING:
@@ -97,8 +99,8 @@ class RankingTask:
     name = "ranking"
 
     def __init__(self, train: Interactions, cfg: TrainConfig, device: torch.device | str = "cpu") -> None:
-        if cfg.mask_seen or cfg.label_smoothing:
-            raise ConfigError("--mask-seen and --label-smoothing are options of the models that read histories (the sequence task), "
+        if cfg.mask_seen or cfg.mask_history or cfg.label_smoothing:
+            raise ConfigError("--mask-seen, --mask-history and --label-smoothing are options of the models that read histories (the sequence task), "
                               "not of this one")
         self.users = torch.from_numpy(train.users).to(device)
         self.items = torch.from_numpy(train.items).to(device)
@@ -152,30 +154,6 @@ class RankingTask:
         return picked[:, 0], scores[:, 1:].scatter(1, first.unsqueeze(1), picked[:, 1:])
 
 
-def first_positions(inputs: torch.Tensor, n_items: int) -> torch.Tensor:
-    """``(B, n_items)``: the first position of each item in each row of ``inputs (B, W)`` (padding
-    ``-1``), ``W`` where the row lacks it: position ``t`` of row ``b`` has read item ``i`` iff
-    ``first[b, i] <= t``."""
-    rows, width = inputs.shape
-    valid = inputs >= 0
-    pos = torch.arange(width, device=inputs.device).expand(rows, width)
-    first = torch.full((rows, n_items + 1), width, dtype=torch.long, device=inputs.device)  # column n_items: padding
-    first.scatter_reduce_(1, torch.where(valid, inputs, n_items), torch.where(valid, pos, width), "amin")
-    return first[:, :n_items]
-
-
-def read_before(inputs: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(positions, items)``: the pairs of a position (its index among ``inputs[mask]``) and an
-    item it has read (``inputs`` up to it); ``inputs`` and ``mask`` (``inputs >= 0``) ``(B, W)``,
-    left-padded. Sparse: about ``B W^2 / 2`` pairs, not ``B W n_items``."""
-    width = inputs.shape[1]
-    # [b, t, s]: s <= t and s an item (then t is one too: the padding is on the left)
-    read = torch.ones(width, width, dtype=torch.bool, device=inputs.device).tril() & mask.unsqueeze(1)
-    b, t, s = read.nonzero(as_tuple=True)
-    index = mask.flatten().cumsum(0).view_as(mask) - 1  # each position's index among inputs[mask]
-    return index[b, t], inputs[b, s]
-
-
 class SequenceTask:
     """Next-item prediction along each user's history (SASRec, GRU4Rec), for a model with
     ``sequence_states(history (B, L)) -> (B, L, d)`` (causal: position ``t`` reads items ``<= t``)
@@ -189,7 +167,8 @@ class SequenceTask:
     softmax over ``n_negatives`` items drawn once per step for every position of the batch,
     :class:`SharedNegatives`), ``full-softmax`` (cross-entropy over every item), or any other
     ranking loss over sampled negatives. With ``mask_seen`` the items of the row up to a position
-    (what it has read) are no negatives of that position (score ``-inf``), its own target excepted."""
+    (what it has read) are no negatives of that position (score ``-inf``), its own target excepted;
+    with ``mask_history`` every item of the user's training history is none (:mod:`deeprecs.masking`)."""
 
     name = "sequence"
     weights = None
@@ -211,6 +190,7 @@ class SequenceTask:
         self.sampler = NegativeSampler.of(train, cfg.sampler, cfg.sampler_alpha, device) if per_row else None
         self.n_neg, self.margin, self.n_items = cfg.n_negatives, cfg.margin, train.n_items
         self.mask_seen, self.smoothing = cfg.mask_seen, cfg.label_smoothing
+        self.user_items = UserItems.of(train, device) if cfg.mask_history else None
         if self.smoothing and not self.full:
             raise ConfigError(f"--label-smoothing smooths the full softmax only, not loss {cfg.loss!r} over "
                               f"{cfg.n_negatives} negatives of {train.n_items} items")
@@ -239,12 +219,15 @@ class SequenceTask:
             width = max(int((inputs >= 0).sum(1).max()), 1)
             inputs, targets = inputs[:, -width:], targets[:, -width:]
         mask = inputs >= 0  # where an input item is, the item after it is too
+        users, masked = self.users[idx], self.mask_seen or self.user_items is not None
+        if self.full and self.user_items is not None:
+            return self._full_without_history(model, inputs, targets, mask, users)
         states = model.sequence_states(inputs)[mask]  # (N, d)
         positives = targets[mask]  # (N,)
-        seen = self._seen(inputs, mask) if self.mask_seen and not self.full else None
+        seen = self._seen(inputs, mask, users) if masked and not self.full else None
         if self.full:  # full-softmax over (N, n_items)
             scores = model.score_states(states)
-            if self.mask_seen:  # exact without autograd: a left-out score's softmax weight, so its gradient, is 0
+            if masked:  # exact without autograd: a left-out score's softmax weight, so its gradient, is 0
                 with torch.no_grad():
                     own = scores.gather(1, positives.unsqueeze(1))  # the target stays in where it was read before too
                     scores.index_put_(read_before(inputs, mask), torch.tensor(float("-inf"), device=scores.device))
@@ -254,18 +237,37 @@ class SequenceTask:
             shared = self.shared.draw(generator)
             return self.shared.loss(self.loss_fn, model.score_states(states, positives.unsqueeze(1)).squeeze(1),
                                     model.score_states(states, shared), positives, shared, None if seen is None else seen(shared))
-        users = self.users[idx].unsqueeze(1).expand_as(inputs)[mask]
-        negatives = self.sampler.sample(users, self.n_neg, generator)  # (N, n): none of the user's items
+        negatives = self.sampler.sample(users.unsqueeze(1).expand_as(inputs)[mask], self.n_neg, generator)  # (N, n): none of the user's items
         scores = model.score_states(states, torch.cat([positives.unsqueeze(1), negatives], 1))
         neg = scores[:, 1:]
         if seen is not None:
             neg = neg.masked_fill(seen(negatives) & (negatives != positives.unsqueeze(1)), float("-inf"))
         return self.loss_fn(scores[:, 0], neg, margin=self.margin, n_items=self.n_items)
 
-    def _seen(self, inputs: torch.Tensor, mask: torch.Tensor):  # noqa: ANN202
-        """``seen(items) -> (N, m)``: whether each position (``inputs[mask]``) has read each of
-        ``items``: ``(n,)`` the same for every position, ``(N, n)`` each position's own."""
-        first = first_positions(inputs, self.n_items)  # (B, n_items)
+    def _full_without_history(self, model: Recommender, inputs: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor,
+                              users: torch.Tensor) -> torch.Tensor:
+        """The full softmax with every item of the row's user left out (its target kept), scored
+        as ``(B, W, n_items)`` with the padding in: one user's mask ``(B, 1, n_items)`` serves all
+        their positions (a broadcast, not a gather of ``(N, n_items)``), and the padding's rows are
+        few (:meth:`batches`) and ignored by the loss."""
+        b, width = inputs.shape
+        scores = model.score_states(model.sequence_states(inputs).reshape(b * width, -1))  # (B W, n_items)
+        target = torch.where(mask, targets, 0).unsqueeze(2)  # (B, W, 1); padding: any item, ignored below
+        with torch.no_grad():  # exact without autograd: a left-out score's softmax weight, so its gradient, is 0
+            rows = scores.detach().view(b, width, -1)  # (an alias, not a view autograd would track and copy back)
+            own = rows.gather(2, target)
+            left_out = torch.zeros(b, 1, rows.shape[2], dtype=rows.dtype, device=rows.device)
+            rows.add_(left_out.masked_fill_(self.user_items.table(users).unsqueeze(1), float("-inf")))  # 10x a broadcast masked_fill_'s speed
+            rows.scatter_(2, target, own)
+        if self.smoothing:
+            return cross_entropy(scores[mask.flatten()], targets[mask], self.smoothing)
+        return F.cross_entropy(scores, torch.where(mask, targets, -100).flatten(), ignore_index=-100)
+
+    def _seen(self, inputs: torch.Tensor, mask: torch.Tensor, users: torch.Tensor):  # noqa: ANN202
+        """``seen(items) -> (N, m)``: whether each position (``inputs[mask]``) leaves out each of
+        ``items`` (has read it; with ``mask_history``: its user has it): ``(n,)`` the same for
+        every position, ``(N, n)`` each position's own."""
+        first = first_positions(inputs, self.n_items) if self.user_items is None else self.user_items.first(users)  # (B, n_items)
         pos = torch.arange(inputs.shape[1], device=inputs.device).view(1, -1, 1)
 
         def seen(items: torch.Tensor) -> torch.Tensor:
@@ -277,4 +279,4 @@ class SequenceTask:
         return seen
 
 
-__all__ = ["RankingTask", "RatingTask", "SequenceTask", "SharedNegatives", "first_positions", "read_before"]
+__all__ = ["RankingTask", "RatingTask", "SequenceTask", "SharedNegatives"]

@@ -60,6 +60,9 @@ class TrainConfig(BaseModel):
     margin: float = Field(1.0, description="margin of the margin and warp losses", json_schema_extra=float_range(0.1, 2.0, log=True))
     mask_seen: bool = Field(False, description="sequential models: leave the items a position has already read (the row up "
                             "to it) out of that position's negatives, the softmax's or sampled ones (never its own target)")
+    mask_history: bool = Field(False, description="sequential models: leave every item of the user's training history "
+                               "(earlier or later, a superset of --mask-seen's) out of each position's negatives (never "
+                               "its own target), as evaluation leaves a user's known items out of the candidates")
     label_smoothing: float = Field(0.0, ge=0, lt=1, description="sequential models' full-softmax: weight spread evenly over "
                                    "the other items in the cross-entropy's target (0: none)")
     recency: float = Field(0.0, ge=0, description="ranking, data with timestamps: draw a user's latest positives more "

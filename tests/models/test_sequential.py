@@ -12,7 +12,8 @@ from deeprecs.data.interactions import IdMap, Interactions
 from deeprecs.models import MODELS, build_model
 from deeprecs.models.base import FitData
 from deeprecs.retrieval import topk
-from deeprecs.tasks import SequenceTask
+from deeprecs.errors import ConfigError
+from deeprecs.tasks import RankingTask, SequenceTask
 from deeprecs.training import TrainConfig, fit
 
 SEQUENTIAL = ["sasrec", "gru4rec"]
@@ -150,15 +151,39 @@ def test_batches_cover_every_row_once_in_batches_of_like_lengths():
     assert all(len(set(task.lengths[b].tolist())) == 1 for b in batches)  # one pool of 16 batches: sorted by length
 
 
+@pytest.mark.parametrize("option", ["mask_seen", "mask_history"])
+def test_the_sequence_masks_are_refused_by_the_pairwise_ranking_task(option):
+    data, _ = cyclic(n_users=4, length=3)
+    with pytest.raises(ConfigError, match="read histories"):
+        RankingTask(data, TrainConfig(loss="bpr", **{option: True}))
+
+
+def test_history_table_marks_every_item_of_each_rows_user():
+    from deeprecs.masking import UserItems
+
+    data, _ = cyclic(n_users=5, n_items=9, length=4)
+    data = data.subset(np.arange(len(data)) % 7 != 3)  # users with 2 to 4 items
+    users = torch.tensor([0, 2, 4, 2])
+    table = UserItems.of(data).table(users)
+    expected = np.zeros((4, 9), dtype=bool)
+    for r, u in enumerate(users.tolist()):
+        expected[r, data.items[data.users == u]] = True
+    assert np.array_equal(table.numpy(), expected)
+
+
+@pytest.mark.parametrize("mode", ["seen", "history"])
 @pytest.mark.parametrize("loss", ["full-softmax", "shared-softmax", "softmax"])
-def test_mask_seen_leaves_what_a_position_has_read_out_of_its_negatives(loss):
+def test_masks_leave_what_a_position_has_read_or_its_user_has_out_of_its_negatives(loss, mode):
+    """--mask-seen: the items the row has shown up to the position; --mask-history: every item of
+    the user's (earlier and later)."""
     histories = {0: [3, 1, 4, 1, 5], 1: [2, 0, 2], 2: [5, 4]}  # repeats: a target read before stays the target
     users = np.repeat(list(histories), [len(h) for h in histories.values()])
     items = np.concatenate(list(histories.values()))
     data = Interactions(users, items, IdMap(np.arange(3), kind="user"), IdMap(np.arange(6), kind="item"),
                         timestamps=np.arange(len(users)))
     model = model_of("sasrec", data.n_users, data.n_items)
-    cfg = TrainConfig(loss=loss, n_negatives=4 if loss == "softmax" else 5, sampler="uniform", mask_seen=True)
+    cfg = TrainConfig(loss=loss, n_negatives=4 if loss == "softmax" else 5, sampler="uniform", mask_seen=mode == "seen",
+                      mask_history=mode == "history")
     task = SequenceTask(data, cfg, max_len=6)
     value = task.loss(model, torch.arange(3), torch.Generator().manual_seed(3))
     mask = task.inputs >= 0
@@ -168,12 +193,17 @@ def test_mask_seen_leaves_what_a_position_has_read_out_of_its_negatives(loss):
     elif loss == "softmax":  # each position's own negatives
         rows = torch.arange(3).unsqueeze(1).expand_as(mask)[mask]
         drawn = task.sampler.sample(task.users[rows], 4, torch.Generator().manual_seed(3)).tolist()
+    rows = torch.arange(3).unsqueeze(1).expand_as(mask)[mask]
+
+    def left_out(n, read):  # noqa: ANN001, ANN202
+        return read if mode == "seen" else set(histories[int(task.users[rows[n]])])
+
     if loss == "softmax":  # a drawn negative that is the target stays (as without the mask)
         def negatives_of(n, target, read):  # noqa: ANN001, ANN202
-            return [j for j in drawn[n] if j not in read or j == target]
+            return [j for j in drawn[n] if j not in left_out(n, read) or j == target]
     else:  # the target once, as the positive (shared-softmax: an accidental hit left out)
         def negatives_of(n, target, read):  # noqa: ANN001, ANN202
-            return [j for j in drawn[n] if j not in read and j != target]
+            return [j for j in drawn[n] if j not in left_out(n, read) and j != target]
     log_q = task.shared.log_q if loss == "shared-softmax" else 0.0
     slow = slow_sequence_loss(model, task, log_q, negatives_of)
     torch.testing.assert_close(value, slow, rtol=1e-5, atol=1e-6)

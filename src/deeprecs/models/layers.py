@@ -16,6 +16,21 @@ def init_embedding(n: int, d: int, std: float = 0.01, sparse: bool = False) -> n
     return emb
 
 
+class Dropout(nn.Dropout):
+    """:class:`torch.nn.Dropout` (each element kept with probability ``1 - p``, survivors scaled by
+    ``1 / (1 - p)``), its mask drawn with ``torch.rand`` on the CPU: PyTorch's CPU dropout draws it
+    with ``bernoulli_``, about 2.3x the time here (forward and backward of a (32, 200, 64) batch at 2
+    threads: 6.5 ms against 2.9 ms; 19% of a SASRec epoch on ML-100K). Elsewhere (CUDA: a fused kernel),
+    PyTorch's own."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0 or x.device.type != "cpu" or self.inplace:
+            return super().forward(x)
+        if self.p == 1:
+            return x * 0.0
+        return x * (torch.rand_like(x) >= self.p).to(x.dtype).mul_(1 / (1 - self.p))
+
+
 def mlp(sizes: list[int], dropout: float = 0.0, activation: type[nn.Module] = nn.ReLU, final_activation: bool = True) -> nn.Sequential:
     """``sizes[0] -> sizes[1] -> ...`` dense layers with activation and dropout between."""
     layers: list[nn.Module] = []

@@ -18,6 +18,7 @@ from pydantic import Field, model_validator
 from torch import nn
 from torch.nn import functional as F
 
+from deeprecs.models.layers import Dropout
 from deeprecs.models.sequential import SequentialConfig, SequentialRecommender
 
 
@@ -44,8 +45,8 @@ class Block(nn.Module):
         self.ln_attn, self.ln_ffn = nn.LayerNorm(d, eps=1e-8), nn.LayerNorm(d, eps=1e-8)
         self.query, self.key_value, self.out = nn.Linear(d, d), nn.Linear(d, 2 * d), nn.Linear(d, d)
         inner = ffn_size or d
-        self.ffn = nn.Sequential(nn.Linear(d, inner), nn.ReLU(), nn.Dropout(dropout), nn.Linear(inner, d), nn.Dropout(dropout))
-        self.drop = nn.Dropout(dropout)
+        self.ffn = nn.Sequential(nn.Linear(d, inner), nn.ReLU(), Dropout(dropout), nn.Linear(inner, d), Dropout(dropout))
+        self.drop = Dropout(dropout)
 
     def forward(self, x: torch.Tensor, allowed: torch.Tensor, keep: torch.Tensor, latest: bool = False) -> torch.Tensor:
         """``latest``: the output at the last position only, ``(B, 1, d)`` (it reads every position)."""
@@ -69,8 +70,9 @@ class SASRec(SequentialRecommender):
     #: chosen on the validation part of ML-100K loo (docs/model-defaults.md)
     model_defaults = {"ranking": {"dropout": 0.35}}
     #: a warm refit of 3 epochs on train + validation (loo, NCF files): chosen on the validation part
-    #: of ML-100K and ml-latest-small loo, the whole procedure run one step earlier (docs/model-defaults.md)
-    train_defaults = {"ranking": {**SequentialRecommender.train_defaults["ranking"], "refit_epochs": 3}}
+    #: of ML-100K and ml-latest-small loo, the whole procedure run one step earlier; the user's own
+    #: items no negatives (``mask_history``): chosen on the same validation parts (docs/model-defaults.md)
+    train_defaults = {"ranking": {**SequentialRecommender.train_defaults["ranking"], "refit_epochs": 3, "mask_history": True}}
     latest_cells = 1 << 20  # about 26 histories of 200 at once: the attention weights stay in cache
 
     def __init__(self, config: SASRecConfig) -> None:
@@ -93,7 +95,7 @@ class SASRec(SequentialRecommender):
         # attend to earlier items, never to padding; a padding position attends to itself (no empty row)
         allowed = causal & ((keep.transpose(1, 2) > 0) | torch.eye(length, dtype=torch.bool, device=history.device))
         # (B, 1, L, L), every head alike; additive (0 / -inf): the CPU's fused kernel takes it, not a boolean mask
-        allowed = torch.zeros(allowed.shape, dtype=x.dtype, device=x.device).masked_fill_(~allowed, float("-inf")).unsqueeze(1)
+        allowed = torch.where(allowed, 0.0, float("-inf")).to(x.dtype).unsqueeze(1)
         for n, block in enumerate(self.blocks):
             x = block(x, allowed, keep, latest=latest and n == len(self.blocks) - 1)
         return self.ln_final(x)

@@ -24,6 +24,7 @@ from deeprecs.data.interactions import Interactions
 from deeprecs.data.sequences import require_timestamps, user_histories
 from deeprecs.errors import ConfigError
 from deeprecs.models.base import NEXT_ITEM_TRAIN_DEFAULTS, Defaults, FitData, ModelConfig, Recommender, Setting
+from deeprecs.models.layers import Dropout
 
 
 class SequentialConfig(ModelConfig):
@@ -63,7 +64,7 @@ class SequentialRecommender(Recommender):
     def __init__(self, config: SequentialConfig) -> None:
         super().__init__(config)
         self.item_emb = nn.Embedding(config.n_items, config.factors)
-        self.drop = nn.Dropout(config.dropout)
+        self.drop = Dropout(config.dropout)
         self.register_buffer("histories", torch.full((config.n_users, config.max_len), -1, dtype=torch.long))
 
     # -------------------------------------------------------------- the sequence
