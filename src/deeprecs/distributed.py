@@ -28,6 +28,7 @@ Each rank loads the data and splits it as the others do (same seed), then:
 
 from __future__ import annotations
 
+import datetime
 import os
 
 import torch
@@ -65,8 +66,17 @@ def setup(device: torch.device) -> torch.device:
     return device
 
 
-def teardown() -> None:
+def teardown(wait: bool = False) -> None:
+    """Leave the process group. ``wait`` (a run that ended well): first wait for every rank to get
+    here, rank 0 after evaluating and writing the run, so that no rank closes its connections while
+    another still holds them (a rank that left early was seen, once in many runs, to abort in gloo's
+    teardown: "terminate called without an active exception"). Not after an error: a rank may be gone."""
     if dist.is_available() and dist.is_initialized():
+        if wait and dist.get_world_size() > 1:
+            if dist.get_backend() == "gloo":  # rank 0's evaluation may take long: no 30-minute default timeout
+                dist.monitored_barrier(timeout=datetime.timedelta(days=7))
+            else:
+                dist.barrier()
         dist.destroy_process_group()
 
 

@@ -183,10 +183,12 @@ def train(ctx: click.Context, **params) -> None:
     main = int(os.environ.get("RANK", "0")) == 0
     if not main:
         logging.getLogger("deeprecs").setLevel(logging.WARNING)
+    ended_well = False
     try:
         _, metrics, _, _, _ = run_training(spec_from(params), out=params["out"], progress=not quiet and main)
+        ended_well = True
     finally:
-        distributed.teardown()
+        distributed.teardown(wait=ended_well)
     if main:
         echo_metrics(metrics, params["as_json"], params["out"])
 
