@@ -16,6 +16,8 @@ out iff ``first[b, i] <= t``. Positions are indexed as ``inputs[inputs >= 0]`` o
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 
@@ -41,6 +43,16 @@ def read_before(inputs: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor,
     b, t, s = read.nonzero(as_tuple=True)
     index = mask.flatten().cumsum(0).view_as(mask) - 1  # each position's index among inputs[mask]
     return index[b, t], inputs[b, s]
+
+
+@torch.no_grad()
+def leave_out(scores: torch.Tensor, targets: torch.Tensor, dim: int, fill: Callable[[torch.Tensor], object]) -> None:
+    """``fill(scores)`` (an in-place change setting left-out scores to ``-inf``), the targets'
+    scores (``targets`` indexes ``scores`` along ``dim``) kept as they were. Exact without autograd:
+    a left-out score's softmax weight, so its gradient, is 0."""
+    own = scores.gather(dim, targets)
+    fill(scores)
+    scores.scatter_(dim, targets, own)
 
 
 def _segments(lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -78,4 +90,4 @@ class UserItems:
         return torch.where(self.table(users), 0, torch.iinfo(torch.long).max)
 
 
-__all__ = ["UserItems", "first_positions", "read_before"]
+__all__ = ["UserItems", "first_positions", "leave_out", "read_before"]

@@ -28,7 +28,7 @@ def refits_by_default(split: Split, model_cls: type[Recommender] = Recommender, 
     False: the sequential ones, which read the validation item as the latest of a user's history)
     keeps its validation fit, unless its options ask for a warm refit (``cfg.refit_epochs``)."""
     wanted = model_cls.refits or (cfg is not None and cfg.refit_epochs > 0)
-    return wanted and split.spec in ("loo", "ncf") and split.valid is not None and len(split.valid) > 0
+    return wanted and split.spec in ("loo", "ncf") and has_validation(split)
 
 
 def refitting(asked: bool | None, split: Split, model_cls: type[Recommender], cfg: TrainConfig) -> bool:
