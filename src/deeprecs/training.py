@@ -25,6 +25,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from deeprecs import distributed
+from deeprecs.allocator import reuse_freed_memory
 from deeprecs.devices import float64_ok
 from deeprecs.errors import ConfigError, DeeprecsError
 from deeprecs.lazy_adam import LazyAdam
@@ -197,7 +198,14 @@ def fit(
     ``validate_start``: the starting weights compete too, as epoch 0 (``history.start_valid``): a
     model fine-tuned from pre-trained runs keeps its start when no epoch of fine-tuning beats it
     on validation (``best_epoch`` 0; a refit then trains for no epochs). Patience counts from
-    the best trained epoch, not from the start."""
+    the best trained epoch, not from the start. On the CPU, freed memory is kept for the next
+    step while it runs (:mod:`deeprecs.allocator`)."""
+    with reuse_freed_memory(enabled=model.device.type == "cpu"):
+        return _fit(model, task, cfg, validate, valid_metric, higher_is_better, on_epoch, validate_start)
+
+
+def _fit(model: Recommender, task: Task, cfg: TrainConfig, validate: Validator | None, valid_metric: str,
+         higher_is_better: bool, on_epoch: Callable[[dict], None] | None, validate_start: bool) -> History:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device = model.device
