@@ -9,7 +9,10 @@ Shapes: ``B`` rows (users), ``m`` candidates per row, ``L`` history length, ``nn
 - ``user_features``: a :class:`FeatureBag` with one bag per row of ``users``;
 - ``item_features``: a :class:`FeatureBag` with one bag per entry of ``items.reshape(-1)``;
 - ``history (B, L)`` int64: each user's items in time order, oldest first, left-padded with ``-1``
-  (:func:`pad_histories`).
+  (:func:`pad_histories`);
+- ``history_times (B, L)`` int64: the timestamp of each item of ``history`` in the same layout (its
+  padding any value), for a model that reads them (SASRec's time-aware attention); ``None``: not
+  known, such a model reads the order alone.
 
 A model reads the optional parts it declares (``Recommender.inputs``); for users and items it
 was trained on it already holds what it needs (its own buffers), so the optional parts carry
@@ -61,6 +64,7 @@ class Batch:
     user_features: FeatureBag | None = None
     item_features: FeatureBag | None = None
     history: torch.Tensor | None = None
+    history_times: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return len(self.users)

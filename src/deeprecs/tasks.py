@@ -156,7 +156,8 @@ class RankingTask:
 
 class SequenceTask:
     """Next-item prediction along each user's history (SASRec, GRU4Rec), for a model with
-    ``sequence_states(history (B, L)) -> (B, L, d)`` (causal: position ``t`` reads items ``<= t``)
+    ``sequence_states(history (B, L), times (B, L) | None) -> (B, L, d)`` (causal: position ``t``
+    reads items ``<= t``; ``times``: the items' timestamps, kept with ``times``)
     and ``score_states(states (N, d), items (N, m) | None) -> (N, m) | (N, n_items)``.
 
     A row is ``max_len + 1`` consecutive items of one user in time order: their latest, and with
@@ -176,11 +177,12 @@ class SequenceTask:
     POOL = 16
 
     def __init__(self, train: Interactions, cfg: TrainConfig, max_len: int, device: torch.device | str = "cpu",
-                 every: bool = True) -> None:
-        rows, users = history_windows(train, max_len + 1, every)  # each: at least one item to read and one to predict
+                 every: bool = True, times: bool = False) -> None:
+        rows, users, *stamps = history_windows(train, max_len + 1, every, times)  # each: at least one item to read and one to predict
         rows = torch.from_numpy(rows)
         self.users = torch.from_numpy(users).to(device)
         self.inputs = rows[:, :-1].to(device)  # (R, max_len), left-padded with -1
+        self.times = torch.from_numpy(stamps[0][:, :-1]).to(device) if times else None  # the inputs' timestamps
         self.targets = rows[:, 1:].to(device)  # the item after each input position
         self.lengths = (self.inputs >= 0).sum(1)
         self.loss_name = cfg.loss
@@ -215,14 +217,16 @@ class SequenceTask:
 
     def loss(self, model: Recommender, idx: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         inputs, targets = self.inputs[idx], self.targets[idx]
+        times = self.times[idx] if self.times is not None else None
         if inputs.device.type == "cpu":  # drop the columns that are padding in every row (elsewhere: a wait for the host)
             width = max(int((inputs >= 0).sum(1).max()), 1)
             inputs, targets = inputs[:, -width:], targets[:, -width:]
+            times = times[:, -width:] if times is not None else None
         mask = inputs >= 0  # where an input item is, the item after it is too
         users, masked = self.users[idx], self.mask_seen or self.user_items is not None
         if self.full and self.user_items is not None:
-            return self._full_without_history(model, inputs, targets, mask, users)
-        states = model.sequence_states(inputs)[mask]  # (N, d)
+            return self._full_without_history(model, inputs, times, targets, mask, users)
+        states = model.sequence_states(inputs, times)[mask]  # (N, d)
         positives = targets[mask]  # (N,)
         seen = self._seen(inputs, mask, users) if masked and not self.full else None
         if self.full:  # full-softmax over (N, n_items)
@@ -242,14 +246,14 @@ class SequenceTask:
             neg = neg.masked_fill(seen(negatives) & (negatives != positives.unsqueeze(1)), float("-inf"))
         return self.loss_fn(scores[:, 0], neg, margin=self.margin, n_items=self.n_items)
 
-    def _full_without_history(self, model: Recommender, inputs: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor,
-                              users: torch.Tensor) -> torch.Tensor:
+    def _full_without_history(self, model: Recommender, inputs: torch.Tensor, times: torch.Tensor | None, targets: torch.Tensor,
+                              mask: torch.Tensor, users: torch.Tensor) -> torch.Tensor:
         """The full softmax with every item of the row's user left out (its target kept), scored
         as ``(B, W, n_items)`` with the padding in: one user's mask ``(B, 1, n_items)`` serves all
         their positions (a broadcast, not a gather of ``(N, n_items)``), and the padding's rows are
         few (:meth:`batches`) and ignored by the loss."""
         b, width = inputs.shape
-        scores = model.score_states(model.sequence_states(inputs).reshape(b * width, -1))  # (B W, n_items)
+        scores = model.score_states(model.sequence_states(inputs, times).reshape(b * width, -1))  # (B W, n_items)
         target = torch.where(mask, targets, 0).unsqueeze(2)  # (B, W, 1); padding: any item, ignored below
         rows = scores.detach().view(b, width, -1)  # (an alias, not a view autograd would track and copy back)
         users_items = torch.zeros(b, 1, rows.shape[2], dtype=rows.dtype, device=rows.device)

@@ -43,7 +43,7 @@ SMALL = {
     "rp3beta": {},
     "als": {"factors": 8, "l2": 0.1, "alpha": 5.0},
     "autorec": {"hidden": 16, "l2": 0.01},
-    "sasrec": {"factors": 8, "max_len": 8, "blocks": 1},
+    "sasrec": {"factors": 8, "max_len": 8, "blocks": 1, "time_buckets": 16},
     "gru4rec": {"factors": 8, "max_len": 8},
     "fm": {"factors": 8},
     "deepfm": {"factors": 8, "layers": [16]},

@@ -32,7 +32,7 @@ class GRU4Rec(SequentialRecommender):
                           dropout=config.dropout if config.layers > 1 else 0.0)
         nn.init.xavier_normal_(self.item_emb.weight)
 
-    def encode(self, history: torch.Tensor) -> torch.Tensor:
+    def encode(self, history: torch.Tensor, times: torch.Tensor | None = None) -> torch.Tensor:  # noqa: ARG002 (order alone)
         x, keep = self.embed(history)
         out, _ = self.gru(self.drop(x))
         return self.drop(out) * keep

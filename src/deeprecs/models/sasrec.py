@@ -7,6 +7,11 @@ position ``t`` attends to the items at ``<= t``, never to padding), ``y = LN(x)`
 ``s_t . E[i]`` with the same ``E`` as the input. Positions count back from the latest item (the
 original's left-padded absolute positions), so a history scores the same whatever it is padded
 to. Trained by :class:`~deeprecs.tasks.SequenceTask` (every position predicts the next item).
+
+With ``time_buckets`` (the default: 64) the attention also reads when the items came: a learned
+bias by the time between two items (:mod:`deeprecs.models.time_bias`), from the timestamps stored
+with each user's history or given with a batch's (``Batch.history_times``); a history without them
+is read by its order alone.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from torch.nn import functional as F
 
 from deeprecs.models.layers import Dropout
 from deeprecs.models.sequential import SequentialConfig, SequentialRecommender
+from deeprecs.models.time_bias import TimeBias
 
 
 class SASRecConfig(SequentialConfig):
@@ -28,6 +34,9 @@ class SASRecConfig(SequentialConfig):
     ffn_size: int = Field(0, ge=0, description="hidden units of each block's feed-forward layer (0: factors, the paper's)")
     attention_dropout: float = Field(0.0, ge=0, lt=1, description="dropout on the attention weights (the PyTorch "
                                      "port's; the paper's: none)")
+    time_buckets: int = Field(0, ge=0, description="time-aware attention: a learned bias by the time between two items, "
+                              "in buckets floor(2 log2(1 + seconds)) up to this many (0: off, the paper's; the trainer's "
+                              "default: 64)")
 
     @model_validator(mode="after")
     def _heads_divide_factors(self) -> "SASRecConfig":
@@ -67,12 +76,13 @@ class SASRec(SequentialRecommender):
     Config = SASRecConfig
     name = "sasrec"
     summary = "SASRec: causal self-attention over each user's time-ordered history (next-item)"
-    #: chosen on the validation part of ML-100K loo (docs/model-defaults.md)
-    model_defaults = {"ranking": {"dropout": 0.35}}
+    #: chosen on the validation part of ML-100K and ml-latest-small loo (docs/model-defaults.md)
+    model_defaults = {"ranking": {"dropout": 0.35, "time_buckets": 64, "max_len": 100}}
     #: a warm refit of 3 epochs on train + validation (loo, NCF files): chosen on the validation part
     #: of ML-100K and ml-latest-small loo, the whole procedure run one step earlier; the user's own
-    #: items no negatives (``mask_history``): chosen on the same validation parts (docs/model-defaults.md)
-    train_defaults = {"ranking": {**SequentialRecommender.train_defaults["ranking"], "refit_epochs": 3, "mask_history": True}}
+    #: items no negatives (``mask_history``), lr 3e-3: chosen on the same validation parts (docs/model-defaults.md)
+    train_defaults = {"ranking": {**SequentialRecommender.train_defaults["ranking"], "refit_epochs": 3, "mask_history": True,
+                                  "lr": 3e-3}}
     latest_cells = 1 << 20  # about 26 histories of 200 at once: the attention weights stay in cache
 
     def __init__(self, config: SASRecConfig) -> None:
@@ -84,9 +94,14 @@ class SASRec(SequentialRecommender):
         for p in self.parameters():
             if p.dim() > 1:
                 nn.init.xavier_normal_(p)
+        self.time_bias = TimeBias(config.blocks, config.heads, config.time_buckets) if config.time_buckets else None
 
-    def encode(self, history: torch.Tensor, latest: bool = False) -> torch.Tensor:
-        """``(B, L, d)``; ``latest``: the last position's state only, ``(B, 1, d)``."""
+    def reads_times(self) -> bool:
+        return self.config.time_buckets > 0
+
+    def encode(self, history: torch.Tensor, times: torch.Tensor | None = None, latest: bool = False) -> torch.Tensor:
+        """``(B, L, d)``; ``latest``: the last position's state only, ``(B, 1, d)``; ``times``: the
+        items' timestamps (read with ``time_buckets``; ``None``: the order alone)."""
         length = history.shape[1]
         x, keep = self.embed(history)
         back = torch.arange(length - 1, -1, -1, device=history.device)  # distance from the latest item
@@ -96,12 +111,14 @@ class SASRec(SequentialRecommender):
         allowed = causal & ((keep.transpose(1, 2) > 0) | torch.eye(length, dtype=torch.bool, device=history.device))
         # (B, 1, L, L), every head alike; additive (0 / -inf): the CPU's fused kernel takes it, not a boolean mask
         allowed = torch.where(allowed, 0.0, float("-inf")).to(x.dtype).unsqueeze(1)
+        buckets = self.time_bias.buckets(times) if self.time_bias is not None and times is not None else None
         for n, block in enumerate(self.blocks):
-            x = block(x, allowed, keep, latest=latest and n == len(self.blocks) - 1)
+            mask = allowed if buckets is None else allowed + self.time_bias(n, buckets).to(x.dtype)
+            x = block(x, mask, keep, latest=latest and n == len(self.blocks) - 1)
         return self.ln_final(x)
 
-    def encode_latest(self, history: torch.Tensor) -> torch.Tensor:
-        return self.encode(history, latest=True)[:, -1]
+    def encode_latest(self, history: torch.Tensor, times: torch.Tensor | None = None) -> torch.Tensor:
+        return self.encode(history, times, latest=True)[:, -1]
 
 
 __all__ = ["SASRec", "SASRecConfig"]

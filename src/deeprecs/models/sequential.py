@@ -8,9 +8,11 @@ train, or train + validation after a refit; saved with the weights), so that use
 id as every other model scores them; a batch that carries ``history`` (an anonymous session, the
 service's ordered list) is scored from that instead, with no retraining.
 
-Subclasses implement ``encode(history (B, L)) -> (B, L, d)``, causal (position ``t`` reads items
-``<= t`` only) and blind to left padding (``-1``), so that a history scores the same whatever the
-width it is padded to.
+Subclasses implement ``encode(history (B, L), times (B, L) | None) -> (B, L, d)``, causal (position
+``t`` reads items ``<= t`` only) and blind to left padding (``-1``), so that a history scores the same
+whatever the width it is padded to. ``times`` are the items' timestamps, for a model that reads them
+(``reads_times``; SASRec's time-aware attention); ``None`` where they are unknown (a history given
+without them): such a model then reads the order alone.
 """
 
 from __future__ import annotations
@@ -66,9 +68,15 @@ class SequentialRecommender(Recommender):
         self.item_emb = nn.Embedding(config.n_items, config.factors)
         self.drop = Dropout(config.dropout)
         self.register_buffer("histories", torch.full((config.n_users, config.max_len), -1, dtype=torch.long))
+        if self.reads_times():  # each stored history item's timestamp
+            self.register_buffer("history_times", torch.zeros((config.n_users, config.max_len), dtype=torch.long))
 
     # -------------------------------------------------------------- the sequence
-    def encode(self, history: torch.Tensor) -> torch.Tensor:  # (B, L) -> (B, L, d)
+    def reads_times(self) -> bool:
+        """Whether the model reads its history items' timestamps (``encode``'s ``times``)."""
+        return False
+
+    def encode(self, history: torch.Tensor, times: torch.Tensor | None = None) -> torch.Tensor:  # (B, L) -> (B, L, d)
         raise NotImplementedError
 
     def embed(self, history: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -76,34 +84,37 @@ class SequentialRecommender(Recommender):
         keep = (history >= 0).unsqueeze(-1).to(self.item_emb.weight.dtype)
         return self.item_emb(history.clamp(min=0)) * keep, keep
 
-    def sequence_states(self, history: torch.Tensor) -> torch.Tensor:
+    def sequence_states(self, history: torch.Tensor, times: torch.Tensor | None = None) -> torch.Tensor:
         """``(B, L, d)``: the state after each position of ``history`` (its latest ``max_len``)."""
-        return self.encode(history[:, -self.config.max_len :])
+        tail = slice(-self.config.max_len, None)
+        return self.encode(history[:, tail], None if times is None or not self.reads_times() else times[:, tail])
 
     def states(self, batch: Batch) -> torch.Tensor:
         """``(B, d)``: each row's state after its latest item: from the batch's ``history``, else
         from the user's stored one (each distinct user encoded once)."""
         if batch.history is not None:
-            return self._latest(batch.history)
+            return self._latest(batch.history, batch.history_times)
         users = batch.users
         if len(users) and bool((users < 0).any()):
             raise ConfigError(f"{self.name} scores a user without a row from their history; give the batch a history")
         distinct, inverse = torch.unique(users, return_inverse=True)
-        return self._latest(self.histories[distinct])[inverse]
+        return self._latest(self.histories[distinct], self.history_times[distinct] if self.reads_times() else None)[inverse]
 
-    def encode_latest(self, history: torch.Tensor) -> torch.Tensor:  # (B, L) -> (B, d)
+    def encode_latest(self, history: torch.Tensor, times: torch.Tensor | None = None) -> torch.Tensor:  # (B, L) -> (B, d)
         """The state after the latest item only (a model may skip work the other positions need)."""
-        return self.encode(history)[:, -1]
+        return self.encode(history, times)[:, -1]
 
-    def _latest(self, history: torch.Tensor) -> torch.Tensor:
-        history = history[:, -self.config.max_len :]
-        if history.shape[1] > 1:  # drop the columns that are padding in every row
-            width = max(int((history >= 0).sum(1).max()), 1) if len(history) else 1
-            history = history[:, -width:]
+    def _latest(self, history: torch.Tensor, times: torch.Tensor | None = None) -> torch.Tensor:
+        width = min(history.shape[1], self.config.max_len)
+        if width > 1 and len(history):  # drop the columns that are padding in every row
+            width = max(int((history[:, -width:] >= 0).sum(1).max()), 1)
+        history = history[:, -width:]
+        times = times[:, -width:] if times is not None and self.reads_times() else None
         if self.latest_cells is None or len(history) == 0:
-            return self.encode_latest(history)
+            return self.encode_latest(history, times)
         rows = max(1, self.latest_cells // history.shape[1] ** 2)
-        return torch.cat([self.encode_latest(part) for part in history.split(rows)])
+        parts = zip(history.split(rows), times.split(rows) if times is not None else [None] * len(history))
+        return torch.cat([self.encode_latest(h, t) for h, t in parts])
 
     def score_states(self, states: torch.Tensor, items: torch.Tensor | None = None) -> torch.Tensor:
         """``states (N, d)`` against ``items (N, m)`` -> ``(N, m)``, the same ``items (m,)`` for every
@@ -144,13 +155,18 @@ class SequentialRecommender(Recommender):
 
     def observe(self, known: Interactions) -> None:
         require_timestamps(known, self.name)
-        self.keep("histories", torch.from_numpy(user_histories(known, self.config.max_len)))
+        if not self.reads_times():
+            self.keep("histories", torch.from_numpy(user_histories(known, self.config.max_len)))
+            return
+        items, stamps = user_histories(known, self.config.max_len, times=True)
+        self.keep("histories", torch.from_numpy(items))
+        self.keep("history_times", torch.from_numpy(stamps))
 
     def make_task(self, task: str, data: FitData, cfg):  # noqa: ANN001, ANN201, ARG002
         from deeprecs.tasks import SequenceTask
 
         require_timestamps(data.train, self.name)
-        return SequenceTask(data.train, cfg, self.config.max_len, data.device, self.config.every_item)
+        return SequenceTask(data.train, cfg, self.config.max_len, data.device, self.config.every_item, self.reads_times())
 
     @classmethod
     def defaults(cls, setting: Setting) -> Defaults:

@@ -66,15 +66,17 @@ def fold_in(item_vectors: torch.Tensor, liked: sp.csr_matrix, reg: float = 0.1, 
 
 @torch.no_grad()
 def recommend_liked(model: Recommender, liked: Sequence[Sequence[int]], k: int, reg: float = 0.1,
-                    alpha: float = 20.0, gram: torch.Tensor | None = None) -> tuple[np.ndarray, np.ndarray]:
+                    alpha: float = 20.0, gram: torch.Tensor | None = None,
+                    times: Sequence[Sequence[int]] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Top-``k`` items for new users given their liked item indices (liked items excluded; for a
-    sequential model, in time order, oldest first):
+    sequential model, in time order, oldest first, seen at ``times`` where given):
     ``(items (B, k), scores (B, k))`` like :func:`deeprecs.retrieval.topk`."""
     score_liked = getattr(model, "score_liked", None)
     if reads_history(model):  # a sequential model: each list is a session, oldest first, scored as it stands
         m = liked_matrix(liked, model.config.n_items)
         users = torch.full((len(liked),), -1, dtype=torch.long, device=model.device)
-        scores = model.score_all(Batch(users, history=pad_histories(liked, device=model.device)))
+        stamps = pad_histories(times, device=model.device) if times is not None else None  # the padding's: never read
+        scores = model.score_all(Batch(users, history=pad_histories(liked, device=model.device), history_times=stamps))
     elif score_liked is not None:  # an item-item model: a new user's liked list is all it scores from
         m = liked_matrix(liked, model.config.n_items)
         scores = score_liked(torch.from_numpy(m.toarray()).to(model.device))

@@ -155,12 +155,12 @@ def create_app(run: Run | str | Path, store: RecStore | str | None = None, ann: 
               responses=_errors(*auth, 400, 404, 413, 501))
     async def liked(body: LikedRequest = Body(openapi_examples=liked_example)) -> Response:
         """Recommendations for a new user from the items they like (folded in, not retrained); from a
-        sequential model, the next items after ``liked`` read as the user's recent items, oldest first;
-        with ``features``, for a new user given by features (and the items they like, excluded), as
+        sequential model, the next items after ``liked`` read as the user's recent items, oldest first
+        (seen at ``timestamps``, where given: SASRec reads the time between them); with ``features``, for a new user given by features (and the items they like, excluded), as
         ``deeprecs recommend --new-user`` answers (live from the run, also where a store is served)."""
         if body.features is not None:
             return _json(dumps(service.new_user(body.features, body.liked or [], body.k)))
-        return _json(dumps(service.liked(body.liked, body.k)))
+        return _json(dumps(service.liked(body.liked, body.k, body.timestamps)))
 
     @app.post("/new-item/similar", response_model=NewItemSimilar, dependencies=guarded, responses=_errors(*auth, 400, 413, 501))
     async def new_item_similar(body: NewItemRequest = Body(openapi_examples=item_example)) -> Response:

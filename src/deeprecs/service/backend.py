@@ -20,7 +20,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from deeprecs.errors import UnknownIdError
+from deeprecs.errors import DeeprecsError, UnknownIdError
 from deeprecs.models.base import reads_history
 from deeprecs.retrieval import ranked, ranked_indices, similar_items, top_k, topk
 from deeprecs.retrieval.foldin import recommend_liked
@@ -119,12 +119,17 @@ class RecService:
         return {"item": self.item_raw[i], "title": self.titles[i], "k": k,
                 "similar": ranked_indices(found[0], sims[0], self.item_raw, self.titles, key="similarity")}
 
-    def liked(self, liked: Sequence, k: int) -> dict:
+    def liked(self, liked: Sequence, k: int, timestamps: Sequence[int] | None = None) -> dict:
         """Fold-in recommendations for an anonymous user who likes ``liked`` (raw item ids); from a
-        sequential model, the next items after ``liked`` taken as recent items in time order."""
+        sequential model, the next items after ``liked`` taken as recent items in time order (seen
+        at ``timestamps``, where given)."""
         idx = [self.run.item_map.index(x) for x in liked]
         sequential = reads_history(self.run.model)  # the list is the user's recent items, oldest first
-        items, scores = recommend_liked(self.run.model, [idx if sequential else sorted(set(idx))], k, gram=self.gram)
+        if timestamps is not None and not sequential:
+            raise DeeprecsError(f"timestamps are read by a sequential model (sasrec, gru4rec); this run's model, "
+                                f"{self.run.model.name}, takes liked items as a set: send them without timestamps")
+        times = [list(timestamps)] if timestamps is not None else None
+        items, scores = recommend_liked(self.run.model, [idx if sequential else sorted(set(idx))], k, gram=self.gram, times=times)
         return {"liked": [self.item_raw[i] for i in idx], "k": k, "source": "next-item" if sequential else "fold-in",
                 "recommendations": ranked_indices(items[0], scores[0], self.item_raw, self.titles)}
 

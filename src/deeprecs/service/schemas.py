@@ -57,12 +57,23 @@ class LikedRequest(BaseModel):
     features: Features = Field(None, description="a new user's features, by the run's user feature columns (a model "
                                       "that reads features: fm, deepfm, hybrid-mf, two-tower, triplet, deep-triplet); unknown "
                                       "columns or values answer 422, a run without user features 400")  # type: ignore[assignment]
+    timestamps: list[StrictInt] = Field(None, min_length=1, max_length=MAX_LIKED, description="with `liked` for a "
+                                        "sequential model: when the user saw each liked item, one per item, not decreasing "
+                                        "(the training data's unit: seconds for MovieLens); sasrec's time-aware attention "
+                                        "reads them, without them the order alone")  # type: ignore[assignment]
     k: int = Field(10, ge=1, le=MAX_K)
 
     @model_validator(mode="after")
     def _something_to_go_on(self) -> "LikedRequest":
         if self.liked is None and self.features is None:
             raise ValueError("give liked items (at least one), features, or both")
+        if self.timestamps is not None:
+            if self.liked is None or self.features is not None:
+                raise ValueError("timestamps go with liked items alone (a sequential model's recent items), not with features")
+            if len(self.timestamps) != len(self.liked):
+                raise ValueError(f"give one timestamp per liked item: {len(self.timestamps)} timestamps for {len(self.liked)} items")
+            if any(b < a for a, b in zip(self.timestamps, self.timestamps[1:])):
+                raise ValueError("timestamps must not decrease: liked items are oldest first")
         return self
 
 
