@@ -96,3 +96,9 @@ def test_shorten_keeps_small_values_and_cuts_large_ones():
     assert shorten("y" * 10_000).endswith("(10,000 characters)") and len(shorten("y" * 10_000)) < 150
     assert len(shorten(dict.fromkeys(map(str, range(50)), 0))) == 11
     assert shorten(b"\xff" * 3) == "\ufffd" * 3
+
+
+def test_timestamps_for_a_model_that_takes_liked_items_as_a_set_are_a_400(client, run):
+    r = client.post("/recommendations", json={"liked": [100, 101], "timestamps": [1, 2]})
+    assert r.status_code == 400 and "sequential" in r.json()["detail"] and run.model.name in r.json()["detail"]
+    assert client.post("/recommendations", json={"liked": [100, 101]}).status_code == 200
