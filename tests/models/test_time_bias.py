@@ -6,11 +6,13 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 import torch
 
 from deeprecs.batch import Batch, pad_histories
 from deeprecs.data.interactions import IdMap, Interactions
 from deeprecs.data.sequences import user_histories
+from deeprecs.errors import ConfigError
 from deeprecs.models import build_model
 from deeprecs.models.base import FitData
 from deeprecs.models.time_bias import TimeBias, time_buckets
@@ -86,6 +88,8 @@ def test_stored_histories_keep_their_times_and_score_as_a_given_timed_history():
         torch.testing.assert_close(given, by_id, rtol=1e-5, atol=1e-5)
         untimed = model.score_all(Batch(torch.tensor([-1]), history=pad_histories([[5, 3, 2]])))
         assert not torch.allclose(untimed[0], by_id[0])  # without times: the order alone
+    with pytest.raises(ConfigError, match="one timestamp per item"):
+        model.score_all(Batch(torch.tensor([-1]), history=pad_histories([[5, 3, 2]]), history_times=torch.tensor([[40, 100]])))
 
 
 def session_data(n_users: int = 128, n_items: int = 64, seed: int = 0) -> tuple[Interactions, np.ndarray]:

@@ -93,6 +93,9 @@ class SequentialRecommender(Recommender):
         """``(B, d)``: each row's state after its latest item: from the batch's ``history``, else
         from the user's stored one (each distinct user encoded once)."""
         if batch.history is not None:
+            if batch.history_times is not None and batch.history_times.shape != batch.history.shape:
+                raise ConfigError(f"history_times {tuple(batch.history_times.shape)} must have the history's shape "
+                                  f"{tuple(batch.history.shape)}: one timestamp per item, padded alike")
             return self._latest(batch.history, batch.history_times)
         users = batch.users
         if len(users) and bool((users < 0).any()):
