@@ -90,7 +90,8 @@ def test_timestamps_reach_a_time_aware_model_and_bad_ones_are_refused(timed_run,
     untimed = client.post("/recommendations", json={"liked": liked, "k": 5}).json()  # the order alone: other scores
     assert [r["score"] for r in untimed["recommendations"]] != pytest.approx([r["score"] for r in body["recommendations"]], rel=1e-4)
     for bad in ({"liked": liked, "timestamps": [0, 1]}, {"liked": liked, "timestamps": [5, 1, 9]}, {"timestamps": [1, 2, 3]},
-                {"liked": liked, "timestamps": [1, 2, 3], "features": {}}, {"liked": liked, "timestamps": [1.5, 2, 3]}):
+                {"liked": liked, "timestamps": [1, 2, 3], "features": {}}, {"liked": liked, "timestamps": [1.5, 2, 3]},
+                {"liked": liked, "timestamps": [0, 1, 10**30]}):
         answer = client.post("/recommendations", json=bad)
         assert answer.status_code == 422, (bad, answer.text)
     assert client.post("/recommendations", json={"liked": liked}).status_code == 200  # nothing was lost

@@ -156,7 +156,8 @@ def create_app(run: Run | str | Path, store: RecStore | str | None = None, ann: 
     async def liked(body: LikedRequest = Body(openapi_examples=liked_example)) -> Response:
         """Recommendations for a new user from the items they like (folded in, not retrained); from a
         sequential model, the next items after ``liked`` read as the user's recent items, oldest first
-        (seen at ``timestamps``, where given: SASRec reads the time between them); with ``features``, for a new user given by features (and the items they like, excluded), as
+        (seen at ``timestamps``, where given: SASRec reads the time between them); with ``features``,
+        for a new user given by features (and the items they like, excluded), as
         ``deeprecs recommend --new-user`` answers (live from the run, also where a store is served)."""
         if body.features is not None:
             return _json(dumps(service.new_user(body.features, body.liked or [], body.k)))

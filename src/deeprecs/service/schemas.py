@@ -46,6 +46,10 @@ Features = Annotated[dict[Annotated[str, StringConstraints(min_length=1, max_len
                      Field(max_length=MAX_FEATURES)]
 
 
+#: a time as the training data gives it (int64; bounded so that the time between two never overflows)
+Timestamp = Annotated[StrictInt, Field(ge=-(2**62) + 1, le=2**62 - 1)]
+
+
 class LikedRequest(BaseModel):
     # liked items, features, or both (the schema says so too)
     model_config = ConfigDict(extra="forbid", json_schema_extra={"anyOf": [{"required": ["liked"]}, {"required": ["features"]}]})
@@ -57,7 +61,7 @@ class LikedRequest(BaseModel):
     features: Features = Field(None, description="a new user's features, by the run's user feature columns (a model "
                                       "that reads features: fm, deepfm, hybrid-mf, two-tower, triplet, deep-triplet); unknown "
                                       "columns or values answer 422, a run without user features 400")  # type: ignore[assignment]
-    timestamps: list[StrictInt] = Field(None, min_length=1, max_length=MAX_LIKED, description="with `liked` for a "
+    timestamps: list[Timestamp] = Field(None, min_length=1, max_length=MAX_LIKED, description="with `liked` for a "
                                         "sequential model: when the user saw each liked item, one per item, not decreasing "
                                         "(the training data's unit: seconds for MovieLens); sasrec's time-aware attention "
                                         "reads them, without them the order alone")  # type: ignore[assignment]
