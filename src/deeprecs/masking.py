@@ -55,14 +55,6 @@ def leave_out(scores: torch.Tensor, targets: torch.Tensor, dim: int, fill: Calla
     scores.scatter_(dim, targets, own)
 
 
-def _segments(lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(segment, offset)`` of every element of segments of ``lengths``: ``[2, 3]`` ->
-    ``[0, 0, 1, 1, 1]``, ``[0, 1, 0, 1, 2]``."""
-    segment = torch.repeat_interleave(torch.arange(len(lengths), device=lengths.device), lengths)
-    starts = lengths.cumsum(0) - lengths
-    return segment, torch.arange(len(segment), device=lengths.device) - starts[segment]
-
-
 class UserItems:
     """Each user's training items as CSR arrays on the training device (``indptr (n_users + 1,)``,
     ``indices``), for the *history* mask."""
@@ -78,10 +70,11 @@ class UserItems:
 
     def table(self, users: torch.Tensor) -> torch.Tensor:
         """``(B, n_items)`` bool: whether the user of each row has each item."""
-        start = self.indptr[users]
-        row, offset = _segments(self.indptr[users + 1] - start)
+        from deeprecs.models.layers import csr_gather  # here: deeprecs.models imports the tasks, which import this
+
+        row, position, _ = csr_gather(self.indptr, users)
         table = torch.zeros(len(users), self.n_items, dtype=torch.bool, device=users.device)
-        table[row, self.indices[start[row] + offset]] = True
+        table[row, self.indices[position]] = True
         return table
 
     def first(self, users: torch.Tensor) -> torch.Tensor:

@@ -35,7 +35,7 @@ def user_histories(inter: Interactions, max_len: int, times: bool = False) -> np
     if max_len < 1:
         raise ConfigError(f"max_len must be >= 1, got {max_len}")
     out = np.full((inter.n_users, max_len), -1, dtype=np.int64)
-    stamps = np.zeros((inter.n_users, max_len), dtype=np.int64)
+    stamps = np.zeros((inter.n_users, max_len), dtype=np.int64) if times else None
     if len(inter) == 0:
         return (out, stamps) if times else out
     order = time_order(inter)
@@ -66,8 +66,8 @@ def history_windows(inter: Interactions, width: int, every: bool = True, times: 
         empty = np.zeros((0, width), dtype=np.int64)
         return (empty, np.zeros(0, dtype=np.int64)) + ((empty.copy(),) if times else ())
     order = time_order(inter)
-    users, items = inter.users[order], inter.items[order]
-    stamps = inter.timestamps[order] if times else items
+    users = inter.users[order]
+    source = order  # each entry's row in the data, carried through the copies below
     counts = np.bincount(users, minlength=inter.n_users)
     after = np.cumsum(counts)[users] - 1 - np.arange(len(users))  # 0: the user's latest item
     step = width - 1
@@ -75,21 +75,21 @@ def history_windows(inter: Interactions, width: int, every: bool = True, times: 
     # an item that ends a row (after % step == 0) is also the first item of the row behind it
     first = (after % step == 0) & (after > 0)
     window, column = np.concatenate([window, window[first] - 1]), np.concatenate([column, np.zeros(first.sum(), np.int64)])
-    users, items = np.concatenate([users, users[first]]), np.concatenate([items, items[first]])
-    stamps = np.concatenate([stamps, stamps[first]])
+    users, source = np.concatenate([users, users[first]]), np.concatenate([source, source[first]])
     if not every:
         latest = window == 0
-        window, column, users, items, stamps = window[latest], column[latest], users[latest], items[latest], stamps[latest]
+        window, column, users, source = window[latest], column[latest], users[latest], source[latest]
     n_windows = np.where(counts > 0, (counts - 1) // step + 1, 0) if every else (counts > 0).astype(np.int64)
     start = np.cumsum(n_windows) - n_windows  # each user's first row (their latest window)
     rows = np.full((int(n_windows.sum()), width), -1, dtype=np.int64)
-    rows[start[users] + window, column] = items
+    at = start[users] + window, column
+    rows[at] = inter.items[source]
     keep = (rows >= 0).sum(1) >= 2
     found = rows[keep], np.repeat(np.arange(inter.n_users), n_windows)[keep]
     if not times:
         return found
     stamped = np.zeros_like(rows)
-    stamped[start[users] + window, column] = stamps
+    stamped[at] = inter.timestamps[source]
     return found + (stamped[keep],)
 
 

@@ -17,6 +17,8 @@ without them): such a model then reads the order alone.
 
 from __future__ import annotations
 
+from itertools import repeat
+
 import torch
 from pydantic import Field
 from torch import nn
@@ -116,7 +118,7 @@ class SequentialRecommender(Recommender):
         if self.latest_cells is None or len(history) == 0:
             return self.encode_latest(history, times)
         rows = max(1, self.latest_cells // history.shape[1] ** 2)
-        parts = zip(history.split(rows), times.split(rows) if times is not None else [None] * len(history))
+        parts = zip(history.split(rows), times.split(rows) if times is not None else repeat(None))
         return torch.cat([self.encode_latest(h, t) for h, t in parts])
 
     def score_states(self, states: torch.Tensor, items: torch.Tensor | None = None) -> torch.Tensor:
@@ -158,12 +160,11 @@ class SequentialRecommender(Recommender):
 
     def observe(self, known: Interactions) -> None:
         require_timestamps(known, self.name)
-        if not self.reads_times():
-            self.keep("histories", torch.from_numpy(user_histories(known, self.config.max_len)))
-            return
-        items, stamps = user_histories(known, self.config.max_len, times=True)
+        found = user_histories(known, self.config.max_len, times=self.reads_times())
+        items, stamps = found if self.reads_times() else (found, None)
         self.keep("histories", torch.from_numpy(items))
-        self.keep("history_times", torch.from_numpy(stamps))
+        if stamps is not None:
+            self.keep("history_times", torch.from_numpy(stamps))
 
     def make_task(self, task: str, data: FitData, cfg):  # noqa: ANN001, ANN201, ARG002
         from deeprecs.tasks import SequenceTask

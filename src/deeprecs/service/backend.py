@@ -126,7 +126,10 @@ class RecService:
         idx = [self.run.item_map.index(x) for x in liked]
         sequential = reads_history(self.run.model)  # the list is the user's recent items, oldest first
         if timestamps is not None and not sequential:
-            raise DeeprecsError(f"timestamps are read by a sequential model (sasrec, gru4rec); this run's model, "
+            from deeprecs.models import MODELS
+
+            readers = ", ".join(name for name, cls in MODELS.items() if reads_history(cls))
+            raise DeeprecsError(f"timestamps are read by a sequential model ({readers}); this run's model, "
                                 f"{self.run.model.name}, takes liked items as a set: send them without timestamps")
         times = [list(timestamps)] if timestamps is not None else None
         items, scores = recommend_liked(self.run.model, [idx if sequential else sorted(set(idx))], k, gram=self.gram, times=times)
